@@ -1,0 +1,36 @@
+"""The Partner Billing Key: how it is sent, and every form of it that must never be shown.
+
+Gooten wants the key URL-encoded exactly once in the query string. ``requests`` does that encoding, so the
+client hands it the raw key. Gooten's docs tell users to encode the key themselves, so a key is sometimes
+stored already encoded; sent as is it would be encoded twice and refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import quote, quote_plus, unquote
+
+log = logging.getLogger(__name__)
+
+# Base64 keys never contain "%", so a percent escape means the key was stored encoded.
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def prepare_billing_key(key: str) -> str:
+    """Return the raw key to hand to ``requests``, decoding once a key that was stored URL-encoded."""
+    key = key.strip()
+    if _PERCENT_ESCAPE.search(key):
+        log.warning(
+            "The Partner Billing Key looks URL-encoded already; it was decoded once so that it is sent "
+            "encoded exactly once. Store the key as Gooten shows it (unencoded) to silence this warning."
+        )
+        return unquote(key)
+    return key
+
+
+def billing_key_forms(key: str) -> tuple[str, ...]:
+    """Every form the key can take on the wire or in a log: raw, encoded once, and encoded twice."""
+    forms = {key, quote(key, safe=""), quote_plus(key)}
+    forms |= {quote(form, safe="") for form in tuple(forms)}
+    return tuple(sorted(forms, key=len, reverse=True))

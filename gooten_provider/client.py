@@ -1,0 +1,265 @@
+"""The Gooten API client: requests, encoding, responses, errors and retries. It needs no Airflow.
+
+Example::
+
+    with GootenClient(recipe_id, billing_key) as client:
+        client.get_order_status("115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4")  # ['New', 'New']
+        client.update_order_status("115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4", "hold")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
+from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
+from gooten_provider.exceptions import (
+    GootenApiError,
+    GootenConfigurationError,
+    GootenConnectionError,
+    GootenOutcomeUnknownError,
+)
+from gooten_provider.order_ids import normalize_order_id
+from gooten_provider.rate_limit import RateLimiter
+from gooten_provider.redaction import install_urllib3_log_redaction
+from gooten_provider.responses import parse_response
+from gooten_provider.statuses import normalize_target_status
+from gooten_provider.transport import build_session
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_BACKOFF_FACTOR = 0.5
+DEFAULT_POOL_MAXSIZE = 32
+
+ORDER_STATUS_PATH = "/api/orderstatus"
+ORDER_PATH = "/api/v/5/source/api/orders"
+ORDER_SEARCH_PATH = "/api/ordersearch"
+
+# Python keyword -> Gooten's query parameter, for search_orders().
+SEARCH_FILTERS = {
+    "email": "email",
+    "last_name": "lastName",
+    "postal_code": "postalCode",
+    "start_date": "startDate",
+    "end_date": "endDate",
+    "unique_user_id": "uniqueUserId",
+    "generic_values": "genericValues",
+    "partner_id": "partnerId",
+}
+
+
+def _never_reached_server(exc: requests.RequestException) -> bool:
+    """Tell whether a transport error happened before the request was sent (connect failure)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _cause_name(exc: BaseException) -> str:
+    """The innermost exception's class name: enough to explain a failure without its URL-bearing text."""
+    inner: BaseException = exc
+    seen = set()
+    while id(inner) not in seen:
+        seen.add(id(inner))
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
+            nxt = inner.args[0]
+        if nxt is None and isinstance(inner, MaxRetryError) and inner.reason is not None:
+            nxt = inner.reason
+        if nxt is None:
+            break
+        inner = nxt
+    return type(inner).__name__
+
+
+class GootenClient:
+    """A client of the Gooten order API, safe to share between threads.
+
+    :param recipe_id: the account's Recipe ID (public; sent on every call).
+    :param billing_key: the Partner Billing Key (private). Give it as Gooten shows it; a key stored
+        URL-encoded is detected and decoded once, with a warning.
+    :param base_url: the API base URL, default ``https://api.print.io``; see :func:`normalize_base_url`.
+    :param port: a port to use when ``base_url`` names none.
+    :param timeout: seconds to wait for a connection and for each response.
+    :param max_retries: retries of a failed request (reads only, and writes that never reached Gooten).
+    :param backoff_factor: retry delays grow as ``backoff_factor * 2**n`` seconds, plus jitter.
+    :param pool_maxsize: connections kept open; at least the number of threads sharing the client.
+    :param requests_per_second: an optional cap on the request rate of this client, across threads.
+    """
+
+    def __init__(
+        self,
+        recipe_id: str,
+        billing_key: str,
+        *,
+        base_url: str | None = DEFAULT_BASE_URL,
+        port: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
+        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+        requests_per_second: float | None = None,
+    ) -> None:
+        if not isinstance(recipe_id, str) or not recipe_id.strip():
+            raise GootenConfigurationError("A Gooten Recipe ID is required (the connection's login field).")
+        if not isinstance(billing_key, str) or not billing_key.strip():
+            raise GootenConfigurationError(
+                "A Gooten Partner Billing Key is required (the connection's password field)."
+            )
+        if not timeout or timeout <= 0:
+            raise GootenConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        if max_retries < 0:
+            raise GootenConfigurationError(f"max_retries must be 0 or more, got {max_retries!r}.")
+        self.recipe_id = recipe_id.strip()
+        self._billing_key = prepare_billing_key(billing_key)
+        self.base_url = normalize_base_url(base_url, port)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second else None
+        install_urllib3_log_redaction()
+        self.session = build_session(
+            max_retries=self.max_retries, backoff_factor=backoff_factor, pool_maxsize=pool_maxsize
+        )
+
+    def __repr__(self) -> str:
+        return f"GootenClient(base_url={self.base_url!r}, recipe_id={self.recipe_id!r})"
+
+    @property
+    def secret_forms(self) -> tuple[str, ...]:
+        """Every form of the billing key that must be masked wherever text is shown (raw and encoded)."""
+        return billing_key_forms(self._billing_key)
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        """Return one order as Gooten describes it (``Id``, ``NiceId``, ``Items[]`` with ``Status``, ...)."""
+        order_id = normalize_order_id(order_id)
+        return self._request("GET", ORDER_PATH, {"id": order_id}, with_key=False, about=f"order {order_id}")
+
+    def get_order_status(self, order_id: str) -> list[str]:
+        """Return the status of each item of the order, in item order (Gooten has no order-level status).
+
+        :raises GootenApiError: the order has no items to read a status from.
+        """
+        order = self.get_order(order_id)
+        statuses = [str(item.get("Status")) for item in order.get("Items") or [] if isinstance(item, dict)]
+        if not statuses:
+            raise GootenApiError(f"Gooten order {order_id} has no items, so it has no status to read.")
+        return statuses
+
+    def search_orders(
+        self, *, page_size: int = 100, **filters: str | dt.date | None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every order matching the filters, fetching page after page as the iteration goes on.
+
+        :param page_size: orders per page (Gooten allows 1 to 100).
+        :param filters: any of ``email``, ``last_name``, ``postal_code``, ``start_date``, ``end_date``
+            (dates or ``yyyy-mm-dd``), ``unique_user_id``, ``generic_values``, ``partner_id``.
+        """
+        unknown = sorted(set(filters) - set(SEARCH_FILTERS))
+        if unknown:
+            raise ValueError(
+                f"Unknown order search filter(s) {', '.join(unknown)}; allowed: {', '.join(SEARCH_FILTERS)}."
+            )
+        if not 1 <= page_size <= 100:
+            raise ValueError(f"page_size must be between 1 and 100, got {page_size!r}.")
+        params = {
+            SEARCH_FILTERS[name]: value.isoformat() if isinstance(value, dt.date) else str(value)
+            for name, value in filters.items()
+            if value is not None
+        }
+        page = 1
+        while True:
+            page_query = {**params, "page": page, "pageSize": page_size}
+            body = self._request("GET", ORDER_SEARCH_PATH, page_query, about=f"page {page}")
+            orders = body.get("Orders") or []
+            yield from orders
+            if not orders or page >= int(body.get("TotalPages") or 1):
+                return
+            page += 1
+
+    def check_credentials(self) -> None:
+        """Make one read-only call that needs both the Recipe ID and the billing key; raise if refused."""
+        self._request("GET", ORDER_SEARCH_PATH, {"page": 1, "pageSize": 1}, about="a credentials check")
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    def update_order_status(self, order_id: str, status: str) -> dict[str, Any]:
+        """Set the status of every item of an order; return Gooten's body (``{"HadError": false}``).
+
+        The status is checked before any request: one of ``Cancelled``, ``New``, ``Test``, ``Hold``, any case.
+        The change is sent at most once unless it provably never reached Gooten.
+
+        :raises ValueError: invalid order id or status.
+        :raises GootenOutcomeUnknownError: the change may have been applied; read the order to settle it.
+        :raises GootenApiError: Gooten refused the change (e.g. the order is past the statuses that allow it).
+        """
+        order_id = normalize_order_id(order_id)
+        target = normalize_target_status(status)
+        return self._request(
+            "POST",
+            ORDER_STATUS_PATH,
+            {"id": order_id, "orderStatusName": target},
+            about=f"order {order_id} -> {target}",
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, params: dict[str, Any], *, about: str, with_key: bool = True
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = {"recipeid": self.recipe_id, **params}
+        if with_key:
+            query["partnerBillingKey"] = self._billing_key  # requests encodes it, exactly once
+        action = f"{method} {path} ({about})"
+        is_write = method != "GET"
+        if self._rate_limiter:
+            self._rate_limiter.wait()
+        try:
+            response = self.session.request(
+                method, f"{self.base_url}{path}", params=query, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            # requests' own message holds the full URL, key included: it is neither chained nor quoted.
+            raise self._transport_error(exc, action, is_write) from None
+        return parse_response(response, action=action, is_write=is_write, secrets=self.secret_forms)
+
+    def _transport_error(self, exc: requests.RequestException, action: str, is_write: bool) -> GootenApiError:
+        cause = _cause_name(exc)
+        attempts = self.max_retries + 1
+        if _never_reached_server(exc):
+            return GootenConnectionError(
+                f"Could not connect to {self.base_url} for {action} after {attempts} attempt(s) ({cause}); "
+                "the request was never sent."
+            )
+        if isinstance(exc, requests.Timeout):
+            what = f"no answer within {self.timeout:g} s"
+        else:
+            what = f"the connection broke before an answer ({cause})"
+        if is_write:
+            return GootenOutcomeUnknownError(
+                f"{action}: {what}; the change may or may not have been applied. "
+                "Read the order to find out before sending it again."
+            )
+        return GootenConnectionError(f"{action}: {what}, after {attempts} attempt(s).")
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> GootenClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

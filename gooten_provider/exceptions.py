@@ -1,0 +1,74 @@
+"""Errors raised by the Gooten client and hook.
+
+Every error is a :class:`GootenApiError`, an ``AirflowException``, so an Airflow task that hits one fails
+(and retries, if it has retries). No message ever holds the billing key or a request URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+
+@dataclass(frozen=True)
+class GootenErrorDetail:
+    """One entry of Gooten's ``Errors`` list: which property was wrong, and Gooten's message."""
+
+    property_name: str | None
+    error_message: str
+
+    def __str__(self) -> str:
+        return f"{self.property_name}: {self.error_message}" if self.property_name else self.error_message
+
+
+class GootenApiError(AirflowException):
+    """A Gooten API call failed.
+
+    :param message: what failed, in words; never holds a secret.
+    :param status_code: the HTTP status code, when Gooten answered.
+    :param errors: Gooten's ``Errors`` entries, when its body had ``"HadError": true``.
+    :param error_reference_code: Gooten's ``ErrorReferenceCode``, to quote to Gooten support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        errors: Sequence[GootenErrorDetail] = (),
+        error_reference_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.errors = tuple(errors)
+        self.error_reference_code = error_reference_code
+
+
+class GootenConfigurationError(GootenApiError):
+    """The connection or the client settings are wrong; no request was made."""
+
+
+class GootenAuthenticationError(GootenApiError):
+    """Gooten refused the Recipe ID or the Partner Billing Key."""
+
+
+class GootenHttpError(GootenApiError):
+    """Gooten answered with an HTTP error status, or with a body that is not Gooten's JSON."""
+
+
+class GootenRateLimitError(GootenHttpError):
+    """Gooten kept answering 429 (too many requests) after every retry; the request was not applied."""
+
+
+class GootenConnectionError(GootenApiError):
+    """Gooten could not be reached, or a read failed; for a write this means it was never sent."""
+
+
+class GootenOutcomeUnknownError(GootenApiError):
+    """A status change may or may not have been applied: its response was lost or was a 5xx.
+
+    Never re-send the change blindly: read the order to learn whether it took effect.
+    """

@@ -1,0 +1,65 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+This dict is the single source of truth for the connection form: Airflow 3.2+ renders it directly, and
+:class:`~gooten_provider.hooks.gooten.GootenHook` derives the legacy form methods from it for older UIs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gooten_provider import __version__
+
+CONNECTION_TYPE: dict[str, Any] = {
+    "connection-type": "gooten",
+    "hook-class-name": "gooten_provider.hooks.gooten.GootenHook",
+    "hook-name": "Gooten",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "extra"],
+        "relabeling": {"login": "Recipe ID", "password": "Partner Billing Key", "host": "API base URL"},
+        "placeholders": {
+            "login": "Recipe ID from the Gooten Admin",
+            "password": "Partner Billing Key, unencoded, exactly as the Gooten Admin shows it",
+            "host": "https://api.print.io (default)",
+            "port": "443 (default)",
+        },
+    },
+    "conn-fields": {
+        "timeout": {
+            "label": "Timeout (seconds)",
+            "description": "Seconds to wait for Gooten to connect and to answer each request. Default 30.",
+            "schema": {"type": ["integer", "null"], "minimum": 1},
+        },
+        "max_retries": {
+            "label": "Max retries",
+            "description": "Retries of reads that fail on the network, 429 or 5xx; writes are never replayed "
+            "blindly. Default 3.",
+            "schema": {"type": ["integer", "null"], "minimum": 0},
+        },
+        "admin_order_url": {
+            "label": "Admin order URL",
+            "description": "Optional link template for the task's 'Gooten order' button, with {order_id} "
+            "where the order id goes.",
+            "schema": {"type": ["string", "null"]},
+        },
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata for Airflow."""
+    return {
+        "package-name": "airflow-provider-gooten",
+        "name": "Gooten",
+        "description": "Gooten print-on-demand API: hold, cancel, reset or test-flag orders from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Gooten",
+                "external-doc-url": "https://www.gooten.com/api-documentation/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.hooks.gooten"]}],
+        "connection-types": [CONNECTION_TYPE],
+    }

@@ -1,0 +1,196 @@
+"""The Gooten hook: an Airflow connection turned into a :class:`~gooten_provider.client.GootenClient`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client import DEFAULT_BACKOFF_FACTOR, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, GootenClient
+from gooten_provider.exceptions import GootenConfigurationError
+from gooten_provider.get_provider_info import CONNECTION_TYPE
+
+
+def _number_from_extra(extras: dict[str, Any], name: str, conn_id: str, *, minimum: float) -> float | None:
+    """Read a numeric extra (the UI may store it as text); ``None`` when unset."""
+    value = extras.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < minimum:
+        raise GootenConfigurationError(
+            f"Gooten connection {conn_id!r}: extra {name!r} must be a number of at least {minimum:g}, "
+            f"got {value!r}."
+        )
+    return number
+
+
+class GootenHook(BaseHook):
+    """Talk to the Gooten order API with the credentials of an Airflow connection.
+
+    The connection (type ``gooten``) holds the Recipe ID in ``login``, the Partner Billing Key in
+    ``password`` (store it unencoded; Airflow masks it), an optional API base URL in ``host`` (default
+    ``https://api.print.io``) and ``port``, and the optional extras ``timeout`` (seconds, default 30),
+    ``max_retries`` (default 3) and ``admin_order_url``. The connection is read on first use, never in
+    ``__init__``; one pooled HTTP session then serves every call of this hook, from any thread.
+
+    Every form of the billing key (raw, URL-encoded once, encoded twice) is registered with Airflow's secret
+    masker, and no URL or ``requests`` error text is ever logged or raised.
+
+    :param gooten_conn_id: the Airflow connection id.
+    :param timeout: overrides the connection's ``timeout`` extra.
+    :param max_retries: overrides the connection's ``max_retries`` extra.
+    :param backoff_factor: retry delays grow as ``backoff_factor * 2**n`` seconds, plus jitter.
+    :param pool_maxsize: connections kept open; at least the number of threads sharing this hook.
+    :param requests_per_second: an optional cap on this hook's request rate, across threads.
+
+    Example::
+
+        hook = GootenHook()
+        hook.get_order_status("115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4")  # ['New']
+        hook.update_order_status("115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4", "Hold")
+    """
+
+    conn_name_attr = "gooten_conn_id"
+    default_conn_name = "gooten_default"
+    conn_type = "gooten"
+    hook_name = "Gooten"
+
+    def __init__(
+        self,
+        gooten_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
+        pool_maxsize: int | None = None,
+        requests_per_second: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.gooten_conn_id = gooten_conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_factor = backoff_factor
+        self.pool_maxsize = pool_maxsize
+        self.requests_per_second = requests_per_second
+
+    @cached_property
+    def client(self) -> GootenClient:
+        """The client built from the connection on first use (one per hook)."""
+        conn = self.get_connection(self.gooten_conn_id)
+        login, password = (conn.login or "").strip(), (conn.password or "").strip()
+        missing = [
+            name
+            for name, value in (("login (Recipe ID)", login), ("password (Partner Billing Key)", password))
+            if not value
+        ]
+        if missing:
+            raise GootenConfigurationError(
+                f"Gooten connection {self.gooten_conn_id!r} has no {' and no '.join(missing)}: set both in "
+                f"the connection (Admin > Connections, or AIRFLOW_CONN_{self.gooten_conn_id.upper()})."
+            )
+        for form in billing_key_forms(password):
+            mask_secret(form)
+        extras = conn.extra_dejson
+        timeout = self.timeout or _number_from_extra(extras, "timeout", self.gooten_conn_id, minimum=0.001)
+        max_retries = self.max_retries
+        if max_retries is None:
+            max_retries = _number_from_extra(extras, "max_retries", self.gooten_conn_id, minimum=0)
+        client_options: dict[str, Any] = {}
+        if self.pool_maxsize:
+            client_options["pool_maxsize"] = self.pool_maxsize
+        client = GootenClient(
+            login,
+            password,
+            base_url=conn.host,
+            port=conn.port,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            max_retries=int(DEFAULT_MAX_RETRIES if max_retries is None else max_retries),
+            backoff_factor=self.backoff_factor,
+            requests_per_second=self.requests_per_second,
+            **client_options,
+        )
+        for form in client.secret_forms:  # a key stored encoded is sent decoded: mask that form too
+            mask_secret(form)
+        return client
+
+    def get_conn(self) -> GootenClient:
+        """Return the :class:`GootenClient` of this hook."""
+        return self.client
+
+    @cached_property
+    def admin_order_url(self) -> str | None:
+        """The connection's ``admin_order_url`` link template, if set."""
+        return self.get_connection(self.gooten_conn_id).extra_dejson.get("admin_order_url") or None
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        """Return one order as Gooten describes it (``Id``, ``NiceId``, ``Items[]`` with ``Status``, ...)."""
+        return self.client.get_order(order_id)
+
+    def get_order_status(self, order_id: str) -> list[str]:
+        """Return the status of each item of the order (Gooten keeps no order-level status)."""
+        return self.client.get_order_status(order_id)
+
+    def update_order_status(self, order_id: str, status: str) -> dict[str, Any]:
+        """Change the status of every item of an order; see :meth:`GootenClient.update_order_status`.
+
+        :raises ValueError: invalid order id or status, before any request.
+        :raises GootenApiError: Gooten or the network failed; ``GootenOutcomeUnknownError`` when the change
+            may have been applied.
+        """
+        return self.client.update_order_status(order_id, status)
+
+    def search_orders(
+        self, *, page_size: int = 100, **filters: str | dt.date | None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every order matching the filters, page after page; see :meth:`GootenClient.search_orders`."""
+        return self.client.search_orders(page_size=page_size, **filters)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the Recipe ID and the billing key with one read-only call (an order search of one)."""
+        try:
+            self.client.check_credentials()
+        except Exception as exc:
+            return False, str(exc)
+        return (
+            True,
+            f"Connected to the Gooten API at {self.client.base_url}: Recipe ID and billing key accepted.",
+        )
+
+    # Airflow < 3.2 renders the connection form from these methods; both derive from get_provider_info().
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's hidden, relabelled and placeholder fields (Airflow < 3.2)."""
+        behaviour = CONNECTION_TYPE["ui-field-behaviour"]
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields as WTForms fields (Airflow < 3.2)."""
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        widgets: dict[str, Any] = {}
+        for name, field in CONNECTION_TYPE["conn-fields"].items():
+            schema = field["schema"]
+            if "integer" in schema["type"]:
+                validators = [Optional(), NumberRange(min=schema.get("minimum"))]
+                widgets[name] = IntegerField(
+                    field["label"], validators=validators, description=field["description"]
+                )
+            else:
+                widgets[name] = StringField(field["label"], description=field["description"])
+        return widgets

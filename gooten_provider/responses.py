@@ -1,0 +1,102 @@
+"""Turning Gooten's answers into data or into errors.
+
+Gooten reports most errors inside HTTP 200 bodies (``"HadError": true``), a bad Recipe ID as a ``Message``,
+and unknown routes as HTML pages; every case is checked on every response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import requests
+
+from gooten_provider.exceptions import (
+    GootenApiError,
+    GootenAuthenticationError,
+    GootenErrorDetail,
+    GootenHttpError,
+    GootenOutcomeUnknownError,
+    GootenRateLimitError,
+)
+from gooten_provider.redaction import redact
+
+EXCERPT_CHARS = 200
+_CREDENTIAL_PROPERTIES = frozenset({"partnerbillingkey", "recipeid"})
+
+
+def body_excerpt(text: str, secrets: Iterable[str] = ()) -> str:
+    """A short, single-line, secret-free excerpt of a response body for an error message."""
+    flat = " ".join(redact(text, secrets).split())
+    return flat if len(flat) <= EXCERPT_CHARS else f"{flat[:EXCERPT_CHARS]}..."
+
+
+def _had_error(body: dict[str, Any]) -> bool:
+    flag = body.get("HadError")
+    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+
+
+def _error_from_envelope(body: dict[str, Any], status: int, action: str) -> GootenApiError:
+    details = [
+        GootenErrorDetail(error.get("PropertyName"), str(error.get("ErrorMessage") or "no message"))
+        for error in body.get("Errors") or []
+        if isinstance(error, dict)
+    ]
+    reference = body.get("ErrorReferenceCode")
+    summary = "; ".join(str(d) for d in details) or "no error details given"
+    message = f"Gooten refused {action}: {summary}"
+    if reference:
+        message += f" (ErrorReferenceCode {reference})"
+    is_credential_error = any((d.property_name or "").lower() in _CREDENTIAL_PROPERTIES for d in details)
+    error_class = GootenAuthenticationError if is_credential_error else GootenApiError
+    return error_class(message, status_code=status, errors=details, error_reference_code=reference)
+
+
+def parse_response(
+    response: requests.Response, *, action: str, is_write: bool, secrets: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Return Gooten's JSON body, or raise the error it stands for.
+
+    :param action: what was asked, for messages, e.g. ``"POST /api/orderstatus for order 1-ab"``.
+    :param is_write: a 5xx answer to a write may still have been applied: it raises
+        :class:`GootenOutcomeUnknownError` instead of a plain HTTP error.
+    """
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if status == 429:
+        raise GootenRateLimitError(
+            f"Gooten answered 429 Too Many Requests to {action} after every retry; nothing was applied. "
+            "Lower the request rate (requests_per_second, max_workers) and try again.",
+            status_code=status,
+        )
+    if is_write and status >= 500:
+        raise GootenOutcomeUnknownError(
+            f"Gooten answered HTTP {status} to {action}; the change may or may not have been applied. "
+            "Read the order to find out before sending it again.",
+            status_code=status,
+        )
+    if isinstance(body, dict):
+        if "invalid recipeid" in str(body.get("Message", "")).lower():
+            raise GootenAuthenticationError(
+                f"Gooten rejected the Recipe ID for {action} ('Invalid recipeId'): check the connection's "
+                "login field (Recipe ID, from the Gooten Admin).",
+                status_code=status,
+            )
+        if _had_error(body):
+            raise _error_from_envelope(body, status, action)
+    if status >= 400:
+        raise GootenHttpError(
+            f"Gooten answered HTTP {status} to {action}: {body_excerpt(response.text, secrets)!r}",
+            status_code=status,
+        )
+    if not isinstance(body, dict):
+        content_type = response.headers.get("Content-Type") or "no content type"
+        raise GootenHttpError(
+            f"Gooten answered HTTP {status} to {action} with a body that is not Gooten's JSON "
+            f"({content_type}): {body_excerpt(response.text, secrets)!r}",
+            status_code=status,
+        )
+    return body

@@ -1,0 +1,73 @@
+"""The HTTP session: connection pooling and retries that never replay a status change that may have landed.
+
+urllib3's ``Retry`` does the work. Reads (GET) are retried on connection errors, read errors, 429 and
+500/502/503/504. A write (POST) is re-sent only when it provably never took effect: the connection could not
+be opened, or Gooten refused it with 429. urllib3 never retries a read error for a method outside
+``allowed_methods``, so a POST whose response was lost is not replayed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from gooten_provider import __version__
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = f"airflow-provider-gooten/{__version__}"
+
+
+class GootenRetry(Retry):
+    """urllib3 ``Retry`` that re-sends a POST only after a 429; reads a fractional, capped ``Retry-After``."""
+
+    #: A ``Retry-After`` longer than this is cut to it, so one answer cannot stall a task for an hour.
+    MAX_RETRY_AFTER_SECONDS = 60.0
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        """Retry reads on the usual statuses; retry a write only when Gooten refused it with 429."""
+        if method.upper() not in self.allowed_methods:
+            return status_code == 429
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Accept ``Retry-After`` in seconds with a fraction (some servers send them) and cap it."""
+        if re.fullmatch(r"\s*\d+(\.\d+)?\s*", retry_after):
+            seconds = float(retry_after)
+        else:
+            seconds = super().parse_retry_after(retry_after)
+        return min(max(seconds, 0.0), self.MAX_RETRY_AFTER_SECONDS)
+
+
+def build_retry(max_retries: int, backoff_factor: float) -> GootenRetry:
+    """Exponential backoff (``backoff_factor * 2**n``) with jitter; statuses left for the caller to judge."""
+    return GootenRetry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRYABLE_STATUSES,
+        backoff_factor=backoff_factor,
+        backoff_jitter=backoff_factor,
+        backoff_max=30.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+def build_session(*, max_retries: int, backoff_factor: float, pool_maxsize: int) -> requests.Session:
+    """One pooled session per client, shared by its worker threads."""
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_connections=1, pool_maxsize=pool_maxsize, max_retries=build_retry(max_retries, backoff_factor)
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    return session
