@@ -61,5 +61,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.hooks.gooten"]}],
+        "operators": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.operators.gooten"]}],
+        "sensors": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.sensors.gooten"]}],
+        "extra-links": ["gooten_provider.links.GootenOrderLink"],
         "connection-types": [CONNECTION_TYPE],
     }

@@ -1,0 +1,201 @@
+"""Changing the status of many orders safely: read first, write once, settle unknown outcomes by reading.
+
+Gooten's ``POST /api/orderstatus`` is not idempotent and may time out after taking effect, so each order
+goes through the same steps, and ends with exactly one recorded outcome:
+
+1. Read the item statuses.
+2. All items already at the target: ``unchanged`` (no write). Any item outside the statuses Gooten allows
+   a change from: ``ineligible`` (no write). In a dry run, stop here: ``dry_run``.
+3. Write once. Gooten's ``HadError`` or any other refusal: ``failed``.
+4. The write's outcome is unknown (response lost, or a 5xx): read again. At the target: ``updated``. Still
+   changeable and not at the target, so the write never took effect: send it again, a bounded number of
+   times. Otherwise: ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol
+
+from gooten_provider.exceptions import GootenApiError, GootenOutcomeUnknownError
+from gooten_provider.statuses import CHANGEABLE_FROM_STATUSES, can_change_from
+
+log = logging.getLogger(__name__)
+
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+INELIGIBLE = "ineligible"
+FAILED = "failed"
+DRY_RUN = "dry_run"
+OUTCOMES: tuple[str, ...] = (UPDATED, UNCHANGED, INELIGIBLE, FAILED, DRY_RUN)
+
+#: How many times a write whose outcome was unknown, and which the order shows never took effect, is re-sent.
+DEFAULT_MAX_RESENDS = 2
+
+
+class OrderStatusApi(Protocol):
+    """What the change needs of a Gooten client or hook."""
+
+    def get_order_status(self, order_id: str) -> list[str]:
+        """Return the item statuses of an order."""
+        ...
+
+    def update_order_status(self, order_id: str, status: str) -> dict[str, Any]:
+        """Set the status of every item of an order."""
+        ...
+
+
+def _result(
+    order_id: str,
+    outcome: str,
+    previous: Sequence[str],
+    target: str,
+    reason: str | None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "outcome": outcome,
+        "previous_statuses": list(previous),
+        "status": target,
+        "error": error,
+        "reason": reason,
+    }
+
+
+def _ineligible_message(statuses: Sequence[str]) -> str:
+    blocking = sorted({s for s in statuses if s not in CHANGEABLE_FROM_STATUSES})
+    message = (
+        f"items are {', '.join(blocking)}; Gooten allows a change only from "
+        f"{', '.join(sorted(CHANGEABLE_FROM_STATUSES))}"
+    )
+    if "Hold" in blocking:
+        message += " (a held order can only be released by Gooten support or in the Gooten Admin)"
+    return message
+
+
+def change_order_status(
+    api: OrderStatusApi,
+    order_id: str,
+    target: str,
+    *,
+    dry_run: bool = False,
+    reason: str | None = None,
+    max_resends: int = DEFAULT_MAX_RESENDS,
+) -> dict[str, Any]:
+    """Bring one order to ``target`` (a normalised target status) and return its result record.
+
+    Never raises for an API failure: every failure is recorded as a ``failed`` result with its message.
+    """
+    try:
+        previous = api.get_order_status(order_id)
+    except GootenApiError as exc:
+        return _result(order_id, FAILED, [], target, reason, f"could not read the order: {exc}")
+    if all(status == target for status in previous):
+        decision, error = UNCHANGED, None
+    elif not can_change_from(previous):
+        decision, error = INELIGIBLE, _ineligible_message(previous)
+    else:
+        decision, error = UPDATED, None
+    if dry_run:
+        return {**_result(order_id, DRY_RUN, previous, target, reason, error), "dry_run_outcome": decision}
+    if decision != UPDATED:
+        return _result(order_id, decision, previous, target, reason, error)
+
+    for attempt in range(1, max_resends + 2):
+        try:
+            api.update_order_status(order_id, target)
+            return _result(order_id, UPDATED, previous, target, reason)
+        except GootenOutcomeUnknownError as exc:
+            unknown = exc
+        except GootenApiError as exc:
+            return _result(order_id, FAILED, previous, target, reason, str(exc))
+        try:
+            current = api.get_order_status(order_id)
+        except GootenApiError as exc:
+            return _result(
+                order_id,
+                FAILED,
+                previous,
+                target,
+                reason,
+                f"{unknown} Reading the order to settle it failed too: {exc}",
+            )
+        if all(status == target for status in current):
+            return _result(order_id, UPDATED, previous, target, reason)
+        if not can_change_from(current):
+            return _result(
+                order_id,
+                FAILED,
+                previous,
+                target,
+                reason,
+                f"{unknown} The order now reads {', '.join(current)}, so the change was not re-sent.",
+            )
+        log.warning(
+            "Order %s: the change to %s did not take effect (attempt %d); sending it again.",
+            order_id,
+            target,
+            attempt,
+        )
+    return _result(
+        order_id,
+        FAILED,
+        previous,
+        target,
+        reason,
+        f"{unknown} The change did not take effect after {max_resends + 1} attempts.",
+    )
+
+
+def change_order_statuses(
+    api: OrderStatusApi,
+    order_ids: Iterable[str],
+    target: str,
+    *,
+    max_workers: int = 4,
+    dry_run: bool = False,
+    reason: str | None = None,
+    max_resends: int = DEFAULT_MAX_RESENDS,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Change many orders with up to ``max_workers`` in flight; return one result per order, in input order.
+
+    Only a bounded window of orders is queued at a time, so memory holds a result per order and little more.
+    Any unexpected error in one order is recorded as ``failed`` for that order; the others go on.
+    """
+    ids = list(order_ids)
+    results: list[dict[str, Any] | None] = [None] * len(ids)
+
+    def run(index: int) -> None:
+        try:
+            result = change_order_status(
+                api, ids[index], target, dry_run=dry_run, reason=reason, max_resends=max_resends
+            )
+        except Exception as exc:  # a bug must not lose the order: record it and go on
+            result = _result(ids[index], FAILED, [], target, reason, f"{type(exc).__name__}: {exc}")
+        results[index] = result
+        if on_result:
+            on_result(result)
+
+    window = max(1, max_workers) * 2
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="gooten") as pool:
+        in_flight: set[Future[None]] = set()
+        for index in range(len(ids)):
+            if len(in_flight) >= window:
+                _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            in_flight.add(pool.submit(run, index))
+        wait(in_flight)
+    return [
+        result or _result(order_id, FAILED, [], target, reason, "no result was recorded for this order")
+        for order_id, result in zip(ids, results, strict=True)
+    ]
+
+
+def count_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Count results per outcome, every outcome listed (zero included), in a stable order."""
+    counts = Counter(result["outcome"] for result in results)
+    return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
