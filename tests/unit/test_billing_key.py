@@ -1,0 +1,26 @@
+import logging
+from urllib.parse import quote, quote_plus
+
+from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
+
+KEY = "q+Zb/7Kx9Lm2Pw+Yr4Tn8Vc1Ds6Fg0Hj3Ak5Ml7No9="
+
+
+def test_raw_key_is_kept(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert prepare_billing_key(f" {KEY} ") == KEY
+    assert not caplog.records
+
+
+def test_pre_encoded_key_is_decoded_once_with_a_warning_that_shows_no_part_of_it(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert prepare_billing_key(quote(KEY, safe="")) == KEY
+    assert "looks URL-encoded already" in caplog.text
+    for fragment in (KEY[:6], quote(KEY, safe="")[:8], "Zb", "No9"):
+        assert fragment not in caplog.text
+
+
+def test_forms_cover_raw_encoded_and_double_encoded():
+    forms = billing_key_forms(KEY)
+    assert {KEY, quote(KEY, safe=""), quote_plus(KEY), quote(quote(KEY, safe=""), safe="")} <= set(forms)
+    assert list(forms) == sorted(forms, key=len, reverse=True)  # longest first, so redaction is complete

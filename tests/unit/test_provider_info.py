@@ -1,0 +1,79 @@
+"""The provider as Airflow discovers it: entry point, metadata schema, connection form."""
+
+import json
+from importlib.resources import files
+
+import jsonschema
+import pytest
+from airflow.providers_manager import ProvidersManager
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+from gooten_provider.get_provider_info import get_provider_info
+from gooten_provider.hooks.gooten import GootenHook
+
+
+@pytest.fixture(scope="module")
+def providers():
+    return ProvidersManager()
+
+
+def test_provider_info_is_valid_against_airflows_schemas():
+    info = get_provider_info()
+    jsonschema.validate(info, json.loads((files("airflow") / "provider_info.schema.json").read_text()))
+    strict = json.loads((files("airflow") / "provider.yaml.schema.json").read_text())
+    for connection_type in info["connection-types"]:
+        jsonschema.validate(connection_type, strict["properties"]["connection-types"]["items"])
+
+
+def test_providers_manager_finds_the_provider_and_its_connection_type(providers):
+    assert providers.providers["airflow-provider-gooten"].data["name"] == "Gooten"
+    hook = ProvidersManagerTaskRuntime().hooks["gooten"]
+    assert hook.hook_class_name == "gooten_provider.hooks.gooten.GootenHook"
+    assert hook.hook_name == "Gooten"
+    assert hook.connection_id_attribute_name == GootenHook.conn_name_attr
+    assert hook.connection_testable
+
+
+def test_connection_form_relabels_the_standard_fields(providers):
+    behaviour = providers.field_behaviours["gooten"]
+    assert behaviour["relabeling"] == {
+        "login": "Recipe ID",
+        "password": "Partner Billing Key",
+        "host": "API base URL",
+    }
+    assert "port" not in behaviour["hidden_fields"]  # a port on the connection is honoured
+
+
+def test_connection_form_has_the_custom_fields(providers):
+    widgets = {k: v for k, v in providers.connection_form_widgets.items() if k.startswith("extra__gooten__")}
+    labels = {w.field_name: w.field["schema"]["title"] for w in widgets.values()}
+    assert labels == {
+        "timeout": "Timeout (seconds)",
+        "max_retries": "Max retries",
+        "admin_order_url": "Admin order URL",
+    }
+
+
+def test_extra_link_is_registered(providers):
+    providers.initialize_providers_extra_links()
+    assert "gooten_provider.links.GootenOrderLink" in providers.extra_links_class_names
+
+
+def test_legacy_form_methods_match_the_declared_form():
+    """Airflow < 3.2 renders the hook's methods, 3.2+ the declared metadata: they must not drift."""
+    connection_type = get_provider_info()["connection-types"][0]
+    behaviour = connection_type["ui-field-behaviour"]
+    assert GootenHook.get_ui_field_behaviour() == {
+        "hidden_fields": behaviour["hidden-fields"],
+        "relabeling": behaviour["relabeling"],
+        "placeholders": behaviour["placeholders"],
+    }
+    widgets = GootenHook.get_connection_form_widgets()
+    fields = connection_type["conn-fields"]
+    assert set(widgets) == set(fields)
+    for name, widget in widgets.items():
+        assert widget.args[0] == fields[name]["label"]
+        expected_class = "IntegerField" if "integer" in fields[name]["schema"]["type"] else "StringField"
+        assert widget.field_class.__name__ == expected_class
+    assert GootenHook.conn_type == connection_type["connection-type"]
+    assert GootenHook.hook_name == connection_type["hook-name"]
