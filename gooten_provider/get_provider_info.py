@@ -36,6 +36,11 @@ CONNECTION_TYPE: dict[str, Any] = {
             "blindly. Default 3.",
             "schema": {"type": ["integer", "null"], "minimum": 0},
         },
+        "backoff_factor": {
+            "label": "Retry backoff factor",
+            "description": "Retry delays grow as factor x 2^n seconds, plus jitter. Default 0.5.",
+            "schema": {"type": ["number", "null"], "minimum": 0},
+        },
         "admin_order_url": {
             "label": "Admin order URL",
             "description": "Optional link template for the task's 'Gooten order' button, with {order_id} "

@@ -38,8 +38,9 @@ class GootenHook(BaseHook):
     The connection (type ``gooten``) holds the Recipe ID in ``login``, the Partner Billing Key in
     ``password`` (store it unencoded; Airflow masks it), an optional API base URL in ``host`` (default
     ``https://api.print.io``) and ``port``, and the optional extras ``timeout`` (seconds, default 30),
-    ``max_retries`` (default 3) and ``admin_order_url``. The connection is read on first use, never in
-    ``__init__``; one pooled HTTP session then serves every call of this hook, from any thread.
+    ``max_retries`` (default 3), ``backoff_factor`` (default 0.5) and ``admin_order_url``. The connection
+    is read on first use, never in ``__init__``; one pooled HTTP session then serves every call of this
+    hook, from any thread.
 
     Every form of the billing key (raw, URL-encoded once, encoded twice) is registered with Airflow's secret
     masker, and no URL or ``requests`` error text is ever logged or raised.
@@ -47,7 +48,8 @@ class GootenHook(BaseHook):
     :param gooten_conn_id: the Airflow connection id.
     :param timeout: overrides the connection's ``timeout`` extra.
     :param max_retries: overrides the connection's ``max_retries`` extra.
-    :param backoff_factor: retry delays grow as ``backoff_factor * 2**n`` seconds, plus jitter.
+    :param backoff_factor: overrides the connection's ``backoff_factor`` extra (retry delays grow as
+        ``backoff_factor * 2**n`` seconds, plus jitter; default 0.5).
     :param pool_maxsize: connections kept open; at least the number of threads sharing this hook.
     :param requests_per_second: an optional cap on this hook's request rate, across threads.
 
@@ -69,7 +71,7 @@ class GootenHook(BaseHook):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-        backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
+        backoff_factor: float | None = None,
         pool_maxsize: int | None = None,
         requests_per_second: float | None = None,
         **kwargs: Any,
@@ -104,6 +106,9 @@ class GootenHook(BaseHook):
         max_retries = self.max_retries
         if max_retries is None:
             max_retries = _number_from_extra(extras, "max_retries", self.gooten_conn_id, minimum=0)
+        backoff_factor = self.backoff_factor
+        if backoff_factor is None:
+            backoff_factor = _number_from_extra(extras, "backoff_factor", self.gooten_conn_id, minimum=0)
         client_options: dict[str, Any] = {}
         if self.pool_maxsize:
             client_options["pool_maxsize"] = self.pool_maxsize
@@ -114,7 +119,7 @@ class GootenHook(BaseHook):
             port=conn.port,
             timeout=timeout or DEFAULT_TIMEOUT,
             max_retries=int(DEFAULT_MAX_RETRIES if max_retries is None else max_retries),
-            backoff_factor=self.backoff_factor,
+            backoff_factor=DEFAULT_BACKOFF_FACTOR if backoff_factor is None else backoff_factor,
             requests_per_second=self.requests_per_second,
             **client_options,
         )
@@ -191,6 +196,6 @@ class GootenHook(BaseHook):
                 widgets[name] = IntegerField(
                     field["label"], validators=validators, description=field["description"]
                 )
-            else:
+            else:  # Airflow < 3.2 has no float field: a number is typed as text and parsed by the hook
                 widgets[name] = StringField(field["label"], description=field["description"])
         return widgets

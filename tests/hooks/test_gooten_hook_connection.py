@@ -24,7 +24,8 @@ def test_init_reads_no_connection(mocker):
 
 
 def test_client_settings_come_from_the_connection(monkeypatch):
-    set_connection(monkeypatch, host="staging-api.print.io", port=8443, extra={"timeout": "12", "max_retries": 1})
+    extra = {"timeout": "12", "max_retries": 1}
+    set_connection(monkeypatch, host="staging-api.print.io", port=8443, extra=extra)
     client = GootenHook().client
     assert client.base_url == "https://staging-api.print.io:8443"
     assert client.recipe_id == "recipe-1"
@@ -55,27 +56,34 @@ def test_hook_arguments_override_extras(monkeypatch):
 def test_missing_credentials_name_the_connection_and_field(monkeypatch, fields, missing):
     set_connection(monkeypatch, conn_id="shop_eu", **fields)
     with pytest.raises(GootenConfigurationError, match=re.escape(f"'shop_eu' {missing}")):
-        GootenHook("shop_eu").client
+        GootenHook("shop_eu").get_conn()
 
 
-@pytest.mark.parametrize(("extra", "name"), [({"timeout": "soon"}, "timeout"), ({"max_retries": -1}, "max_retries")])
+@pytest.mark.parametrize(
+    ("extra", "name"),
+    [
+        ({"timeout": "soon"}, "timeout"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"backoff_factor": "x"}, "backoff_factor"),
+    ],
+)
 def test_bad_extras_are_named(monkeypatch, extra, name):
     set_connection(monkeypatch, extra=extra)
     with pytest.raises(GootenConfigurationError, match=f"extra '{name}' must be a number"):
-        GootenHook().client
+        GootenHook().get_conn()
 
 
 def test_plain_http_to_a_remote_host_is_refused(monkeypatch):
     set_connection(monkeypatch, host="http://api.print.io")
     with pytest.raises(GootenConfigurationError, match="Refusing plain http://"):
-        GootenHook().client
+        GootenHook().get_conn()
 
 
 @pytest.mark.parametrize("stored", [KEY, quote(KEY, safe="")])
 def test_every_form_of_the_key_is_masked(monkeypatch, mocker, stored):
     set_connection(monkeypatch, password=stored)
     masked = mocker.patch("gooten_provider.hooks.gooten.mask_secret")
-    GootenHook().client
+    GootenHook().get_conn()
     registered = {call.args[0] for call in masked.call_args_list}
     assert {KEY, quote(KEY, safe=""), quote_plus(KEY), quote(quote(KEY, safe=""), safe="")} <= registered
     assert all(not call.kwargs.get("name") for call in masked.call_args_list)  # a name can switch masking off

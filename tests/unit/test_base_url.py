@@ -26,7 +26,7 @@ def test_base_url_forms(host, port, expected):
 
 @pytest.mark.parametrize("host", ["http://api.print.io", "http://10.0.0.5:8080", "HTTP://example.com"])
 def test_plain_http_is_refused_for_hosts_that_are_not_loopback(host):
-    with pytest.raises(GootenConfigurationError, match="Refusing plain http:// .* travel unencrypted"):
+    with pytest.raises(GootenConfigurationError, match=r"Refusing plain http:// .* travel unencrypted"):
         normalize_base_url(host)
 
 

@@ -50,6 +50,7 @@ def test_connection_form_has_the_custom_fields(providers):
     assert labels == {
         "timeout": "Timeout (seconds)",
         "max_retries": "Max retries",
+        "backoff_factor": "Retry backoff factor",
         "admin_order_url": "Admin order URL",
     }
 
@@ -73,6 +74,7 @@ def test_legacy_form_methods_match_the_declared_form():
     assert set(widgets) == set(fields)
     for name, widget in widgets.items():
         assert widget.args[0] == fields[name]["label"]
+        # Airflow < 3.2 accepts only String/Integer/Password/Boolean fields: a number is typed as text.
         expected_class = "IntegerField" if "integer" in fields[name]["schema"]["type"] else "StringField"
         assert widget.field_class.__name__ == expected_class
     assert GootenHook.conn_type == connection_type["connection-type"]

@@ -39,8 +39,12 @@ def test_had_error_carries_messages_property_names_and_reference(client, request
         json={
             "HadError": True,
             "Errors": [
-                {"PropertyName": "orderStatusName", "ErrorMessage": "Order status cannot be updated.",
-                 "AttemptedValue": "Hold", "CustomState": None}
+                {
+                    "PropertyName": "orderStatusName",
+                    "ErrorMessage": "Order status cannot be updated.",
+                    "AttemptedValue": "Hold",
+                    "CustomState": None,
+                }
             ],
             "ErrorReferenceCode": "72f3c717-f204-4b4a-9b14-7c169f346235",
         },
@@ -64,7 +68,10 @@ def test_had_error_as_a_string_is_still_an_error(client, requests_mock):
 def test_billing_key_refusal_is_an_authentication_error(client, requests_mock):
     requests_mock.post(
         STATUS_URL,
-        json={"HadError": True, "Errors": [{"PropertyName": "partnerBillingKey", "ErrorMessage": "Invalid key."}]},
+        json={
+            "HadError": True,
+            "Errors": [{"PropertyName": "partnerBillingKey", "ErrorMessage": "Invalid key."}],
+        },
     )
     with pytest.raises(GootenAuthenticationError, match="partnerBillingKey: Invalid key"):
         client.update_order_status("1-a", "Hold")
@@ -85,7 +92,9 @@ def test_html_page_is_a_clear_http_error_with_a_short_excerpt(client, requests_m
 
 
 def test_truncated_json_is_a_clear_error(client, requests_mock):
-    requests_mock.get(ORDER_URL, text='{"Id": "1-a", "Items": [', headers={"Content-Type": "application/json"})
+    requests_mock.get(
+        ORDER_URL, text='{"Id": "1-a", "Items": [', headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(GootenHttpError, match="not Gooten's JSON"):
         client.get_order("1-a")
 
@@ -127,7 +136,9 @@ def test_order_without_items_has_no_status(client, requests_mock):
         client.get_order_status("1-a")
 
 
-@pytest.mark.parametrize(("status", "message"), [("Shipped", "Invalid Gooten target status"), ("", "Invalid")])
+@pytest.mark.parametrize(
+    ("status", "message"), [("Shipped", "Invalid Gooten target status"), ("", "Invalid")]
+)
 def test_invalid_status_is_refused_before_any_request(client, requests_mock, status, message):
     with pytest.raises(ValueError, match=message):
         client.update_order_status("1-a", status)
