@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
 from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
@@ -54,14 +54,22 @@ SEARCH_FILTERS = {
 }
 
 
+def _urllib3_reason(exc: requests.RequestException) -> object:
+    """The urllib3 error behind a requests error (after retries, the last attempt's)."""
+    reason = exc.args[0] if exc.args else None
+    return reason.reason if isinstance(reason, MaxRetryError) else reason
+
+
 def _never_reached_server(exc: requests.RequestException) -> bool:
     """Tell whether a transport error happened before the request was sent (connect failure)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(
+        _urllib3_reason(exc), (NewConnectionError, ConnectTimeoutError)
+    )
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """Tell whether the answer did not come in time (directly, or on the last of several attempts)."""
+    return isinstance(exc, requests.Timeout) or isinstance(_urllib3_reason(exc), ReadTimeoutError)
 
 
 def _cause_name(exc: BaseException) -> str:
@@ -241,7 +249,7 @@ class GootenClient:
                 f"Could not connect to {self.base_url} for {action} after {attempts} attempt(s) ({cause}); "
                 "the request was never sent."
             )
-        if isinstance(exc, requests.Timeout):
+        if _timed_out(exc):
             what = f"no answer within {self.timeout:g} s"
         else:
             what = f"the connection broke before an answer ({cause})"
