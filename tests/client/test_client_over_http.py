@@ -62,7 +62,7 @@ def test_read_status_and_order(api):
 
 def test_ineligible_order_is_refused_by_gooten_with_its_message(api):
     order_id = api.add_order(statuses="InProduction")["Id"]
-    with pytest.raises(GootenApiError, match="orderStatusName: .*InProduction") as info:
+    with pytest.raises(GootenApiError, match=r"orderStatusName: .*InProduction") as info:
         make_client(api).update_order_status(order_id, "Hold")
     assert info.value.error_reference_code
     assert api.item_statuses(order_id) == ["InProduction"]
@@ -145,7 +145,14 @@ def test_write_429_storm_ends_as_rate_limited_without_applying(api):
 
 @pytest.mark.parametrize(
     ("fault", "applied"),
-    [("500", False), ("502", False), ("503", False), ("reset", False), ("lost_response", True), ("slow", True)],
+    [
+        ("500", False),
+        ("502", False),
+        ("503", False),
+        ("reset", False),
+        ("lost_response", True),
+        ("slow", True),
+    ],
 )
 def test_write_that_may_have_landed_is_never_resent(api, fault, applied):
     order_id = api.add_order(statuses="New")["Id"]
@@ -174,7 +181,9 @@ def _closed_port() -> int:
 
 
 def test_write_that_cannot_connect_is_never_sent_and_says_so():
-    client = GootenClient("r", KEY, base_url=f"http://127.0.0.1:{_closed_port()}", max_retries=1, backoff_factor=0)
+    client = GootenClient(
+        "r", KEY, base_url=f"http://127.0.0.1:{_closed_port()}", max_retries=1, backoff_factor=0
+    )
     with pytest.raises(GootenConnectionError, match=r"after 2 attempt\(s\) .*never sent") as info:
         client.update_order_status("1-a", "Hold")
     assert not isinstance(info.value, GootenOutcomeUnknownError)
