@@ -257,3 +257,14 @@ def test_summary_is_logged(api, ti, capsys):
     logged = capsys.readouterr().out  # task logs go through structlog to stdout
     assert "updated 1, unchanged 0, ineligible 1, failed 0, dry_run 0" in logged
     assert f"{new}: New -> Hold, reason: bad address" in logged
+
+
+def test_gooten_refusal_of_a_write_is_failed_with_its_message_and_reference(api, ti):
+    order_id = api.add_order(statuses="New")["Id"]
+    api.inject_faults(order_id, "refused", method="POST")
+    with pytest.raises(AirflowException, match=f"{order_id} \\(failed\\): Gooten refused POST"):
+        run(ti, order_ids=[order_id], status="Hold")
+    (result,) = ti.xcoms["return_value"]
+    assert result["outcome"] == "failed"
+    assert "id: The order could not be updated at this time. (ErrorReferenceCode " in result["error"]
+    assert len(api.writes(order_id)) == 1  # a refusal is an answer: nothing to settle, nothing re-sent

@@ -1,0 +1,127 @@
+"""Run the local Gooten API in the foreground: ``python -m gooten_provider.testing --port 8089``.
+
+Prints one line, ``Local Gooten API listening on http://127.0.0.1:PORT (recipe id <id>)``, and runs
+until SIGINT or SIGTERM. The billing key is never printed; unless ``--billing-key-env`` names an
+environment variable holding another one, it is
+:data:`~gooten_provider.testing.server.DEFAULT_BILLING_KEY`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from gooten_provider.testing.faults import ALL_FAULT_KINDS, parse_fault_kinds
+from gooten_provider.testing.orders import demo_order_specs, load_order_specs
+from gooten_provider.testing.server import DEFAULT_RECIPE_ID, GootenApiServer
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gooten_provider.testing",
+        description="Run a local stand-in of the Gooten order API on 127.0.0.1 (for tests and demos).",
+    )
+    parser.add_argument("--port", type=int, default=8089, help="port to listen on; 0 picks a free one")
+    parser.add_argument(
+        "--orders-file", help='JSON list of orders to seed: [{"id": ..., "statuses": [...], ...fields}]'
+    )
+    parser.add_argument(
+        "--demo-orders", action="store_true", help="seed a handful of orders in various statuses"
+    )
+    parser.add_argument("--latency", type=_non_negative, default=0.0, help="seconds added to every request")
+    parser.add_argument(
+        "--connect-latency",
+        type=_non_negative,
+        default=0.0,
+        help="seconds added to the first request of each TCP connection",
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="probability (0-1) of a random fault per request"
+    )
+    parser.add_argument(
+        "--fault-kinds",
+        default=",".join(kind.value for kind in ALL_FAULT_KINDS),
+        help="comma-separated fault kinds for --fault-rate (default: all)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
+    parser.add_argument(
+        "--error-status", type=int, default=200, help="HTTP status of HadError replies (Gooten: 200)"
+    )
+    parser.add_argument("--retry-after", type=_non_negative, default=1.0, help="Retry-After of injected 429s")
+    parser.add_argument("--slow-seconds", type=_non_negative, default=2.0, help="delay of 'slow' faults")
+    parser.add_argument("--recipe-id", default=DEFAULT_RECIPE_ID, help="recipe id to accept")
+    parser.add_argument(
+        "--billing-key-env",
+        metavar="VAR",
+        help="environment variable holding the billing key to accept (default: the fake test key)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until SIGINT or SIGTERM; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        orders = []
+        if args.demo_orders:
+            orders.extend(demo_order_specs())
+        if args.orders_file:
+            orders.extend(load_order_specs(args.orders_file))
+        options = {}
+        if args.billing_key_env:
+            key = os.environ.get(args.billing_key_env, "")
+            if not key:
+                parser.error(f"environment variable {args.billing_key_env} is not set or empty")
+            options["billing_key"] = key
+        server = GootenApiServer(
+            recipe_id=args.recipe_id,
+            port=args.port,
+            latency=args.latency,
+            connect_latency=args.connect_latency,
+            error_status=args.error_status,
+            fault_rate=args.fault_rate,
+            fault_kinds=parse_fault_kinds(args.fault_kinds),
+            seed=args.seed,
+            retry_after=args.retry_after,
+            slow_seconds=args.slow_seconds,
+            orders=orders,
+            **options,
+        )
+        server.start()
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"Local Gooten API listening on {server.base_url} (recipe id {server.recipe_id})", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
