@@ -1,6 +1,8 @@
 """The operator and the sensor inside real Airflow DAG runs (``dag.test()``, SQLite metadata DB)."""
 
 import json
+import threading
+import time
 
 import pendulum
 import pytest
@@ -129,8 +131,13 @@ def test_sensor_fails_at_once_on_a_failure_status(api):
 def test_sensor_in_reschedule_mode_waits_for_the_change(api):
     order_id = api.add_order(statuses="Hold")["Id"]
 
+    def release_after_first_poke() -> None:  # as Gooten support would, while the sensor waits
+        deadline = time.monotonic() + 20
+        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        api.set_item_statuses(order_id, "New")
+
     with DAG("gooten_test_sensor_reschedule", schedule=None, start_date=START) as dag:
-        # No dependency: the sensor pokes first (higher priority), is rescheduled, then the release runs.
         GootenOrderStatusSensor(
             task_id="wait",
             order_id=order_id,
@@ -138,16 +145,12 @@ def test_sensor_in_reschedule_mode_waits_for_the_change(api):
             mode="reschedule",
             poke_interval=1,
             timeout=30,
-            priority_weight=10,
         )
 
-        @task(priority_weight=1)
-        def release() -> None:
-            api.set_item_statuses(order_id, "New")
-
-        release()
-
+    releaser = threading.Thread(target=release_after_first_poke)
+    releaser.start()
     dag_run = run_dag(dag)
+    releaser.join()
     assert dag_run.state == "success"
     assert reschedule_count(dag_run, "wait") >= 1
     assert len([e for e in api.journal if e.order_id == order_id]) >= 2
