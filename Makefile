@@ -28,7 +28,7 @@ test: install
 	$(BIN)/pytest
 
 demo: install
-	$(BIN)/python -m gooten_provider.demo
+	$(BIN)/python demo/demo.py
 
 lint: install
 	$(BIN)/ruff check --fix .
