@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
-from gooten_provider.exceptions import GootenApiError, GootenOutcomeUnknownError
+from gooten_provider.exceptions import GootenApiError, GootenAuthenticationError, GootenOutcomeUnknownError
 from gooten_provider.statuses import CHANGEABLE_FROM_STATUSES, can_change_from
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,14 @@ def _result(
     }
 
 
+class _CredentialsRefused(Exception):
+    """Gooten refused the credentials while changing one order: every later order would fail the same way."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__(result["error"])
+        self.result = result
+
+
 def _ineligible_message(statuses: Sequence[str]) -> str:
     blocking = sorted({s for s in statuses if s not in CHANGEABLE_FROM_STATUSES})
     message = (
@@ -92,6 +100,8 @@ def change_order_status(
     """
     try:
         previous = api.get_order_status(order_id)
+    except GootenAuthenticationError as exc:
+        raise _CredentialsRefused(_result(order_id, FAILED, [], target, reason, str(exc))) from None
     except GootenApiError as exc:
         return _result(order_id, FAILED, [], target, reason, f"could not read the order: {exc}")
     if all(status == target for status in previous):
@@ -111,6 +121,8 @@ def change_order_status(
             return _result(order_id, UPDATED, previous, target, reason)
         except GootenOutcomeUnknownError as exc:
             unknown = exc
+        except GootenAuthenticationError as exc:
+            raise _CredentialsRefused(_result(order_id, FAILED, previous, target, reason, str(exc))) from None
         except GootenApiError as exc:
             return _result(order_id, FAILED, previous, target, reason, str(exc))
         try:
@@ -160,26 +172,39 @@ def change_order_statuses(
     dry_run: bool = False,
     reason: str | None = None,
     max_resends: int = DEFAULT_MAX_RESENDS,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Change many orders with up to ``max_workers`` in flight; return one result per order, in input order.
 
     Only a bounded window of orders is queued at a time, so memory holds a result per order and little more.
-    Any unexpected error in one order is recorded as ``failed`` for that order; the others go on.
+    Any unexpected error in one order is recorded as ``failed`` for that order; the others go on. Once
+    Gooten refuses the credentials, the orders not yet started are recorded ``failed`` without a request.
     """
     ids = list(order_ids)
     results: list[dict[str, Any] | None] = [None] * len(ids)
+    refused: list[str] = []  # the first credentials refusal, once there is one
 
     def run(index: int) -> None:
+        order_id = ids[index]
+        if refused:
+            results[index] = _result(
+                order_id,
+                FAILED,
+                [],
+                target,
+                reason,
+                f"not attempted: Gooten refused the credentials ({refused[0]})",
+            )
+            return
         try:
             result = change_order_status(
-                api, ids[index], target, dry_run=dry_run, reason=reason, max_resends=max_resends
+                api, order_id, target, dry_run=dry_run, reason=reason, max_resends=max_resends
             )
+        except _CredentialsRefused as stop:
+            refused.append(str(stop))
+            result = stop.result
         except Exception as exc:  # a bug must not lose the order: record it and go on
-            result = _result(ids[index], FAILED, [], target, reason, f"{type(exc).__name__}: {exc}")
+            result = _result(order_id, FAILED, [], target, reason, f"{type(exc).__name__}: {exc}")
         results[index] = result
-        if on_result:
-            on_result(result)
 
     window = max(1, max_workers) * 2
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="gooten") as pool:

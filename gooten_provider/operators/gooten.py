@@ -139,6 +139,9 @@ class GootenOrderStatusOperator(BaseOperator):
             pool_maxsize=max(self.max_workers, 4),
             requests_per_second=self.requests_per_second,
         )
+        client = hook.get_conn()  # a wrong connection fails the task here, before any order is touched
+        if dry_run:  # reads need no billing key: check it, so a dry run proves the real run would be let in
+            client.check_credentials()
         self.log.info(
             "%s %d order(s) to %s with %d worker(s)%s.",
             "Dry run: reading" if dry_run else "Changing",
@@ -148,7 +151,7 @@ class GootenOrderStatusOperator(BaseOperator):
             f", reason: {reason}" if reason else "",
         )
         results = change_order_statuses(
-            hook, order_ids, target, max_workers=self.max_workers, dry_run=dry_run, reason=reason
+            client, order_ids, target, max_workers=self.max_workers, dry_run=dry_run, reason=reason
         )
         if len(order_ids) == 1:
             url = order_url(hook.admin_order_url, order_ids[0])

@@ -1,11 +1,19 @@
 """GootenOrderStatusOperator.execute() against the local Gooten API (no metadata DB needed)."""
 
 import itertools
+import json
+import os
 
 import jinja2
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 
+from gooten_provider.exceptions import GootenAuthenticationError, GootenConfigurationError
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from tests.operators.conftest import point_connection_at
 
@@ -268,3 +276,46 @@ def test_gooten_refusal_of_a_write_is_failed_with_its_message_and_reference(api,
     assert result["outcome"] == "failed"
     assert "id: The order could not be updated at this time. (ErrorReferenceCode " in result["error"]
     assert len(api.writes(order_id)) == 1  # a refusal is an answer: nothing to settle, nothing re-sent
+
+
+def test_refused_credentials_stop_the_batch_and_every_order_still_gets_an_outcome(api, ti, monkeypatch):
+    point_connection_at(api, monkeypatch)
+    config = json.loads(os.environ["AIRFLOW_CONN_GOOTEN_DEFAULT"])
+    config["password"] = "a-wrong-key"
+    monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+    ids = [api.add_order(statuses="New")["Id"] for _ in range(20)]
+    with pytest.raises(AirflowException, match="20 of 20 Gooten order"):
+        run(ti, order_ids=ids, status="Hold", max_workers=2)
+    results = ti.xcoms["return_value"]
+    assert [r["order_id"] for r in results] == ids
+    assert {r["outcome"] for r in results} == {"failed"}
+    assert all("partnerBillingKey" in r["error"] for r in results)
+    assert sum("not attempted" in r["error"] for r in results) >= 20 - 2 * 2
+    assert len(api.writes()) <= 2 * 2  # at most the orders already in flight tried to write
+
+
+def test_dry_run_checks_the_billing_key_that_reads_do_not_need(api, ti, monkeypatch):
+    config = api.connection_config()
+    config["password"] = "a-wrong-key"
+    monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+    order_id = api.add_order(statuses="New")["Id"]
+    with pytest.raises(GootenAuthenticationError, match="partnerBillingKey"):
+        run(ti, order_ids=[order_id], status="Hold", dry_run=True)
+    assert [e.order_id for e in api.journal] == [None]  # only the credentials check was sent
+
+
+@pytest.mark.parametrize(
+    ("conn", "error", "message"),
+    [
+        (None, AirflowNotFoundException, "gooten_default"),
+        ({"conn_type": "gooten", "login": "r"}, GootenConfigurationError, "has no password"),
+    ],
+)
+def test_a_broken_connection_fails_the_task_before_any_request(api, ti, monkeypatch, conn, error, message):
+    if conn is None:
+        monkeypatch.delenv("AIRFLOW_CONN_GOOTEN_DEFAULT")
+    else:
+        monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps({**conn, "host": api.base_url}))
+    with pytest.raises(error, match=message):
+        run(ti, order_ids=["1-a", "1-b"], status="Hold")
+    assert api.journal == []
