@@ -79,3 +79,23 @@ def test_legacy_form_methods_match_the_declared_form():
         assert widget.field_class.__name__ == expected_class
     assert GootenHook.conn_type == connection_type["connection-type"]
     assert GootenHook.hook_name == connection_type["hook-name"]
+
+
+def test_airflow_cli_lists_the_provider():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    airflow = Path(sys.executable).with_name("airflow")
+    listed = subprocess.run(
+        [str(airflow), "providers", "list", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    (table,) = [line for line in listed.stdout.splitlines() if line.startswith('[{"package_name"')]
+    providers = {p["package_name"]: p for p in json.loads(table)}
+    assert providers["airflow-provider-gooten"]["version"] == "0.1.0"
