@@ -16,6 +16,7 @@ from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.links import ORDER_URL_XCOM_KEY, GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_order_ids
 from gooten_provider.order_status_change import (
+    DRY_RUN,
     FAILED,
     INELIGIBLE,
     UPDATED,
@@ -46,7 +47,7 @@ def _as_bool(value: object, name: str) -> bool:
         return True
     if word in _FALSE_WORDS:
         return False
-    raise ValueError(f"Invalid {name} {value!r}: use true or false.")
+    raise ValueError(f"Invalid {name} {value!r}: use true or false (a boolean, or text such as 'true').")
 
 
 class GootenOrderStatusOperator(BaseOperator):
@@ -106,6 +107,8 @@ class GootenOrderStatusOperator(BaseOperator):
             raise ValueError(f"{self.task_id}: order_ids is required: one order id or a list of them.")
         if not _is_template(status):
             status = normalize_target_status(status)
+        if not _is_template(dry_run):
+            _as_bool(dry_run, "dry_run")
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(
                 f"{self.task_id}: max_workers must be a whole number of at least 1, got {max_workers!r}."
@@ -153,10 +156,11 @@ class GootenOrderStatusOperator(BaseOperator):
         results = change_order_statuses(
             client, order_ids, target, max_workers=self.max_workers, dry_run=dry_run, reason=reason
         )
-        if len(order_ids) == 1:
+        ti = context.get("ti")
+        if len(order_ids) == 1 and ti is not None:
             url = order_url(hook.admin_order_url, order_ids[0])
             if url:
-                context["ti"].xcom_push(key=ORDER_URL_XCOM_KEY, value=url)
+                ti.xcom_push(key=ORDER_URL_XCOM_KEY, value=url)
         self._log_summary(results)
 
         failures = [
@@ -167,7 +171,8 @@ class GootenOrderStatusOperator(BaseOperator):
         if not failures:
             return results
         # Push the records first, so that downstream tasks read them the same way whether this task failed.
-        context["ti"].xcom_push(key="return_value", value=results)
+        if ti is not None:
+            ti.xcom_push(key="return_value", value=results)
         lines = [
             f"  {r['order_id']} ({r['outcome']}): {r['error']}" for r in failures[:_MAX_FAILURES_IN_MESSAGE]
         ]
@@ -203,7 +208,7 @@ class GootenOrderStatusOperator(BaseOperator):
                 )
             elif outcome == INELIGIBLE:
                 self.log.warning("%s: %s, not changed: %s", result["order_id"], previous, result["error"])
-            elif outcome == "dry_run":
+            elif outcome == DRY_RUN:
                 self.log.info(
                     "%s: %s -> %s would be %s%s",
                     result["order_id"],

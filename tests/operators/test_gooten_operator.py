@@ -140,6 +140,7 @@ def test_literal_invalid_status_fails_when_the_dag_is_parsed():
         ({"order_ids": None}, "order_ids is required"),
         ({"max_workers": 0}, "max_workers must be a whole number"),
         ({"requests_per_second": 0}, "requests_per_second must be a positive number"),
+        ({"dry_run": "maybe"}, "Invalid dry_run 'maybe': use true or false"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs, message):
