@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo airflow lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -29,6 +29,9 @@ test: install
 
 demo: install
 	$(BIN)/python demo/demo.py
+
+airflow: install
+	$(BIN)/python demo/airflow_stack.py
 
 lint: install
 	$(BIN)/ruff check --fix .

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
-
-#: XCom key under which a task stores the URL of the order it handled.
-ORDER_URL_XCOM_KEY = "gooten_order_url"
 
 
 def order_url(template: str | None, order_id: str) -> str | None:
@@ -24,11 +21,12 @@ def order_url(template: str | None, order_id: str) -> str | None:
 class GootenOrderLink(BaseOperatorLink):
     """Links a task to the order it changed, from the connection's ``admin_order_url`` template.
 
-    The task stores the URL in XCom when it handled exactly one order; otherwise there is no link.
+    Airflow 3 asks for the link on the worker when the task ends, from the task that just ran, and stores
+    it for the UI; the task sets ``order_url`` when it handled exactly one order, otherwise there is none.
     """
 
     name = "Gooten order"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the stored order URL, or an empty string (no link)."""
-        return XCom.get_value(ti_key=ti_key, key=ORDER_URL_XCOM_KEY) or ""
+        """Return the order URL the task recorded, or an empty string (no link)."""
+        return getattr(operator, "order_url", None) or ""

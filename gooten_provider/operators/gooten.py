@@ -13,7 +13,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.links import ORDER_URL_XCOM_KEY, GootenOrderLink, order_url
+from gooten_provider.links import GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_order_ids
 from gooten_provider.order_status_change import (
     DRY_RUN,
@@ -126,6 +126,8 @@ class GootenOrderStatusOperator(BaseOperator):
         self.fail_on_ineligible = fail_on_ineligible
         self.reason = reason
         self.requests_per_second = requests_per_second
+        #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
+        self.order_url: str | None = None
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Change every order; return one record per order (see the class docstring)."""
@@ -156,11 +158,8 @@ class GootenOrderStatusOperator(BaseOperator):
         results = change_order_statuses(
             client, order_ids, target, max_workers=self.max_workers, dry_run=dry_run, reason=reason
         )
-        ti = context.get("ti")
-        if len(order_ids) == 1 and ti is not None:
-            url = order_url(hook.admin_order_url, order_ids[0])
-            if url:
-                ti.xcom_push(key=ORDER_URL_XCOM_KEY, value=url)
+        if len(order_ids) == 1:  # read by the "Gooten order" link when the task ends
+            self.order_url = order_url(hook.admin_order_url, order_ids[0])
         self._log_summary(results)
 
         failures = [
@@ -171,6 +170,7 @@ class GootenOrderStatusOperator(BaseOperator):
         if not failures:
             return results
         # Push the records first, so that downstream tasks read them the same way whether this task failed.
+        ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="return_value", value=results)
         lines = [

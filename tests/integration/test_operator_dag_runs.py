@@ -8,6 +8,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG, task
 
+from gooten_provider.links import GootenOrderLink
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
@@ -73,8 +74,8 @@ def test_mapped_run_one_task_instance_per_order(api):
     per_instance = xcom_values(dag_run, "cancel")
     assert [[r["order_id"] for r in results] for results in per_instance] == [[i] for i in ids]
     assert all(api.item_statuses(order_id) == ["Cancelled"] for order_id in ids)
-    # each single-order instance links to its order
-    links = xcom_values(dag_run, "cancel", key="gooten_order_url")
+    # each single-order instance links to its order: Airflow stored the link for the UI when the task ended
+    links = xcom_values(dag_run, "cancel", key=GootenOrderLink().xcom_key)
     assert links == [f"https://admin.example/o/{i}" for i in ids]
 
 

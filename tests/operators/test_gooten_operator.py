@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from gooten_provider.exceptions import GootenAuthenticationError, GootenConfigurationError
+from gooten_provider.links import GootenOrderLink
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from tests.operators.conftest import point_connection_at
 
@@ -244,19 +245,28 @@ def test_requests_per_second_caps_the_rate(api, ti):
     assert starts[-1] - starts[0] >= (len(starts) - 1) / 20 * 0.9
 
 
-def test_order_link_is_pushed_for_a_single_order(api, ti, monkeypatch):
+def test_order_link_is_set_for_a_single_order(api, ti, monkeypatch):
     point_connection_at(api, monkeypatch, admin_order_url="https://admin.example/orders/{order_id}")
     order_id = api.add_order(statuses="New")["Id"]
-    run(ti, order_ids=[order_id], status="Hold")
-    assert ti.xcoms["gooten_order_url"] == f"https://admin.example/orders/{order_id}"
+    op = GootenOrderStatusOperator(task_id="t", order_ids=[order_id], status="Hold")
+    op.execute({"ti": ti})
+    expected = f"https://admin.example/orders/{order_id}"
+    assert op.order_url == expected
+    assert GootenOrderLink().get_link(op, ti_key=None) == expected
 
 
 def test_no_order_link_without_a_template_or_for_a_batch(api, ti, monkeypatch):
-    run(ti, order_ids=[api.add_order(statuses="New")["Id"]], status="Hold")
-    assert "gooten_order_url" not in ti.xcoms
+    single = GootenOrderStatusOperator(
+        task_id="t", order_ids=[api.add_order(statuses="New")["Id"]], status="Hold"
+    )
+    single.execute({"ti": ti})
+    assert GootenOrderLink().get_link(single, ti_key=None) == ""
     point_connection_at(api, monkeypatch, admin_order_url="https://admin.example/orders/{order_id}")
-    run(ti, order_ids=[api.add_order(statuses="New")["Id"] for _ in range(2)], status="Hold")
-    assert "gooten_order_url" not in ti.xcoms
+    batch = GootenOrderStatusOperator(
+        task_id="t", order_ids=[api.add_order(statuses="New")["Id"] for _ in range(2)], status="Hold"
+    )
+    batch.execute({"ti": ti})
+    assert GootenOrderLink().get_link(batch, ti_key=None) == ""
 
 
 def test_summary_is_logged(api, ti, capsys):
