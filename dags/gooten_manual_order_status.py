@@ -1,0 +1,161 @@
+"""Change the status of Gooten orders by hand, from the Airflow UI's trigger form.
+
+Shows: a trigger form built from ``Param`` s (order ids, a target status with clear labels, a reason, a
+dry run on by default), a run-time check the form cannot express (a reason is required to cancel), and
+``GootenOrderStatusOperator`` with its per-order outcomes shown as a table.
+
+Connections:
+    ``gooten_default``: the Gooten API (Recipe ID and Partner Billing Key).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+from gooten_examples.audit import format_table, status_text
+
+from gooten_provider.operators.gooten import GootenOrderStatusOperator
+
+DOC_MD = """
+### Change Gooten order statuses by hand
+
+Trigger this DAG from the UI (**Trigger** button): the form asks for
+
+* **Order ids**: Gooten Safe IDs such as `115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4`, one per line.
+* **Target status**: Hold, Cancel (cannot be undone), New (resubmit) or Test.
+* **Reason**: recorded with each change; **required to cancel**.
+* **Dry run**: on by default. The orders are read and the log tells what *would* happen; nothing changes.
+
+Each order ends `updated`, `unchanged` (already there), `ineligible` (Gooten no longer allows a change,
+e.g. in production or on Hold: a held order can only be released by Gooten support) or `failed`.
+`show_outcomes` logs them as a table; the full records are the `change_status` task's XCom.
+The run fails when an order could not be changed.
+
+**Connection**: `gooten_default`.
+"""
+
+
+@dag(
+    dag_id="gooten_manual_order_status",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    doc_md=DOC_MD,
+    tags=["gooten", "example", "manual"],
+    default_args={"retries": 0},
+    render_template_as_native_obj=True,
+    params={
+        "order_ids": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1},
+            minItems=1,
+            title="Order ids",
+            description="Gooten order ids (Safe IDs), one per line.",
+        ),
+        "status": Param(
+            "Hold",
+            type="string",
+            enum=["Hold", "Cancelled", "New", "Test"],
+            values_display={
+                "Hold": "Hold: pause before production (only Gooten support can release it)",
+                "Cancelled": "Cancel: cannot be undone",
+                "New": "New: resubmit an order that had an issue",
+                "Test": "Test: mark as a test order, never produced",
+            },
+            title="Target status",
+        ),
+        "reason": Param(
+            None,
+            type=["null", "string"],
+            maxLength=500,
+            title="Reason",
+            description="Why (kept in the task log and results). Required to cancel.",
+        ),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run",
+            description="Only read the orders and report what would change; make no change in Gooten.",
+        ),
+    },
+)
+def gooten_manual_order_status() -> None:
+    """Check the request, change the orders (or pretend to), show each order's outcome."""
+
+    @task
+    def check_request() -> list[str]:
+        """Check what the form cannot: a reason to cancel. Return the order ids, trimmed and de-duplicated."""
+        params = get_current_context()["params"]
+        order_ids = list(dict.fromkeys(str(oid).strip() for oid in params["order_ids"] if str(oid).strip()))
+        if not order_ids:
+            raise AirflowFailException("No order id given: enter at least one Gooten order id.")
+        reason = (params.get("reason") or "").strip()
+        if params["status"] == "Cancelled" and not reason:
+            raise AirflowFailException(
+                "A reason is required to cancel orders (a cancellation cannot be undone): "
+                "trigger again with the Reason field filled in."
+            )
+        mode = "Dry run: would set" if params["dry_run"] else "Setting"
+        print(
+            f"{mode} {len(order_ids)} order(s) to {params['status']}"
+            + (f", reason: {reason}" if reason else "")
+        )
+        return order_ids
+
+    order_ids = check_request()
+    change_status = GootenOrderStatusOperator(
+        task_id="change_status",
+        order_ids=order_ids,
+        status="{{ params.status }}",
+        dry_run="{{ params.dry_run }}",
+        reason="{{ params.reason }}",
+        fail_on_ineligible=True,
+    )
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def show_outcomes() -> dict[str, int]:
+        """Log one line per order (status before, outcome, why); fail the run if an order was not changed.
+
+        Runs whatever happened upstream (trigger rule ``all_done``): ``change_status`` pushes its results
+        before failing, so the table shows every order either way.
+        """
+        ti = get_current_context()["ti"]
+        if ti.xcom_pull(task_ids="check_request") is None:
+            raise AirflowFailException("The request was rejected (see check_request): no order was touched.")
+        results: list[dict[str, Any]] = ti.xcom_pull(task_ids="change_status") or []
+        table = [
+            {
+                "order_id": r["order_id"],
+                "before": status_text(r["previous_statuses"]),
+                "target": r["status"],
+                "outcome": r["outcome"] + (f" ({r['dry_run_outcome']})" if r.get("dry_run_outcome") else ""),
+                "detail": r["error"],
+            }
+            for r in results
+        ]
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+        if not results:
+            raise AirflowFailException("change_status reported no result: see its log for the error.")
+        print(", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
+        print(format_table(table, ["order_id", "before", "target", "outcome", "detail"]))
+        not_done = [r for r in results if r["outcome"] in ("failed", "ineligible")]
+        if not_done:
+            raise AirflowFailException(
+                f"{len(not_done)} of {len(results)} order(s) were not changed: "
+                + ", ".join(f"{r['order_id']} ({r['outcome']})" for r in not_done)
+            )
+        return dict(sorted(counts.items()))
+
+    [order_ids, change_status] >> show_outcomes()
+
+
+manual_dag = gooten_manual_order_status()
+
+if __name__ == "__main__":
+    manual_dag.test()

@@ -1,0 +1,267 @@
+"""``make airflow``: a local Airflow with the Gooten example DAGs, a local Gooten API and a SQLite warehouse.
+
+Starts, all on 127.0.0.1 and in ``.demo/airflow/`` (wiped at each start):
+
+* the local Gooten API (``GootenApiServer``) and a SQLite warehouse, both holding the demo orders of
+  ``dags/gooten_examples/seed.py``;
+* Airflow's API server (UI) on http://127.0.0.1:8080, scheduler, dag-processor and triggerer, with the
+  simple auth manager (user ``admin``, fixed password below), LocalExecutor with parallelism 4, log
+  servers off (``--skip-serve-logs``: only the API server listens), connection testing enabled, and the
+  ``gooten_default`` and ``gooten_warehouse`` connections set as environment variables.
+
+It prints the URL and login once everything is healthy. Ctrl-C (or SIGTERM) stops all of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DAGS_FOLDER = REPO_ROOT / "dags"
+DEFAULT_HOME = REPO_ROOT / ".demo" / "airflow"
+HOST = "127.0.0.1"
+USERNAME = "admin"
+PASSWORD = "gooten-demo"  # noqa: S105 - a local sandbox on 127.0.0.1, printed on start
+COMPONENTS: dict[str, list[str]] = {
+    "api-server": ["api-server", "--host", HOST],  # the port is appended
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+sys.path.insert(0, str(DAGS_FOLDER))  # gooten_examples, as Airflow itself does for the DAG bundle
+
+from gooten_examples.seed import (  # noqa: E402
+    build_sqlite_warehouse,
+    demo_orders,
+    gooten_order_specs,
+    warehouse_connection,
+)
+
+from gooten_provider.testing import GootenApiServer  # noqa: E402
+
+
+class Stop(Exception):
+    """Raised by the signal handler to leave the wait loop."""
+
+
+def port_is_free(port: int) -> bool:
+    """Tell whether ``127.0.0.1:port`` can be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def airflow_env(home: Path, port: int, api: GootenApiServer, warehouse: Path) -> dict[str, str]:
+    """Recipe C's environment, plus the two connections; no AIRFLOW_* variable is inherited."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            "AIRFLOW_CONN_GOOTEN_WAREHOUSE": json.dumps(warehouse_connection(warehouse)),
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.update(api.connection_env("gooten_default"))
+    return env
+
+
+def health(port: int) -> dict[str, str]:
+    """``{component: status}`` from ``/api/v2/monitor/health``; empty while the API server is not up."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/api/v2/monitor/health", timeout=2) as reply:
+            body = json.load(reply)
+    except (OSError, urllib.error.URLError, ValueError):
+        return {}
+    return {name: str((body.get(name) or {}).get("status")) for name in HEALTH_COMPONENTS}
+
+
+def start(name: str, command: Sequence[str], env: Mapping[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """Start one Airflow component in its own session (Ctrl-C reaches only this script), output to a log."""
+    with (logs / f"{name}.log").open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own venv's airflow, fixed arguments
+            list(command),
+            env=dict(env),
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_all(processes: Mapping[str, subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
+    """SIGTERM each component's process group (it and the workers it forked), SIGKILL what is left."""
+    for process in processes.values():
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for name, process in processes.items():
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"  {name} did not stop within {timeout:.0f} s: killing it", flush=True)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    for process in processes.values():  # workers left behind in a group whose leader exited
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file."""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def banner(port: int, api: GootenApiServer, warehouse: Path, home: Path) -> str:
+    """What to tell the user once everything is up."""
+    return f"""
+Airflow is up: http://{HOST}:{port}   (login: {USERNAME} / {PASSWORD})
+
+  DAGs                 gooten_dq_hold_cancel, gooten_reconcile_order_statuses, gooten_manual_order_status
+  local Gooten API     {api.base_url}  ({len(api.order_ids())} demo orders; connection gooten_default)
+  SQLite warehouse     {warehouse}  (connection gooten_warehouse)
+  logs                 {home / "logs"}
+
+Try: trigger gooten_dq_hold_cancel (it holds and cancels the orders failing the rules), then
+gooten_reconcile_order_statuses, then gooten_manual_order_status from its trigger form (dry run first).
+The two connections are environment variables, so the UI's Connections list does not show them.
+
+Press Ctrl-C to stop everything."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the stack until Ctrl-C; return the exit code."""
+    parser = argparse.ArgumentParser(prog="make airflow", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8080, help="API server / UI port (default 8080)")
+    parser.add_argument(
+        "--gooten-port", type=int, default=0, help="local Gooten API port (default: any free)"
+    )
+    parser.add_argument(
+        "--home", type=Path, default=DEFAULT_HOME, help=f"state directory (default {DEFAULT_HOME})"
+    )
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy stack")
+    args = parser.parse_args(argv)
+
+    if not port_is_free(args.port):
+        print(
+            f"error: {HOST}:{args.port} is in use (another Airflow?); pick another with --port.",
+            file=sys.stderr,
+        )
+        return 2
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    home: Path = args.home.resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    logs = home / "logs"
+    logs.mkdir(parents=True)
+    (home / "passwords.json").write_text(json.dumps({USERNAME: PASSWORD}), encoding="utf-8")
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        raise Stop
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    orders = demo_orders()
+    warehouse = build_sqlite_warehouse(home / "warehouse.db", orders)
+    api = GootenApiServer(orders=gooten_order_specs(orders), port=args.gooten_port)
+    try:
+        api.start()
+        env = airflow_env(home, args.port, api, warehouse)
+        print(
+            f"Local Gooten API on {api.base_url}; migrating the Airflow metadata DB in {home} ...", flush=True
+        )
+        with (logs / "db-migrate.log").open("ab") as log:
+            migrated = subprocess.run(  # noqa: S603
+                [airflow, "db", "migrate"],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if migrated.returncode != 0:
+            print(f"airflow db migrate failed:\n{log_tail(logs / 'db-migrate.log')}", file=sys.stderr)
+            return 1
+        for name, arguments in COMPONENTS.items():
+            extra = ["--port", str(args.port)] if name == "api-server" else []
+            processes[name] = start(name, [airflow, *arguments, *extra], env, logs)
+        print("Starting the API server, scheduler, dag-processor and triggerer ", end="", flush=True)
+        deadline = time.monotonic() + args.timeout
+        while True:
+            dead = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
+            if dead:
+                name = next(iter(dead))
+                print(
+                    f"\n{name} exited (code {dead[name]}):\n{log_tail(logs / f'{name}.log')}", file=sys.stderr
+                )
+                return 1
+            status = health(args.port)
+            if status and all(value == "healthy" for value in status.values()):
+                break
+            if time.monotonic() > deadline:
+                print(f"\nNot healthy after {args.timeout:.0f} s: {status or 'no answer'}; logs in {logs}")
+                return 1
+            print(".", end="", flush=True)
+            time.sleep(1)
+        print(" healthy.")
+        print(banner(args.port, api, warehouse, home), flush=True)
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"\n{name} exited (code {process.returncode}); stopping. Its log:", file=sys.stderr)
+                    print(log_tail(logs / f"{name}.log"), file=sys.stderr)
+                    return 1
+            time.sleep(1)
+    except Stop:
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        for sig in previous:  # a second Ctrl-C must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        stop_all(processes)
+        api.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print(f"Stopped Airflow and the local Gooten API. State and logs are in {home}.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Tests of the example DAGs in ``dags/``, and helpers shared by them.
+
+Airflow puts a DAG bundle's folder on ``sys.path`` when it parses or runs DAGs from it (``BundleDagBag``),
+which is how the DAG files import ``gooten_examples``; the tests do the same, once, here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO_ROOT / "dags"
+DAG_IDS = {"gooten_dq_hold_cancel", "gooten_reconcile_order_statuses", "gooten_manual_order_status"}
+
+if str(DAGS_FOLDER) not in sys.path:
+    sys.path.append(str(DAGS_FOLDER))
+
+
+def load_dag(dag_id: str) -> Any:
+    """Parse ``dags/`` and return one DAG (fails the test on any import error)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+def set_connections(monkeypatch: Any, api: Any, warehouse: Path) -> None:
+    """Point ``gooten_default`` at the local API and ``gooten_warehouse`` at a SQLite file (env vars)."""
+    from gooten_examples.seed import warehouse_connection
+
+    for name, value in api.connection_env("gooten_default").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_WAREHOUSE", json.dumps(warehouse_connection(warehouse)))
+
+
+def xcom_values(dag_id: str, run_id: str) -> dict[tuple[str, str, int], Any]:
+    """Every XCom of a run, deserialized: ``{(task_id, key, map_index): value}``."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id).all()
+        return {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    """``{task_id: state}`` of a finished DagRun (mapped tasks: the state of each map index, joined)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+        states: dict[str, list[str]] = {}
+        for ti in sorted(tis, key=lambda t: (t.task_id, t.map_index)):
+            states.setdefault(ti.task_id, []).append(str(ti.state))
+        return {task_id: ",".join(values) for task_id, values in states.items()}
+
+
+def audit_rows(warehouse: Path, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Rows of ``gooten_status_audit`` (optionally of one run), as dicts, by order id."""
+    connection = sqlite3.connect(warehouse)
+    connection.row_factory = sqlite3.Row
+    try:
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gooten_status_audit'"
+        ).fetchone()
+        if not exists:
+            return []
+        sql = "SELECT * FROM gooten_status_audit"
+        params: Sequence[str] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = (run_id,)
+        return [dict(row) for row in connection.execute(sql + " ORDER BY order_id", params)]
+    finally:
+        connection.close()
