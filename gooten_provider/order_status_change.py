@@ -98,12 +98,17 @@ def change_order_status(
 
     Never raises for an API failure: every failure is recorded as a ``failed`` result with its message.
     """
+    previous: list[str] = []
+
+    def record(outcome: str, error: str | None = None) -> dict[str, Any]:
+        return _result(order_id, outcome, previous, target, reason, error)
+
     try:
         previous = api.get_order_status(order_id)
     except GootenAuthenticationError as exc:
-        raise _CredentialsRefused(_result(order_id, FAILED, [], target, reason, str(exc))) from None
+        raise _CredentialsRefused(record(FAILED, str(exc))) from None
     except GootenApiError as exc:
-        return _result(order_id, FAILED, [], target, reason, f"could not read the order: {exc}")
+        return record(FAILED, f"could not read the order: {exc}")
     if all(status == target for status in previous):
         decision, error = UNCHANGED, None
     elif not can_change_from(previous):
@@ -111,41 +116,30 @@ def change_order_status(
     else:
         decision, error = UPDATED, None
     if dry_run:
-        return {**_result(order_id, DRY_RUN, previous, target, reason, error), "dry_run_outcome": decision}
+        return {**record(DRY_RUN, error), "dry_run_outcome": decision}
     if decision != UPDATED:
-        return _result(order_id, decision, previous, target, reason, error)
+        return record(decision, error)
 
     for attempt in range(1, max_resends + 2):
         try:
             api.update_order_status(order_id, target)
-            return _result(order_id, UPDATED, previous, target, reason)
+            return record(UPDATED)
         except GootenOutcomeUnknownError as exc:
             unknown = exc
         except GootenAuthenticationError as exc:
-            raise _CredentialsRefused(_result(order_id, FAILED, previous, target, reason, str(exc))) from None
+            raise _CredentialsRefused(record(FAILED, str(exc))) from None
         except GootenApiError as exc:
-            return _result(order_id, FAILED, previous, target, reason, str(exc))
+            return record(FAILED, str(exc))
+        # The change may or may not have landed: only the order itself can tell.
         try:
             current = api.get_order_status(order_id)
         except GootenApiError as exc:
-            return _result(
-                order_id,
-                FAILED,
-                previous,
-                target,
-                reason,
-                f"{unknown} Reading the order to settle it failed too: {exc}",
-            )
+            return record(FAILED, f"{unknown} Reading the order to settle it failed too: {exc}")
         if all(status == target for status in current):
-            return _result(order_id, UPDATED, previous, target, reason)
+            return record(UPDATED)
         if not can_change_from(current):
-            return _result(
-                order_id,
-                FAILED,
-                previous,
-                target,
-                reason,
-                f"{unknown} The order now reads {', '.join(current)}, so the change was not re-sent.",
+            return record(
+                FAILED, f"{unknown} The order now reads {', '.join(current)}, so the change was not re-sent."
             )
         log.warning(
             "Order %s: the change to %s did not take effect (attempt %d); sending it again.",
@@ -153,14 +147,7 @@ def change_order_status(
             target,
             attempt,
         )
-    return _result(
-        order_id,
-        FAILED,
-        previous,
-        target,
-        reason,
-        f"{unknown} The change did not take effect after {max_resends + 1} attempts.",
-    )
+    return record(FAILED, f"{unknown} The change did not take effect after {max_resends + 1} attempts.")
 
 
 def change_order_statuses(
