@@ -5,12 +5,14 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+OLDEST_VENV := .venv-oldest
+OLDEST_TESTS := tests/unit tests/client tests/hooks tests/operators tests/testing tests/errors
 
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test demo airflow lint clean
+.PHONY: install test test-oldest constraints demo airflow lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,6 +28,23 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+	$(MAKE) test-oldest
+
+# The unit-level suites again on the oldest Airflow that pyproject.toml admits, so the range stays true.
+$(OLDEST_VENV)/.installed: $(UV) constraints/oldest.txt pyproject.toml
+	rm -rf $(OLDEST_VENV)
+	$(UV) venv --quiet --python $(PYTHON) $(OLDEST_VENV)
+	$(UV) pip sync --quiet --python $(OLDEST_VENV)/bin/python constraints/oldest.txt
+	$(UV) pip install --quiet --python $(OLDEST_VENV)/bin/python --no-deps -e .
+	touch $@
+
+test-oldest: $(OLDEST_VENV)/.installed
+	$(OLDEST_VENV)/bin/python constraints/check_oldest.py
+	$(OLDEST_VENV)/bin/pytest -p no:cacheprovider $(OLDEST_TESTS)
+
+constraints: $(UV)
+	$(UV) pip compile --quiet pyproject.toml constraints/oldest.in --resolution lowest-direct \
+		--python-version 3.11 --custom-compile-command "make constraints" -o constraints/oldest.txt
 
 demo: install
 	$(BIN)/python demo/demo.py
@@ -38,4 +57,4 @@ lint: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache
+	rm -rf $(VENV) $(OLDEST_VENV) $(TOOLS) .pytest_cache

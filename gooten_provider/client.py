@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -54,9 +55,14 @@ SEARCH_FILTERS = {
 }
 
 
+def _outer_reason(exc: requests.RequestException) -> object:
+    """The urllib3 error a requests error wraps."""
+    return exc.args[0] if exc.args else None
+
+
 def _urllib3_reason(exc: requests.RequestException) -> object:
     """The urllib3 error behind a requests error (after retries, the last attempt's)."""
-    reason = exc.args[0] if exc.args else None
+    reason = _outer_reason(exc)
     return reason.reason if isinstance(reason, MaxRetryError) else reason
 
 
@@ -78,11 +84,10 @@ def _cause_name(exc: BaseException) -> str:
     seen = set()
     while id(inner) not in seen:
         seen.add(id(inner))
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
-            nxt = inner.args[0]
-        if nxt is None and isinstance(inner, MaxRetryError) and inner.reason is not None:
-            nxt = inner.reason
+        wrapped = [arg for arg in inner.args if isinstance(arg, BaseException)]
+        if isinstance(inner, MaxRetryError) and inner.reason is not None:
+            wrapped.insert(0, inner.reason)
+        nxt = wrapped[0] if wrapped else inner.__cause__ or inner.__context__
         if nxt is None:
             break
         inner = nxt
@@ -123,16 +128,26 @@ class GootenClient:
             raise GootenConfigurationError(
                 "A Gooten Partner Billing Key is required (the connection's password field)."
             )
-        if not timeout or timeout <= 0:
+        if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
             raise GootenConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-        if max_retries < 0:
-            raise GootenConfigurationError(f"max_retries must be 0 or more, got {max_retries!r}.")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise GootenConfigurationError(
+                f"max_retries must be a whole number of 0 or more, got {max_retries!r}."
+            )
+        if (
+            not isinstance(backoff_factor, (int, float))
+            or not math.isfinite(backoff_factor)
+            or backoff_factor < 0
+        ):
+            raise GootenConfigurationError(
+                f"backoff_factor must be 0 or more seconds, got {backoff_factor!r}."
+            )
         self.recipe_id = recipe_id.strip()
         self._billing_key = prepare_billing_key(billing_key)
         self.base_url = normalize_base_url(base_url, port)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
-        self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second else None
+        self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second is not None else None
         install_urllib3_log_redaction()
         self.session = build_session(
             max_retries=self.max_retries, backoff_factor=backoff_factor, pool_maxsize=pool_maxsize
@@ -172,6 +187,7 @@ class GootenClient:
         :param page_size: orders per page (Gooten allows 1 to 100).
         :param filters: any of ``email``, ``last_name``, ``postal_code``, ``start_date``, ``end_date``
             (dates or ``yyyy-mm-dd``), ``unique_user_id``, ``generic_values``, ``partner_id``.
+        :raises ValueError: an unknown filter or a page size out of range, at the call (not at iteration).
         """
         unknown = sorted(set(filters) - set(SEARCH_FILTERS))
         if unknown:
@@ -185,6 +201,9 @@ class GootenClient:
             for name, value in filters.items()
             if value is not None
         }
+        return self._search_pages(params, page_size)
+
+    def _search_pages(self, params: dict[str, str], page_size: int) -> Iterator[dict[str, Any]]:
         page = 1
         while True:
             page_query = {**params, "page": page, "pageSize": page_size}
@@ -243,14 +262,21 @@ class GootenClient:
 
     def _transport_error(self, exc: requests.RequestException, action: str, is_write: bool) -> GootenApiError:
         cause = _cause_name(exc)
-        attempts = self.max_retries + 1
+        # urllib3 wraps the last error in MaxRetryError only when it retried until it gave up.
+        tries = (
+            f" after {self.max_retries + 1} attempt(s)"
+            if isinstance(_outer_reason(exc), MaxRetryError)
+            else ""
+        )
         if _never_reached_server(exc):
             return GootenConnectionError(
-                f"Could not connect to {self.base_url} for {action} after {attempts} attempt(s) ({cause}); "
+                f"Could not connect to {self.base_url} for {action}{tries} ({cause}); "
                 "the request was never sent."
             )
         if _timed_out(exc):
             what = f"no answer within {self.timeout:g} s"
+        elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or cause == "IncompleteRead":
+            what = f"the connection broke during the answer ({cause})"
         else:
             what = f"the connection broke before an answer ({cause})"
         if is_write:
@@ -258,7 +284,7 @@ class GootenClient:
                 f"{action}: {what}; the change may or may not have been applied. "
                 "Read the order to find out before sending it again."
             )
-        return GootenConnectionError(f"{action}: {what}, after {attempts} attempt(s).")
+        return GootenConnectionError(f"{action}: {what}{tries.replace(' after', ', after')}.")
 
     def close(self) -> None:
         """Close the pooled connections."""

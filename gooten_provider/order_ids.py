@@ -46,6 +46,10 @@ def parse_order_ids(value: object) -> list[str]:
 
 def _split_order_id_text(text: str) -> list[object]:
     stripped = text.strip()
+    if stripped in ("None", "null"):  # what a template gives for a missing value, never a Gooten order id
+        raise ValueError(
+            f"Invalid order ids {text!r}: the template rendered nothing (None); pass one order id or a list."
+        )
     if stripped.startswith(("[", "(")):
         try:
             parsed = ast.literal_eval(stripped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -13,7 +14,7 @@ class RateLimiter:
     """
 
     def __init__(self, requests_per_second: float) -> None:
-        if requests_per_second <= 0:
+        if not math.isfinite(requests_per_second) or requests_per_second <= 0:
             raise ValueError(f"requests_per_second must be a positive number, got {requests_per_second!r}.")
         self._interval = 1.0 / requests_per_second
         self._lock = threading.Lock()

@@ -94,6 +94,13 @@ def parse_response(
         )
     if not isinstance(body, dict):
         content_type = response.headers.get("Content-Type") or "no content type"
+        if is_write:  # something answered, but not with Gooten's verdict: the change may have landed
+            raise GootenOutcomeUnknownError(
+                f"Gooten answered HTTP {status} to {action} with a body that is not Gooten's JSON "
+                f"({content_type}): {body_excerpt(response.text, secrets)!r}; the change may or may not have "
+                "been applied. Read the order to find out before sending it again.",
+                status_code=status,
+            )
         raise GootenHttpError(
             f"Gooten answered HTTP {status} to {action} with a body that is not Gooten's JSON "
             f"({content_type}): {body_excerpt(response.text, secrets)!r}",

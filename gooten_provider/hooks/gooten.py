@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -15,7 +16,9 @@ from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.get_provider_info import CONNECTION_TYPE
 
 
-def _number_from_extra(extras: dict[str, Any], name: str, conn_id: str, *, minimum: float) -> float | None:
+def _number_from_extra(
+    extras: dict[str, Any], name: str, conn_id: str, *, minimum: float, whole: bool = False
+) -> float | None:
     """Read a numeric extra (the UI may store it as text); ``None`` when unset."""
     value = extras.get(name)
     if value is None or value == "":
@@ -23,10 +26,11 @@ def _number_from_extra(extras: dict[str, Any], name: str, conn_id: str, *, minim
     try:
         number = float(value)
     except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum:
+        number = math.nan
+    if not math.isfinite(number) or number < minimum or (whole and not number.is_integer()):
+        kind = "a whole number" if whole else "a number"
         raise GootenConfigurationError(
-            f"Gooten connection {conn_id!r}: extra {name!r} must be a number of at least {minimum:g}, "
+            f"Gooten connection {conn_id!r}: extra {name!r} must be {kind} of at least {minimum:g}, "
             f"got {value!r}."
         )
     return number
@@ -102,10 +106,22 @@ class GootenHook(BaseHook):
         for form in billing_key_forms(password):
             mask_secret(form)
         extras = conn.extra_dejson
-        timeout = self.timeout or _number_from_extra(extras, "timeout", self.gooten_conn_id, minimum=0.001)
+        unknown = sorted(set(extras) - set(CONNECTION_TYPE["conn-fields"]))
+        if unknown:
+            self.log.warning(
+                "Gooten connection %r: ignoring unknown extra(s) %s; known extras: %s.",
+                self.gooten_conn_id,
+                ", ".join(unknown),
+                ", ".join(CONNECTION_TYPE["conn-fields"]),
+            )
+        timeout = self.timeout
+        if timeout is None:
+            timeout = _number_from_extra(extras, "timeout", self.gooten_conn_id, minimum=0.001)
         max_retries = self.max_retries
         if max_retries is None:
-            max_retries = _number_from_extra(extras, "max_retries", self.gooten_conn_id, minimum=0)
+            max_retries = _number_from_extra(
+                extras, "max_retries", self.gooten_conn_id, minimum=0, whole=True
+            )
         backoff_factor = self.backoff_factor
         if backoff_factor is None:
             backoff_factor = _number_from_extra(extras, "backoff_factor", self.gooten_conn_id, minimum=0)
@@ -117,7 +133,7 @@ class GootenHook(BaseHook):
             password,
             base_url=conn.host,
             port=conn.port,
-            timeout=timeout or DEFAULT_TIMEOUT,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             max_retries=int(DEFAULT_MAX_RETRIES if max_retries is None else max_retries),
             backoff_factor=DEFAULT_BACKOFF_FACTOR if backoff_factor is None else backoff_factor,
             requests_per_second=self.requests_per_second,

@@ -69,7 +69,7 @@ def test_missing_credentials_name_the_connection_and_field(monkeypatch, fields, 
 )
 def test_bad_extras_are_named(monkeypatch, extra, name):
     set_connection(monkeypatch, extra=extra)
-    with pytest.raises(GootenConfigurationError, match=f"extra '{name}' must be a number"):
+    with pytest.raises(GootenConfigurationError, match=f"extra '{name}' must be a (whole )?number"):
         GootenHook().get_conn()
 
 

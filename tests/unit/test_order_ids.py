@@ -30,6 +30,7 @@ def test_parse_order_ids(given, expected):
         ([12345], r"Invalid Gooten order id 12345 \(int\)"),
         (12345, r"Invalid order ids 12345 \(int\)"),
         ("['1-a', ", "not a valid list literal"),
+        ("None", r"the template rendered nothing \(None\)"),
     ],
 )
 def test_bad_order_ids_say_what_was_wrong(bad, message):

@@ -175,9 +175,17 @@ def test_search_iterates_every_page(client, requests_mock):
 
 def test_search_refuses_unknown_filters(client):
     with pytest.raises(ValueError, match="Unknown order search filter"):
-        next(client.search_orders(status="New"))
+        client.search_orders(status="New")  # refused at the call, before any request
 
 
 def test_client_repr_shows_no_key(client):
     assert KEY not in repr(client)
     assert KEY not in str(vars(client).get("session", ""))
+
+
+def test_a_write_answered_with_a_body_that_is_not_gootens_json_may_have_landed(client, requests_mock):
+    requests_mock.post(STATUS_URL, text='{"HadErr', headers={"Content-Type": "application/json"})
+    with pytest.raises(
+        GootenOutcomeUnknownError, match=r"not Gooten's JSON .* may or may not have been applied"
+    ):
+        client.update_order_status("1-a", "Hold")

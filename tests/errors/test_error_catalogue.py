@@ -1,0 +1,1380 @@
+"""The bad-input catalogue: every bad input a user can give, the error it gets, and what was sent.
+
+This module is the single source of ``docs/errors.md``: :data:`CASES` holds each row, the parametrised
+test checks each one through the public surface (``GootenHook``, ``GootenOrderStatusOperator``,
+``GootenOrderStatusSensor``) against a local Gooten API, and :func:`test_docs_table_is_generated_from_cases`
+checks that the tables in ``docs/errors.md`` are exactly what :func:`render_catalogue` makes of them.
+After changing a case, rewrite the doc with::
+
+    UPDATE_ERRORS_DOC=1 .venv/bin/pytest tests/errors -k docs
+
+A message template is matched against ``str(exception)``: ``{order_id}``, ``{base_url}`` and ``{conn_id}``
+are filled in, and ``…`` stands for any text (an ErrorReferenceCode, a body excerpt, the rest of a list).
+``requests`` is the number of requests the server received, checked after it stopped: ``0`` means the
+input was rejected before any request was made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import pytest
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
+
+from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.exceptions import (
+    GootenApiError,
+    GootenAuthenticationError,
+    GootenConfigurationError,
+    GootenConnectionError,
+    GootenHttpError,
+    GootenOutcomeUnknownError,
+    GootenRateLimitError,
+)
+from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.sensors.gooten import GootenOrderStatusSensor
+from gooten_provider.testing import GootenApiServer
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+BEGIN = "<!-- catalogue: generated from tests/errors/test_error_catalogue.py; do not edit by hand -->"
+END = "<!-- end of catalogue -->"
+
+#: A password planted in URLs given as the host, to catch messages that echo it.
+URL_PASSWORD = "s3cret-url-pw"
+#: The connection's extras unless a case says otherwise: fast retries, so storms and timeouts are quick.
+FAST_EXTRAS = {"timeout": 5, "max_retries": 3, "backoff_factor": 0.01}
+TARGETS = "Cancelled, New, Test, Hold"
+GET_ORDER = "GET /api/v/5/source/api/orders (order {order_id})"
+POST_STATUS = "POST /api/orderstatus (order {order_id} -> Hold)"
+UNKNOWN_ORDER = "999-00000000-0000-0000-0000-000000000000"
+#: The placeholders of a message template; any other brace is literal.
+PLACEHOLDER = re.compile(r"\{(order_id|base_url|conn_id)\}")
+
+
+# -- the environment each case runs in -----------------------------------------------------------------
+
+
+class RecordingTaskInstance:
+    """The one part of a task instance the operator uses outside a DAG run: ``xcom_push``."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcoms[key] = value
+
+
+class RawReplyServer:
+    """A loopback server that answers every request with the same raw bytes, then closes the connection.
+
+    For answers the local Gooten API cannot give: a truncated JSON body, a body cut off mid-way.
+    """
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.requests = 0
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)  # so that the loop sees stop() soon
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(5)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+                self.requests += 1
+                connection.sendall(self.reply)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(2)
+        self._socket.close()
+
+
+class Env:
+    """What a case runs against: a local Gooten API, the ``gooten_default`` connection, a task instance."""
+
+    def __init__(self, api: GootenApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.api = api
+        self.monkeypatch = monkeypatch
+        self.ti = RecordingTaskInstance()
+        self.raw_servers: list[RawReplyServer] = []
+        #: Values for the message template's placeholders.
+        self.values: dict[str, str] = {"conn_id": "gooten_default", "base_url": api.base_url}
+        self.connect()
+
+    def connect(
+        self, *, extra: dict[str, Any] | str | None = None, only_extra: bool = False, **fields: Any
+    ) -> None:
+        """Point ``gooten_default`` at the local API, with ``fields`` changed and ``extra`` added.
+
+        :param only_extra: use ``extra`` alone instead of adding it to :data:`FAST_EXTRAS`.
+        """
+        config = self.api.connection_config()
+        if isinstance(extra, str) or only_extra:
+            config["extra"] = extra
+        else:
+            config["extra"] = {**FAST_EXTRAS, **(extra or {})}
+        config.update(fields)
+        self.monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+
+    def order(self, statuses: str | list[str] = "New") -> str:
+        """Add an order to the local API; its id fills ``{order_id}``."""
+        order_id = self.api.add_order(statuses=statuses)["Id"]
+        self.values["order_id"] = order_id
+        return order_id
+
+    def no_such_order(self) -> str:
+        self.values["order_id"] = UNKNOWN_ORDER
+        return UNKNOWN_ORDER
+
+    def raw_server(self, reply: bytes) -> str:
+        """Start a :class:`RawReplyServer`, point the connection at it, return an order id to ask for."""
+        server = RawReplyServer(reply)
+        self.raw_servers.append(server)
+        self.connect(host=server.base_url)
+        self.values["order_id"] = "1-a"
+        return "1-a"
+
+    def closed_port_url(self) -> str:
+        """A loopback URL where nothing listens (connections are refused)."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        self.values["base_url"] = url
+        return url
+
+    def requests(self) -> int:
+        """Requests received by every server of this case (stop them first, so slow ones are counted)."""
+        return len(self.api.journal) + sum(server.requests for server in self.raw_servers)
+
+    def stop(self) -> None:
+        self.api.stop()
+        for server in self.raw_servers:
+            server.stop()
+
+
+def operator(**kwargs: Any) -> GootenOrderStatusOperator:
+    kwargs.setdefault("task_id", "set_status")
+    kwargs.setdefault("status", "Hold")
+    return GootenOrderStatusOperator(**kwargs)
+
+
+def execute(env: Env, **kwargs: Any) -> list[dict[str, Any]]:
+    return operator(**kwargs).execute({"ti": env.ti})
+
+
+def execute_with_ids(env: Env, order_ids: object) -> list[dict[str, Any]]:
+    """Execute with ``order_ids`` set after construction, as an ``XComArg`` resolving to it would."""
+    op = operator(order_ids=env.order())
+    op.order_ids = order_ids
+    return op.execute({"ti": env.ti})
+
+
+def execute_rendered(env: Env, params: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    """Render the operator's templates with ``params`` (as a DAG run does), then execute it."""
+    op = operator(**kwargs)
+    op.render_template_fields({"params": params}, jinja_env=jinja2.Environment())
+    return op.execute({"ti": env.ti})
+
+
+def sensor(**kwargs: Any) -> GootenOrderStatusSensor:
+    kwargs.setdefault("task_id", "wait")
+    kwargs.setdefault("target_statuses", ["Shipped"])
+    return GootenOrderStatusSensor(**kwargs)
+
+
+def http_reply(body: bytes, *, content_length: int | None = None) -> bytes:
+    """A raw HTTP 200 JSON reply; a ``content_length`` above ``len(body)`` cuts the body off."""
+    length = len(body) if content_length is None else content_length
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+TRUNCATED_JSON = b'{"Id": "1-a", "Items": [{"Sta'
+
+
+# -- checks for inputs that are accepted ---------------------------------------------------------------
+
+
+def sent_as_hold(env: Env, _: object) -> None:
+    (write,) = env.api.writes()
+    assert write.target_status == "Hold"
+
+
+def applied(env: Env, _: object) -> None:
+    assert env.api.item_statuses(env.values["order_id"]) == ["Hold"]
+
+
+def one_result_one_write(env: Env, results: Any) -> None:
+    assert [r["outcome"] for r in results] == ["updated"]
+    assert len(env.api.writes()) == 1
+
+
+def key_accepted(env: Env, _: object) -> None:
+    assert [entry.key_check for entry in env.api.journal] == ["ok"]
+
+
+def outcome_is(outcome: str) -> Callable[[Env, Any], None]:
+    def check(env: Env, results: Any) -> None:
+        assert [r["outcome"] for r in results] == [outcome]
+        assert env.api.writes() == []
+
+    return check
+
+
+def client_setting(name: str, value: object) -> Callable[[Env, Any], None]:
+    def check(env: Env, _: object) -> None:
+        assert getattr(GootenHook().client, name) == value
+
+    return check
+
+
+def sensor_waits_for(*statuses: str) -> Callable[[Env, Any], None]:
+    def check(env: Env, waiting: Any) -> None:
+        assert waiting.target_statuses == statuses
+
+    return check
+
+
+def pushed_results(outcome: str) -> Callable[[Env, Any], None]:
+    def check(env: Env, _: object) -> None:
+        assert [r["outcome"] for r in env.ti.xcoms["return_value"]] == [outcome]
+
+    return check
+
+
+# -- the catalogue -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input and what it gets.
+
+    :param id: stable id, shown in the doc.
+    :param section: the doc section the row is in.
+    :param given: the bad input, in Markdown.
+    :param where: the public call it is given to, and when it is checked.
+    :param run: gives the input; returns what the call returned.
+    :param error: the exception class raised (exactly), or ``None`` when the input is accepted.
+    :param message: the message template (see the module docstring); for accepted input, a warning or "".
+    :param requests: requests the server received; ``None`` when there is no server to count them.
+    :param note: what else a user should know.
+    :param check: further assertions for accepted input: ``check(env, returned)``.
+    :param leaks: what the current message leaks, if anything (a finding, reported for a fix).
+    """
+
+    id: str
+    section: str
+    given: str
+    where: str
+    run: Callable[[Env], Any]
+    error: type[BaseException] | None
+    message: str
+    requests: int | None
+    note: str = ""
+    check: Callable[[Env, Any], None] | None = None
+    leaks: str = ""
+
+
+SECTIONS = {
+    "status": "Target status",
+    "ids": "Order ids",
+    "credentials": "Connection: Recipe ID and billing key",
+    "host": "Connection: host and port",
+    "extras": "Connection: extras",
+    "arguments": "Hook and operator arguments",
+    "sensor": "Sensor arguments",
+    "gooten": "Gooten's answers",
+    "network": "Network",
+}
+
+HOOK_UPDATE = "`GootenHook.update_order_status`, before any request"
+OPERATOR_PARSE = "`GootenOrderStatusOperator(...)`, when the DAG is parsed"
+OPERATOR_RUN = "`GootenOrderStatusOperator.execute`, before any request"
+ANY_HOOK_CALL = "any `GootenHook` call (the client is built on first use)"
+SENSOR_PARSE = "`GootenOrderStatusSensor(...)`, when the DAG is parsed"
+INVALID_STATUS = "Invalid Gooten target status {status}: a status can only be changed to one of " + (
+    f"{TARGETS} (matched case-insensitively)."
+)
+SAFE_ID = (
+    "an order id must be a non-empty string, Gooten's Safe ID such as "
+    "'115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4'."
+)
+CONN_FIELDS = "set both in the connection (Admin > Connections, or AIRFLOW_CONN_GOOTEN_DEFAULT)."
+DRY_RUN_WORDS = "Invalid dry_run 'maybe': use true or false (a boolean, or text such as 'true')."
+OUTCOME_UNKNOWN = (
+    "the change may or may not have been applied. Read the order to find out before sending it again."
+)
+
+
+def _bad_port_with_key(env: Env) -> Any:
+    env.connect(host=f"https://api.print.io:443x/api/orderstatus?partnerBillingKey={env.api.billing_key}")
+    return GootenHook().get_order_status(env.order())
+
+
+def _had_error(env: Env) -> Any:
+    order_id = env.order()
+    env.api.inject_faults(order_id, "refused", method="POST")
+    return GootenHook().update_order_status(order_id, "Hold")
+
+
+def _faulty_read(*faults: str) -> Callable[[Env], Any]:
+    def run(env: Env) -> Any:
+        order_id = env.order()
+        env.api.inject_faults(order_id, *faults, method="GET")
+        return GootenHook().get_order_status(order_id)
+
+    return run
+
+
+def _faulty_write(*faults: str) -> Callable[[Env], Any]:
+    def run(env: Env) -> Any:
+        order_id = env.order()
+        env.api.inject_faults(order_id, *faults, method="POST")
+        return GootenHook().update_order_status(order_id, "Hold")
+
+    return run
+
+
+def _timeout(run: Callable[[Env], Any]) -> Callable[[Env], Any]:
+    def with_short_timeout(env: Env) -> Any:
+        env.connect(extra={"timeout": 0.2})
+        return run(env)
+
+    return with_short_timeout
+
+
+CASES: tuple[Case, ...] = (
+    # -- target status ---------------------------------------------------------------------------------
+    Case(
+        "status-unknown",
+        "status",
+        'an unknown status, `"Paused"`',
+        HOOK_UPDATE,
+        lambda env: GootenHook().update_order_status(env.order(), "Paused"),
+        ValueError,
+        INVALID_STATUS.format(status="'Paused'"),
+        0,
+    ),
+    Case(
+        "status-unknown-operator",
+        "status",
+        'an unknown status, `status="Paused"`',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), status="Paused"),
+        ValueError,
+        INVALID_STATUS.format(status="'Paused'"),
+        0,
+        "a literal status is checked at parse time, so the DAG shows an import error",
+    ),
+    Case(
+        "status-templated-invalid",
+        "status",
+        '`status="{{ params.status }}"` rendering to `"Paused"`',
+        OPERATOR_RUN,
+        lambda env: execute_rendered(
+            env, {"status": "Paused"}, order_ids=env.order(), status="{{ params.status }}"
+        ),
+        ValueError,
+        INVALID_STATUS.format(status="'Paused'"),
+        0,
+        "a templated status is checked once rendered, before any order is read",
+    ),
+    Case(
+        "status-wrong-case",
+        "status",
+        'a wrongly cased status, `"hOLD"`',
+        "`GootenHook.update_order_status`",
+        lambda env: GootenHook().update_order_status(env.order(), "hOLD"),
+        None,
+        "",
+        1,
+        "not an error: matched case-insensitively and sent as `Hold`",
+        check=sent_as_hold,
+    ),
+    Case(
+        "status-not-a-target",
+        "status",
+        'a real status that cannot be set, `"Shipped"`',
+        HOOK_UPDATE,
+        lambda env: GootenHook().update_order_status(env.order(), "Shipped"),
+        ValueError,
+        INVALID_STATUS.format(status="'Shipped'"),
+        0,
+        "Gooten's API sets only Cancelled, New, Test and Hold",
+    ),
+    Case(
+        "status-not-a-target-operator",
+        "status",
+        '`status="Shipped"`',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), status="Shipped"),
+        ValueError,
+        INVALID_STATUS.format(status="'Shipped'"),
+        0,
+    ),
+    Case(
+        "status-empty",
+        "status",
+        'an empty status, `""`',
+        HOOK_UPDATE,
+        lambda env: GootenHook().update_order_status(env.order(), ""),
+        ValueError,
+        INVALID_STATUS.format(status="''"),
+        0,
+    ),
+    Case(
+        "status-none",
+        "status",
+        "`status=None`",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), status=None),
+        ValueError,
+        INVALID_STATUS.format(status="None"),
+        0,
+    ),
+    Case(
+        "status-not-a-string",
+        "status",
+        "a status that is not a string, `1`",
+        HOOK_UPDATE,
+        lambda env: GootenHook().update_order_status(env.order(), 1),
+        ValueError,
+        INVALID_STATUS.format(status="1"),
+        0,
+    ),
+    # -- order ids -------------------------------------------------------------------------------------
+    Case(
+        "order-id-empty",
+        "ids",
+        'a blank order id, `"  "` (or `""`)',
+        "`GootenHook.get_order_status`, before any request",
+        lambda env: GootenHook().get_order_status("  "),
+        ValueError,
+        "Invalid Gooten order id '': an order id must be a non-empty string.",
+        0,
+    ),
+    Case(
+        "order-id-none",
+        "ids",
+        "`None` as an order id",
+        "`GootenHook.get_order`, before any request",
+        lambda env: GootenHook().get_order(None),
+        ValueError,
+        f"Invalid Gooten order id None (NoneType): {SAFE_ID}",
+        0,
+    ),
+    Case(
+        "order-id-not-a-string",
+        "ids",
+        "an order id that is not a string, `115557`",
+        HOOK_UPDATE,
+        lambda env: GootenHook().update_order_status(115557, "Hold"),
+        ValueError,
+        f"Invalid Gooten order id 115557 (int): {SAFE_ID}",
+        0,
+    ),
+    Case(
+        "order-ids-none",
+        "ids",
+        "`order_ids=None`",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=None),
+        ValueError,
+        "set_status: order_ids is required: one order id or a list of them.",
+        0,
+    ),
+    Case(
+        "order-ids-none-from-xcom",
+        "ids",
+        "`order_ids` resolving to `None` at run time (an upstream task returned nothing)",
+        OPERATOR_RUN,
+        lambda env: execute_with_ids(env, None),
+        ValueError,
+        "No order ids given (None): pass one order id or a list of them.",
+        0,
+    ),
+    Case(
+        "order-ids-template-none",
+        "ids",
+        '`order_ids="{{ params.ids }}"` with `ids` set to `None`',
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: execute_rendered(env, {"ids": None}, order_ids="{{ params.ids }}"),
+        ValueError,
+        "Invalid order ids 'None': the template rendered nothing (None); pass one order id or a list.",
+        0,
+        "Jinja renders `None` as the text `None`; it is refused rather than read from Gooten as an order id",
+    ),
+    Case(
+        "order-ids-item-not-a-string",
+        "ids",
+        '`order_ids=["<id>", 42]`',
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=[env.order(), 42]),
+        ValueError,
+        f"Invalid Gooten order id 42 (int): {SAFE_ID}",
+        0,
+        "one bad id fails the whole task before any order is read",
+    ),
+    Case(
+        "order-ids-item-empty",
+        "ids",
+        '`order_ids=["<id>", ""]`',
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=[env.order(), ""]),
+        ValueError,
+        "Invalid Gooten order id '': an order id must be a non-empty string.",
+        0,
+    ),
+    Case(
+        "order-ids-not-a-list",
+        "ids",
+        '`order_ids={"id": "1-a"}` (neither a string nor a list)',
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids={"id": "1-a"}),
+        ValueError,
+        "Invalid order ids {'id': '1-a'} (dict): pass one order id (a string) or a list of them.",
+        0,
+    ),
+    Case(
+        "order-ids-bad-list-literal",
+        "ids",
+        "a rendered template that looks like a list but is not one, `\"['1-a', \"`",
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids="['1-a', "),
+        ValueError,
+        "Invalid order ids \"['1-a', \": it looks like a list but is not a valid list literal.",
+        0,
+    ),
+    Case(
+        "order-ids-empty",
+        "ids",
+        "`order_ids=[]`",
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=[]),
+        AirflowSkipException,
+        "No order ids given: nothing to change, so the task is skipped.",
+        0,
+        "the task is skipped, not failed",
+    ),
+    Case(
+        "order-ids-duplicates",
+        "ids",
+        'duplicate ids, `["<id>", "<id>", " <id> "]`',
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: execute(env, order_ids=[(order_id := env.order()), order_id, f" {order_id} "]),
+        None,
+        "",
+        2,
+        "not an error: duplicates (after stripping blanks) are dropped, first occurrence first; "
+        "one record, one read, one write",
+        check=one_result_one_write,
+    ),
+    Case(
+        "order-id-unknown",
+        "ids",
+        "an order id Gooten does not know",
+        "`GootenHook.get_order_status`",
+        lambda env: GootenHook().get_order_status(env.no_such_order()),
+        GootenApiError,
+        f"Gooten refused {GET_ORDER}: id: Order not found.…",
+        1,
+    ),
+    Case(
+        "order-id-unknown-operator",
+        "ids",
+        "an order id Gooten does not know",
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: execute(env, order_ids=env.no_such_order()),
+        AirflowException,
+        "1 of 1 Gooten order(s) could not be set to Hold:\n  {order_id} (failed): could not read the order: "
+        f"Gooten refused {GET_ORDER}: id: Order not found.…",
+        1,
+        "every order is attempted; the task fails at the end, after pushing one record per order to XCom",
+        check=pushed_results("failed"),
+    ),
+    Case(
+        "order-past-changeable",
+        "ids",
+        "an order Gooten can no longer change (`Shipped`, `InProduction`, `Hold`, ...)",
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: execute(env, order_ids=env.order("Shipped")),
+        None,
+        "",
+        1,
+        "not an error by default: the order ends `ineligible` with a warning and is not written",
+        check=outcome_is("ineligible"),
+    ),
+    Case(
+        "order-past-changeable-strict",
+        "ids",
+        "the same, with `fail_on_ineligible=True`",
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: execute(env, order_ids=env.order("Shipped"), fail_on_ineligible=True),
+        AirflowFailException,
+        "1 of 1 Gooten order(s) could not be set to Hold:\n  {order_id} (ineligible): items are Shipped; "
+        "Gooten allows a change only from AccountingIssue, …",
+        1,
+        "`AirflowFailException`: the task is not retried, since a retry cannot make the order eligible",
+        check=pushed_results("ineligible"),
+    ),
+    Case(
+        "order-past-changeable-hook",
+        "ids",
+        "an order Gooten can no longer change",
+        "`GootenHook.update_order_status` (no read first)",
+        lambda env: GootenHook().update_order_status(env.order("Shipped"), "Hold"),
+        GootenApiError,
+        f"Gooten refused {POST_STATUS}: orderStatusName: Order status cannot be updated from 'Shipped'.…",
+        1,
+        "Gooten's `HadError` answer; the message after the colon is Gooten's",
+    ),
+    # -- connection: credentials -------------------------------------------------------------------------
+    Case(
+        "conn-missing",
+        "credentials",
+        "a connection id that does not exist",
+        ANY_HOOK_CALL,
+        lambda env: GootenHook("gooten_missing").get_order_status(env.order()),
+        AirflowNotFoundException,
+        "The conn_id `gooten_missing` isn't defined",
+        0,
+        "Airflow's own error",
+    ),
+    Case(
+        "conn-no-recipe-id",
+        "credentials",
+        "no Recipe ID (empty `login`)",
+        ANY_HOOK_CALL,
+        lambda env: env.connect(login=None) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        f"Gooten connection 'gooten_default' has no login (Recipe ID): {CONN_FIELDS}",
+        0,
+    ),
+    Case(
+        "conn-no-key",
+        "credentials",
+        "no Partner Billing Key (empty `password`)",
+        ANY_HOOK_CALL,
+        lambda env: env.connect(password="  ") or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        f"Gooten connection 'gooten_default' has no password (Partner Billing Key): {CONN_FIELDS}",
+        0,
+    ),
+    Case(
+        "conn-key-pre-encoded",
+        "credentials",
+        "the key stored URL-encoded (`%2B` for `+`, ...)",
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.connect(password=quote(env.api.billing_key, safe=""))
+            or GootenHook().update_order_status(env.order(), "Hold")
+        ),
+        None,
+        "The Partner Billing Key looks URL-encoded already; it was decoded once so that it is sent encoded "
+        "exactly once. Store the key as Gooten shows it (unencoded) to silence this warning.",
+        1,
+        "works, with this warning logged: the key is decoded once and sent encoded once",
+        check=key_accepted,
+    ),
+    Case(
+        "conn-key-double-encoded",
+        "credentials",
+        "the key stored URL-encoded twice (`%252B`)",
+        "`GootenHook.update_order_status`",
+        lambda env: (
+            env.connect(password=quote(quote(env.api.billing_key, safe=""), safe=""))
+            or GootenHook().update_order_status(env.order(), "Hold")
+        ),
+        GootenAuthenticationError,
+        f"Gooten refused {POST_STATUS}: partnerBillingKey: Invalid partnerBillingKey.…",
+        1,
+        "decoded once (with the warning above), it still reaches Gooten encoded twice",
+    ),
+    Case(
+        "conn-key-wrong",
+        "credentials",
+        "a wrong billing key",
+        "`GootenHook.update_order_status`",
+        lambda env: (
+            env.connect(password="not-the-key") or GootenHook().update_order_status(env.order(), "Hold")
+        ),
+        GootenAuthenticationError,
+        f"Gooten refused {POST_STATUS}: partnerBillingKey: Invalid partnerBillingKey.…",
+        1,
+        "reads of one order need no key, so only writes, searches and `test_connection` notice it",
+    ),
+    Case(
+        "conn-recipe-id-invalid",
+        "credentials",
+        "a wrong Recipe ID",
+        "`GootenHook.get_order_status`",
+        lambda env: env.connect(login="not-a-recipe-id") or GootenHook().get_order_status(env.order()),
+        GootenAuthenticationError,
+        f"Gooten rejected the Recipe ID for {GET_ORDER} ('Invalid recipeId'): check the connection's "
+        "login field (Recipe ID, from the Gooten Admin).",
+        1,
+    ),
+    # -- connection: host and port -----------------------------------------------------------------------
+    Case(
+        "host-plain-http",
+        "host",
+        "`host=http://api.print.io` (plain http to a host that is not loopback)",
+        ANY_HOOK_CALL,
+        lambda env: env.connect(host="http://api.print.io") or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Refusing plain http:// for api.print.io: the Partner Billing Key would travel unencrypted. "
+        "Use https://, or http:// only for a loopback host (127.0.0.1, ::1, localhost).",
+        0,
+    ),
+    Case(
+        "host-bad-scheme",
+        "host",
+        "`host=ftp://api.print.io`",
+        ANY_HOOK_CALL,
+        lambda env: env.connect(host="ftp://api.print.io") or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Invalid Gooten API base URL ftp://api.print.io: the scheme must be https "
+        "(or http for a loopback host).",
+        0,
+    ),
+    Case(
+        "host-with-credentials-or-query",
+        "host",
+        f"a full URL, `https://user:{URL_PASSWORD}@api.print.io/api?recipeid=...`",
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.connect(host=f"https://user:{URL_PASSWORD}@api.print.io/api?recipeid=x")
+            or GootenHook().get_order_status(env.order())
+        ),
+        GootenConfigurationError,
+        "Invalid Gooten API base URL https://api.print.io: give only scheme://host[:port], e.g. "
+        "https://api.print.io; credentials belong in the connection's fields.",
+        0,
+        "the message shows only scheme and host",
+    ),
+    Case(
+        "host-bad-port-in-url",
+        "host",
+        "a URL with a malformed port and the key in its query, "
+        "`https://api.print.io:443x/api/orderstatus?partnerBillingKey=<key>`",
+        ANY_HOOK_CALL,
+        _bad_port_with_key,
+        GootenConfigurationError,
+        "Invalid Gooten API base URL https://api.print.io:443x: Port could not be cast to integer value as "
+        "'443x'; give scheme://host[:port], e.g. https://api.print.io.",
+        0,
+        "only scheme, host and port are ever shown, never a path, query or user info",
+    ),
+    Case(
+        "host-port-out-of-range",
+        "host",
+        "`port=70000` (the connection's port field)",
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.connect(host="http://127.0.0.1", port=70000) or GootenHook().get_order_status(env.order())
+        ),
+        GootenConfigurationError,
+        "Invalid Gooten API port 70000: give a port between 1 and 65535.",
+        0,
+    ),
+    Case(
+        "host-wrong-path",
+        "host",
+        "a base URL with a wrong path, `http://127.0.0.1:<port>/v1`",
+        "`GootenHook.get_order_status`",
+        lambda env: env.connect(host=f"{env.api.base_url}/v1") or GootenHook().get_order_status(env.order()),
+        GootenHttpError,
+        f"Gooten answered HTTP 404 to {GET_ORDER}: "
+        "'<!DOCTYPE html> <html><head><title>404 - Not Found</title>…",
+        1,
+        "an HTML error page; the path in the message leaves out the base URL's `/v1`",
+    ),
+    # -- connection: extras ------------------------------------------------------------------------------
+    Case(
+        "extra-timeout-not-a-number",
+        "extras",
+        '`{"timeout": "soon"}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"timeout": "soon"}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'timeout' must be a number of at least 0.001, got 'soon'.",
+        0,
+    ),
+    Case(
+        "extra-timeout-zero",
+        "extras",
+        '`{"timeout": 0}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"timeout": 0}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'timeout' must be a number of at least 0.001, got 0.",
+        0,
+    ),
+    Case(
+        "extra-timeout-nan",
+        "extras",
+        '`{"timeout": "nan"}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"timeout": "nan"}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'timeout' must be a number of at least 0.001, got 'nan'.",
+        0,
+        '`"inf"` is refused the same way',
+    ),
+    Case(
+        "extra-max-retries-negative",
+        "extras",
+        '`{"max_retries": -1}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"max_retries": -1}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number of at least 0, "
+        "got -1.",
+        0,
+    ),
+    Case(
+        "extra-max-retries-infinite",
+        "extras",
+        '`{"max_retries": "inf"}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"max_retries": "inf"}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number of at least 0, "
+        "got 'inf'.",
+        0,
+    ),
+    Case(
+        "extra-max-retries-fraction",
+        "extras",
+        '`{"max_retries": 2.5}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"max_retries": 2.5}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number of at least 0, "
+        "got 2.5.",
+        0,
+    ),
+    Case(
+        "extra-backoff-not-a-number",
+        "extras",
+        '`{"backoff_factor": "x"}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"backoff_factor": "x"}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'backoff_factor' must be a number of at least 0, got 'x'.",
+        0,
+    ),
+    Case(
+        "extra-misspelt",
+        "extras",
+        'a misspelt extra, `{"timout": 3}`',
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.connect(extra={"timout": 3}, only_extra=True) or GootenHook().get_order_status(env.order())
+        ),
+        None,
+        "Gooten connection 'gooten_default': ignoring unknown extra(s) timout; known extras: timeout, "
+        "max_retries, backoff_factor, admin_order_url.",
+        1,
+        "not an error, a warning: the extra is ignored, so the default timeout (30 s) applies",
+        check=client_setting("timeout", 30.0),
+    ),
+    # -- hook and operator arguments ---------------------------------------------------------------------
+    Case(
+        "hook-timeout-negative",
+        "arguments",
+        "`GootenHook(timeout=-1)`",
+        ANY_HOOK_CALL,
+        lambda env: GootenHook(timeout=-1).get_order_status(env.order()),
+        GootenConfigurationError,
+        "timeout must be a positive number of seconds, got -1.",
+        0,
+    ),
+    Case(
+        "hook-max-retries-negative",
+        "arguments",
+        "`GootenHook(max_retries=-1)`",
+        ANY_HOOK_CALL,
+        lambda env: GootenHook(max_retries=-1).get_order_status(env.order()),
+        GootenConfigurationError,
+        "max_retries must be a whole number of 0 or more, got -1.",
+        0,
+    ),
+    Case(
+        "hook-requests-per-second-negative",
+        "arguments",
+        "`GootenHook(requests_per_second=-1)`",
+        ANY_HOOK_CALL,
+        lambda env: GootenHook(requests_per_second=-1).get_order_status(env.order()),
+        ValueError,
+        "requests_per_second must be a positive number, got -1.",
+        0,
+        "`requests_per_second=0` is accepted by the hook and means no cap",
+    ),
+    Case(
+        "hook-search-unknown-filter",
+        "arguments",
+        '`GootenHook.search_orders(colour="red")`',
+        "iterating `search_orders`, before any request",
+        lambda env: list(GootenHook().search_orders(colour="red")),
+        ValueError,
+        "Unknown order search filter(s) colour; allowed: email, last_name, postal_code, start_date, "
+        "end_date, unique_user_id, generic_values, partner_id.",
+        0,
+        "raised when the iteration starts, not at the call",
+    ),
+    Case(
+        "hook-search-page-size",
+        "arguments",
+        "`GootenHook.search_orders(page_size=0)`",
+        "iterating `search_orders`, before any request",
+        lambda env: list(GootenHook().search_orders(page_size=0)),
+        ValueError,
+        "page_size must be between 1 and 100, got 0.",
+        0,
+    ),
+    Case(
+        "operator-max-workers",
+        "arguments",
+        "`max_workers=0`",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), max_workers=0),
+        ValueError,
+        "set_status: max_workers must be a whole number of at least 1, got 0.",
+        0,
+    ),
+    Case(
+        "operator-requests-per-second",
+        "arguments",
+        "`requests_per_second=0`",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), requests_per_second=0),
+        ValueError,
+        "set_status: requests_per_second must be a positive number or None, got 0.",
+        0,
+    ),
+    Case(
+        "operator-dry-run",
+        "arguments",
+        '`dry_run="maybe"`',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), dry_run="maybe"),
+        ValueError,
+        DRY_RUN_WORDS,
+        0,
+    ),
+    Case(
+        "operator-dry-run-templated",
+        "arguments",
+        '`dry_run="{{ params.dry_run }}"` rendering to `"maybe"`',
+        OPERATOR_RUN,
+        lambda env: execute_rendered(
+            env, {"dry_run": "maybe"}, order_ids=env.order(), dry_run="{{ params.dry_run }}"
+        ),
+        ValueError,
+        DRY_RUN_WORDS,
+        0,
+    ),
+    # -- sensor arguments --------------------------------------------------------------------------------
+    Case(
+        "sensor-targets-empty",
+        "sensor",
+        "`target_statuses=[]`",
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=[]),
+        ValueError,
+        "target_statuses is empty: give at least one Gooten status, e.g. 'Shipped'.",
+        0,
+    ),
+    Case(
+        "sensor-status-not-a-string",
+        "sensor",
+        '`target_statuses=["Shipped", None]`',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["Shipped", None]),
+        ValueError,
+        "Invalid status None in target_statuses: a status is a non-empty string.",
+        0,
+    ),
+    Case(
+        "sensor-status-unknown",
+        "sensor",
+        'an unknown status, `target_statuses=["Shiped"]`',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["Shiped"]),
+        None,
+        "target_statuses: 'Shiped' is not a Gooten status known to this provider (Gooten's list is not "
+        "fully documented, so it is kept as given). Known statuses: AccountingIssue, …",
+        0,
+        "not an error, a warning: Gooten's list of statuses is not fully documented",
+        check=sensor_waits_for("Shiped"),
+    ),
+    Case(
+        "sensor-status-wrong-case",
+        "sensor",
+        '`target_statuses=["shipped"]`',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["shipped"]),
+        None,
+        "",
+        0,
+        "not an error: a known status is matched case-insensitively and waited for as `Shipped`",
+        check=sensor_waits_for("Shipped"),
+    ),
+    Case(
+        "sensor-target-is-failure",
+        "sensor",
+        '`target_statuses=["Cancelled"]` (also a default failure status)',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["Cancelled"]),
+        ValueError,
+        "wait: Cancelled cannot be both a target and a failure status.",
+        0,
+        'pass `failure_statuses=()` to wait for `"Cancelled"`',
+    ),
+    Case(
+        "sensor-order-id-empty",
+        "sensor",
+        '`order_id=""`',
+        "`GootenOrderStatusSensor.poke`, before any request",
+        lambda env: sensor(order_id="").poke({}),
+        ValueError,
+        "Invalid Gooten order id '': an order id must be a non-empty string.",
+        0,
+        "checked at the first poke, not when the DAG is parsed",
+    ),
+    Case(
+        "sensor-order-unknown",
+        "sensor",
+        "an order id Gooten does not know",
+        "`GootenOrderStatusSensor.poke`",
+        lambda env: sensor(order_id=env.no_such_order()).poke({}),
+        GootenApiError,
+        f"Gooten refused {GET_ORDER}: id: Order not found.…",
+        1,
+        "fails the task at once; network errors and 5xx answers only make the poke return false",
+    ),
+    # -- Gooten's answers --------------------------------------------------------------------------------
+    Case(
+        "gooten-had-error",
+        "gooten",
+        'Gooten refuses a change (`"HadError": true`)',
+        "`GootenHook.update_order_status`",
+        _had_error,
+        GootenApiError,
+        f"Gooten refused {POST_STATUS}: id: The order could not be updated at this time. "
+        "(ErrorReferenceCode …)",
+        1,
+        "Gooten's `Errors` follow the colon; quote the ErrorReferenceCode to Gooten support",
+    ),
+    Case(
+        "gooten-html-page",
+        "gooten",
+        "an HTML page with HTTP 200 (a maintenance page)",
+        "`GootenHook.get_order_status`",
+        _faulty_read("html"),
+        GootenHttpError,
+        f"Gooten answered HTTP 200 to {GET_ORDER} with a body that is not Gooten's JSON "
+        '(text/html; charset=utf-8): "<!DOCTYPE html> <html><head><title>Gooten</title>…',
+        1,
+        "at most 200 characters of the body, on one line, with any form of the key masked",
+    ),
+    Case(
+        "gooten-truncated-json",
+        "gooten",
+        "a truncated JSON body (complete as HTTP, cut as JSON)",
+        "`GootenHook.get_order_status`",
+        lambda env: GootenHook().get_order_status(env.raw_server(http_reply(TRUNCATED_JSON))),
+        GootenHttpError,
+        f"Gooten answered HTTP 200 to {GET_ORDER} with a body that is not Gooten's JSON "
+        '(application/json): \'{"Id": "1-a", "Items": [{"Sta\'',
+        1,
+    ),
+    Case(
+        "gooten-truncated-json-write",
+        "gooten",
+        "a truncated JSON body answering a status change",
+        "`GootenHook.update_order_status`",
+        lambda env: GootenHook().update_order_status(env.raw_server(http_reply(TRUNCATED_JSON)), "Hold"),
+        GootenOutcomeUnknownError,
+        f"Gooten answered HTTP 200 to {POST_STATUS} with a body that is not Gooten's JSON "
+        "(application/json): …; the change may or may not have been applied. Read the order to find out "
+        "before sending it again.",
+        1,
+        "the operator settles it by reading the order",
+    ),
+    Case(
+        "gooten-5xx-read",
+        "gooten",
+        "HTTP 500 to every try of a read",
+        "`GootenHook.get_order_status`",
+        _faulty_read("500", "500", "500", "500"),
+        GootenHttpError,
+        f"Gooten answered HTTP 500 to {GET_ORDER}: "
+        "'<!DOCTYPE html> <html><head><title>500 Internal Server Error…",
+        4,
+        "reads are retried `max_retries` times (here 3) on 429 and 5xx",
+    ),
+    Case(
+        "gooten-5xx-write",
+        "gooten",
+        "HTTP 500 to a status change",
+        "`GootenHook.update_order_status`",
+        _faulty_write("500"),
+        GootenOutcomeUnknownError,
+        f"Gooten answered HTTP 500 to {POST_STATUS}; {OUTCOME_UNKNOWN}",
+        1,
+        "a write is never re-sent blindly; the operator reads the order to settle it",
+    ),
+    Case(
+        "gooten-429-storm",
+        "gooten",
+        "HTTP 429 to every try (a 429 storm)",
+        "`GootenHook.update_order_status`",
+        _faulty_write("429", "429", "429", "429"),
+        GootenRateLimitError,
+        f"Gooten answered 429 Too Many Requests to {POST_STATUS} after every retry; nothing was applied. "
+        "Lower the request rate (requests_per_second, max_workers) and try again.",
+        4,
+        "`Retry-After` is honoured (capped at 60 s); a 429 is the one answer after which a write is re-sent",
+    ),
+    # -- network -----------------------------------------------------------------------------------------
+    Case(
+        "network-unreachable",
+        "network",
+        "an unreachable host (nothing listens at the host and port)",
+        "`GootenHook.update_order_status`",
+        lambda env: (
+            env.connect(host=env.closed_port_url()) or GootenHook().update_order_status(env.order(), "Hold")
+        ),
+        GootenConnectionError,
+        "Could not connect to {base_url} for " + POST_STATUS + " after 4 attempt(s) "
+        "(ConnectionRefusedError); the request was never sent.",
+        0,
+        "connections that were never opened are retried, writes included",
+    ),
+    Case(
+        "network-timeout-read",
+        "network",
+        "no answer within the timeout, to every try of a read",
+        "`GootenHook.get_order_status`",
+        _timeout(_faulty_read("slow", "slow", "slow", "slow")),
+        GootenConnectionError,
+        f"{GET_ORDER}: no answer within 0.2 s, after 4 attempt(s).",
+        4,
+    ),
+    Case(
+        "network-timeout-write",
+        "network",
+        "no answer within the timeout, to a status change",
+        "`GootenHook.update_order_status`",
+        _timeout(_faulty_write("slow")),
+        GootenOutcomeUnknownError,
+        f"{POST_STATUS}: no answer within 0.2 s; {OUTCOME_UNKNOWN}",
+        1,
+        "not re-sent: the change may have landed (here it did)",
+        check=applied,
+    ),
+    Case(
+        "network-reset-read",
+        "network",
+        "the connection reset on every try of a read",
+        "`GootenHook.get_order_status`",
+        _faulty_read("reset", "reset", "reset", "reset"),
+        GootenConnectionError,
+        f"{GET_ORDER}: the connection broke before an answer (ConnectionResetError), after 4 attempt(s).",
+        4,
+    ),
+    Case(
+        "network-response-lost",
+        "network",
+        "the connection reset after a status change was applied",
+        "`GootenHook.update_order_status`",
+        _faulty_write("lost_response"),
+        GootenOutcomeUnknownError,
+        f"{POST_STATUS}: the connection broke before an answer (ConnectionResetError); {OUTCOME_UNKNOWN}",
+        1,
+        "here the change was applied; the operator settles such a write by reading the order",
+        check=applied,
+    ),
+    Case(
+        "network-body-cut",
+        "network",
+        "the connection closed mid-body (fewer bytes than `Content-Length`)",
+        "`GootenHook.get_order_status`",
+        lambda env: GootenHook().get_order_status(
+            env.raw_server(http_reply(TRUNCATED_JSON, content_length=500))
+        ),
+        GootenConnectionError,
+        f"{GET_ORDER}: the connection broke during the answer (IncompleteRead).",
+        1,
+        "a body cut off is not retried",
+    ),
+)
+
+
+# -- the tests -----------------------------------------------------------------------------------------
+
+
+def message_pattern(template: str, values: dict[str, str]) -> re.Pattern[str]:
+    """A regular expression for a message template: placeholders filled in, ``…`` matching anything."""
+    pieces = [
+        re.escape(PLACEHOLDER.sub(lambda match: values[match[1]], piece)) for piece in template.split("…")
+    ]
+    return re.compile(".*?".join(pieces), re.DOTALL)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    with GootenApiServer(retry_after=0.01, slow_seconds=1.0) as api:
+        environment = Env(api, monkeypatch)
+        try:
+            yield environment
+        finally:
+            environment.stop()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input(
+    case: Case, env: Env, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        if case.error is None:
+            returned = case.run(env)
+            message = ""
+        else:
+            with pytest.raises(case.error) as info:
+                case.run(env)
+            assert type(info.value) is case.error, f"raised {type(info.value).__name__}, a subclass"
+            message = str(info.value)
+            returned = info.value
+    if case.error is not None:
+        pattern = message_pattern(case.message, env.values)
+        assert pattern.fullmatch(message) or (case.message.endswith("…") and pattern.match(message)), (
+            f"message differs:\n  got:      {message!r}\n  expected: {case.message!r}"
+        )
+    elif case.message:
+        captured = capsys.readouterr()
+        logged = "\n".join((caplog.text, captured.out, captured.err))
+        assert message_pattern(case.message, env.values).search(logged), f"no warning {case.message!r}"
+    if case.check is not None:
+        case.check(env, returned)
+    env.stop()
+    if case.requests is not None:
+        assert env.requests() == case.requests
+    secrets = {*billing_key_forms(env.api.billing_key), URL_PASSWORD}
+    leaked = sorted(secret for secret in secrets if secret in message)
+    assert bool(leaked) == bool(case.leaks), (
+        f"leaked {len(leaked)} form(s) of a secret; expected: {case.leaks!r}"
+    )
+
+
+def test_case_ids_are_unique_and_every_section_is_used() -> None:
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids))
+    assert {case.section for case in CASES} == set(SECTIONS)
+
+
+# -- the doc -------------------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """A table cell: pipes escaped (in code spans too, as GitHub's tables need), on one line."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """A Markdown code span for a message: newlines shown as ``\\n``, placeholders as ``<name>``."""
+    shown = PLACEHOLDER.sub(r"<\1>", text).replace("\n", "\\n")
+    fence = "``" if "`" in shown else "`"
+    padding = " " if shown.startswith("`") or shown.endswith("`") else ""
+    return f"{fence}{padding}{shown}{padding}{fence}"
+
+
+def _requests(case: Case) -> str:
+    if case.requests is None:
+        return "n/a"
+    return "none" if case.requests == 0 else str(case.requests)
+
+
+def render_catalogue() -> str:
+    """The doc's tables, one section per :data:`SECTIONS` entry, one row per case."""
+    lines = [BEGIN]
+    for section, title in SECTIONS.items():
+        lines += [
+            "",
+            f"### {title}",
+            "",
+            "| Id | Bad input | Given to | Error | Message | Requests | Notes |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for case in (case for case in CASES if case.section == section):
+            if case.error is not None:
+                error, message = f"`{case.error.__name__}`", _code(case.message)
+            else:
+                error = "none"
+                message = f"warning: {_code(case.message)}" if case.message else ""
+            cells = [
+                f"`{case.id}`",
+                case.given,
+                case.where,
+                error,
+                message,
+                _requests(case),
+                case.note,
+            ]
+            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def test_docs_table_is_generated_from_cases() -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    start, end = doc.index(BEGIN), doc.index(END) + len(END)
+    expected = render_catalogue()
+    if os.environ.get("UPDATE_ERRORS_DOC"):
+        DOC.write_text(doc[:start] + expected + doc[end:], encoding="utf-8")
+        doc = DOC.read_text(encoding="utf-8")
+        start, end = doc.index(BEGIN), doc.index(END) + len(END)
+    assert doc[start:end] == expected, (
+        "docs/errors.md is out of date: run UPDATE_ERRORS_DOC=1 .venv/bin/pytest tests/errors -k docs"
+    )
