@@ -1,0 +1,200 @@
+"""Secrets audit: run every example DAG and every hook and operator path, failures included, with a billing
+key full of ``+``, ``/`` and ``=`` (and once stored pre-encoded), then look for the key in everything a user
+or an attacker could read.
+
+Where it looks: stdout and stderr at the file-descriptor level (``dags test`` and ``dag.test()`` write task
+logs there; a deployed Airflow writes the same records to task log files), Python log records, every XCom
+value and every rendered template field of the runs (from the metadata DB), exception messages and reprs,
+and the local API's journal. The key may not appear raw, URL-encoded (``quote``, ``quote_plus``) or
+encoded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from gooten_provider.exceptions import GootenApiError
+from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.sensors.gooten import GootenOrderStatusSensor
+from gooten_provider.testing import GootenApiServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT / "dags") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "dags"))  # gooten_examples, as Airflow does for the DAG bundle
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+KEY = "Zx+9/aB=c+D/eF==g+h/I+j/K=lM+n/O=pQ+r/sT=="
+FORMS = {
+    "raw": KEY,
+    "quote": quote(KEY, safe=""),
+    "quote_plus": quote_plus(KEY),
+    "quote twice": quote(quote(KEY, safe=""), safe=""),
+    "quote_plus twice": quote_plus(quote_plus(KEY)),
+}
+
+
+class Evidence:
+    """Everything readable that the runs produced, by where it came from."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, list[str]] = {}
+        self.run_ids: list[tuple[str, str]] = []
+
+    def add(self, where: str, text: object) -> None:
+        self.texts.setdefault(where, []).append(text if isinstance(text, str) else repr(text))
+
+    def leaks(self) -> list[str]:
+        return [
+            f"{form_name} form of the key in {where}"
+            for where, texts in self.texts.items()
+            for text in texts
+            for form_name, form in FORMS.items()
+            if form in text
+        ]
+
+
+def _metadata_texts(evidence: Evidence) -> None:
+    """XCom values and rendered template fields of every run, as stored in the metadata DB."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for dag_id, run_id in evidence.run_ids:
+            for row in session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id):
+                value = XComModel.deserialize_value(row)
+                evidence.add(f"XCom {dag_id}.{row.task_id}[{row.key}]", json.dumps(value, default=str))
+            for row in session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag_id, run_id=run_id):
+                evidence.add(
+                    f"rendered fields {dag_id}.{row.task_id}", json.dumps(row.rendered_fields, default=str)
+                )
+
+
+def _load(dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+def _connect(monkeypatch: pytest.MonkeyPatch, api: GootenApiServer, password: str) -> None:
+    config = api.connection_config()
+    config["password"] = password
+    config["extra"]["backoff_factor"] = 0.01
+    monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[GootenApiServer, list[Any]]]:
+    from gooten_examples.seed import (
+        build_sqlite_warehouse,
+        demo_orders,
+        gooten_order_specs,
+        warehouse_connection,
+    )
+
+    orders = demo_orders()
+    warehouse = build_sqlite_warehouse(tmp_path / "warehouse.db", orders)
+    monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_WAREHOUSE", json.dumps(warehouse_connection(warehouse)))
+    with GootenApiServer(billing_key=KEY, orders=gooten_order_specs(orders), retry_after=0.01) as api:
+        yield api, orders
+
+
+def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidence) -> None:
+    by_label = {order.source_id: order.order_id for order in orders}
+    # failure paths inside the runs: lost answers, server errors, resets, a refusal
+    api.inject_faults(by_label["missing-postal-code"], "lost_response", method="POST")
+    api.inject_faults(by_label["http-image"], "500", "reset", method="GET")
+    api.inject_faults(by_label["double-submission"], "refused", method="POST")
+    runs = [
+        ("gooten_dq_hold_cancel", {}),
+        ("gooten_reconcile_order_statuses", {}),
+        (
+            "gooten_manual_order_status",
+            {"order_ids": [by_label["clean"]], "status": "Hold", "dry_run": False, "reason": "audit"},
+        ),
+        (
+            "gooten_manual_order_status",
+            {
+                "order_ids": ["404-missing"],
+                "status": "Cancelled",
+                "dry_run": False,
+                "reason": "audit: unknown order",
+            },
+        ),
+        (
+            "gooten_manual_order_status",
+            {"order_ids": [by_label["repeat-order"]], "status": "Test", "dry_run": True, "reason": None},
+        ),
+    ]
+    for dag_id, conf in runs:
+        dag_run = _load(dag_id).test(run_conf=conf)
+        evidence.run_ids.append((dag_id, dag_run.run_id))
+
+
+def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence) -> None:
+    from airflow.sdk import DAG
+
+    from tests.integration.dag_runs import run_dag
+
+    ok = api.add_order(statuses="New")["Id"]
+    lost = api.add_order(statuses="New")["Id"]
+    api.inject_faults(lost, "lost_response", method="POST")
+    hook = GootenHook()
+    hook.get_order(ok)
+    hook.get_order_status(ok)
+    list(hook.search_orders(page_size=2))
+    evidence.add("test_connection message", hook.test_connection()[1])
+    for call in (
+        lambda: hook.update_order_status(lost, "Hold"),
+        lambda: hook.update_order_status(ok, "Shipped"),
+        lambda: hook.get_order("404-missing"),
+        lambda: GootenOrderStatusOperator(task_id="o", order_ids=[ok, "404-x"], status="Hold").execute({}),
+    ):
+        with pytest.raises((GootenApiError, ValueError, Exception)) as info:
+            call()
+        evidence.add("exception message", str(info.value))
+        evidence.add("exception repr", repr(info.value))
+    with DAG("gooten_secrets_audit_sensor", schedule=None) as dag:
+        GootenOrderStatusSensor(
+            task_id="wait", order_id=ok, target_statuses="Shipped", timeout=1, poke_interval=0.2
+        )
+    evidence.run_ids.append((dag.dag_id, run_dag(dag).run_id))
+
+
+@pytest.mark.parametrize("stored", ["raw", "pre-encoded"])
+def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
+    api, orders = world
+    _connect(monkeypatch, api, KEY if stored == "raw" else quote(KEY, safe=""))
+    evidence = Evidence()
+    with caplog.at_level(logging.DEBUG):
+        _run_example_dags(api, orders, evidence)
+        _run_hook_operator_and_sensor_paths(api, evidence)
+        # and a wrong key, so that Gooten's refusals are part of what is read
+        _connect(monkeypatch, api, KEY[::-1])
+        evidence.add("test_connection message (wrong key)", GootenHook().test_connection()[1])
+    captured = capfd.readouterr()
+    evidence.add("stdout", captured.out)
+    evidence.add("stderr", captured.err)
+    evidence.add("log records", caplog.text)
+    evidence.add("local API journal", api.journal)
+    _metadata_texts(evidence)
+
+    # the audit saw real traffic and real output, or it proves nothing
+    assert sum(1 for e in api.journal if e.key_check == "ok") > 20
+    assert len(evidence.run_ids) == 6
+    assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)
+    assert any(where.startswith("rendered fields gooten_manual_order_status") for where in evidence.texts)
+    assert "partnerBillingKey=***" in caplog.text + captured.out  # urllib3's request lines, redacted
+    assert evidence.leaks() == []
