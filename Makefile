@@ -12,7 +12,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test test-oldest constraints demo airflow lint clean
+.PHONY: install test test-oldest test-ui constraints demo airflow lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,6 +41,12 @@ $(OLDEST_VENV)/.installed: $(UV) constraints/oldest.txt pyproject.toml
 test-oldest: $(OLDEST_VENV)/.installed
 	$(OLDEST_VENV)/bin/python constraints/check_oldest.py
 	$(OLDEST_VENV)/bin/pytest -p no:cacheprovider $(OLDEST_TESTS)
+
+# Browser tests of the Airflow UI (tests/ui, docs/ui.md): Debian's chromium (apt-get install when
+# /usr/bin/chromium is missing, as root) driven by Playwright from uv.lock. About a minute.
+test-ui: install
+	sh scripts/install-ui-deps.sh
+	GOOTEN_UI_TESTS=1 $(BIN)/pytest tests/ui
 
 constraints: $(UV)
 	$(UV) pip compile --quiet pyproject.toml constraints/oldest.in --resolution lowest-direct \

@@ -7,9 +7,12 @@ Starts, all on 127.0.0.1 and in ``.demo/airflow/`` (wiped at each start):
 * Airflow's API server (UI) on http://127.0.0.1:8080, scheduler, dag-processor and triggerer, with the
   simple auth manager (user ``admin``, fixed password below), LocalExecutor with parallelism 4, log
   servers off (``--skip-serve-logs``: only the API server listens), connection testing enabled, and the
-  ``gooten_default`` and ``gooten_warehouse`` connections set as environment variables.
+  ``gooten_default`` and ``gooten_warehouse`` connections set as environment variables
+  (``gooten_default`` has ``admin_order_url`` set to the local API's read-only order page, so a task's
+  "Gooten order" button opens something real).
 
 It prints the URL and login once everything is healthy. Ctrl-C (or SIGTERM) stops all of it.
+``--ready-file`` also writes the URLs and login as JSON once healthy, for scripts and tests (``tests/ui``).
 """
 
 from __future__ import annotations
@@ -95,7 +98,9 @@ def airflow_env(home: Path, port: int, api: GootenApiServer, warehouse: Path) ->
             "PYTHONWARNINGS": "ignore",
         }
     )
-    env.update(api.connection_env("gooten_default"))
+    gooten_default = api.connection_config("gooten_default")
+    gooten_default["extra"]["admin_order_url"] = api.admin_order_url
+    env["AIRFLOW_CONN_GOOTEN_DEFAULT"] = json.dumps(gooten_default)
     return env
 
 
@@ -158,6 +163,7 @@ Airflow is up: http://{HOST}:{port}   (login: {USERNAME} / {PASSWORD})
 
   DAGs                 gooten_dq_hold_cancel, gooten_reconcile_order_statuses, gooten_manual_order_status
   local Gooten API     {api.base_url}  ({len(api.order_ids())} demo orders; connection gooten_default)
+                       an order's page: {api.admin_order_url} (the "Gooten order" button)
   SQLite warehouse     {warehouse}  (connection gooten_warehouse)
   logs                 {home / "logs"}
 
@@ -166,6 +172,30 @@ gooten_reconcile_order_statuses, then gooten_manual_order_status from its trigge
 The two connections are environment variables, so the UI's Connections list does not show them.
 
 Press Ctrl-C to stop everything."""
+
+
+def write_ready_file(path: Path, port: int, api: GootenApiServer, warehouse: Path, home: Path) -> None:
+    """Write what a script needs to drive the running stack, as JSON (atomically: it appears complete).
+
+    Keys: ``airflow_url``, ``username``, ``password``, ``gooten_api_url``, ``admin_order_url``,
+    ``warehouse``, ``home``, ``logs`` and ``pid`` (this process: SIGTERM it to stop the stack).
+    The billing key is not written: it is :data:`gooten_provider.testing.DEFAULT_BILLING_KEY`.
+    """
+    ready = {
+        "airflow_url": f"http://{HOST}:{port}",
+        "username": USERNAME,
+        "password": PASSWORD,
+        "gooten_api_url": api.base_url,
+        "admin_order_url": api.admin_order_url,
+        "warehouse": str(warehouse),
+        "home": str(home),
+        "logs": str(home / "logs"),
+        "pid": os.getpid(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(ready, indent=2), encoding="utf-8")
+    partial.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,7 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--home", type=Path, default=DEFAULT_HOME, help=f"state directory (default {DEFAULT_HOME})"
     )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy stack")
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="once healthy, write the URLs and login here as JSON (for scripts and tests)",
+    )
     args = parser.parse_args(argv)
+    if args.ready_file is not None:  # a stale file would announce a stack that is not up yet
+        args.ready_file.unlink(missing_ok=True)
 
     if not port_is_free(args.port):
         print(
@@ -242,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(".", end="", flush=True)
             time.sleep(1)
         print(" healthy.")
+        if args.ready_file is not None:
+            write_ready_file(args.ready_file, args.port, api, warehouse, home)
         print(banner(args.port, api, warehouse, home), flush=True)
         while True:
             for name, process in processes.items():
@@ -256,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig in previous:  # a second Ctrl-C must not interrupt the clean-up
             signal.signal(sig, signal.SIG_IGN)
+        if args.ready_file is not None:
+            args.ready_file.unlink(missing_ok=True)
         stop_all(processes)
         api.stop()
         for sig, handler in previous.items():

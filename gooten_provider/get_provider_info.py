@@ -21,7 +21,7 @@ CONNECTION_TYPE: dict[str, Any] = {
             "login": "Recipe ID from the Gooten Admin",
             "password": "Partner Billing Key, unencoded, exactly as the Gooten Admin shows it",
             "host": "https://api.print.io (default)",
-            "port": "443 (default)",
+            "port": "443 (the default; enter it to use the Test button on Airflow 3.3.1-3.3.2)",
         },
     },
     "conn-fields": {

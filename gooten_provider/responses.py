@@ -22,7 +22,11 @@ from gooten_provider.exceptions import (
 from gooten_provider.redaction import redact
 
 EXCERPT_CHARS = 200
-_CREDENTIAL_PROPERTIES = frozenset({"partnerbillingkey", "recipeid"})
+# Gooten's property name -> the connection field that holds it.
+_CREDENTIAL_FIELDS = {
+    "partnerbillingkey": "password (Partner Billing Key, unencoded, as the Gooten Admin shows it)",
+    "recipeid": "login (Recipe ID)",
+}
 
 
 def body_excerpt(text: str, secrets: Iterable[str] = ()) -> str:
@@ -47,9 +51,14 @@ def _error_from_envelope(body: dict[str, Any], status: int, action: str) -> Goot
     message = f"Gooten refused {action}: {summary}"
     if reference:
         message += f" (ErrorReferenceCode {reference})"
-    is_credential_error = any((d.property_name or "").lower() in _CREDENTIAL_PROPERTIES for d in details)
-    error_class = GootenAuthenticationError if is_credential_error else GootenApiError
-    return error_class(message, status_code=status, errors=details, error_reference_code=reference)
+    refused = {(d.property_name or "").lower() for d in details} & set(_CREDENTIAL_FIELDS)
+    if refused:
+        fields = " and ".join(_CREDENTIAL_FIELDS[name] for name in sorted(refused))
+        message += f". Check the connection's {fields}."
+        return GootenAuthenticationError(
+            message, status_code=status, errors=details, error_reference_code=reference
+        )
+    return GootenApiError(message, status_code=status, errors=details, error_reference_code=reference)
 
 
 def parse_response(

@@ -6,6 +6,8 @@ It mimics what is known of Gooten's ``https://api.print.io``:
   every item of an order, only while every item is in a status Gooten allows a change from;
 * ``GET /api/v/{n}/source/{api|ios|android}/orders?id=`` returns one order (no billing key needed);
 * ``GET /api/ordersearch?recipeid=&partnerBillingKey=&page=&pageSize=...`` pages through orders;
+* ``GET /admin/orders/{order_id}`` is a read-only HTML page of one order, a stand-in for the order's page
+  in the Gooten Admin (the target of the "Gooten order" extra link in demos; no credentials, no faults);
 * anything else is an HTML 404 page.
 
 Errors use Gooten's ``HadError`` envelope with HTTP 200 by default (``error_status`` switches that),
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import html
 import ipaddress
 import itertools
 import json
@@ -43,7 +46,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, unquote
 
 from gooten_provider.statuses import TARGET_STATUSES
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, FaultKind, FaultPlan
@@ -62,11 +65,15 @@ MAX_PAGE_SIZE = 100
 ORDER_STATUS_PATH = "/api/orderstatus"
 ORDER_SEARCH_PATH = "/api/ordersearch"
 _GET_ORDER_PATH = re.compile(r"^/api/v/\d+/source/(?:api|ios|android)/orders$")
+#: Prefix of the read-only HTML order page: ``GET /admin/orders/{order_id}``.
+ADMIN_ORDER_PATH = "/admin/orders/"
+_ADMIN_ORDER_PATH = re.compile(r"^/admin/orders/([^/]+)/?$", re.IGNORECASE)
 
 # Route names, used internally and by JournalEntry consumers through ``path``/``method``.
 _ROUTE_STATUS = "orderstatus"
 _ROUTE_ORDER = "order"
 _ROUTE_SEARCH = "ordersearch"
+_ROUTE_ADMIN = "admin_order"
 
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
@@ -116,8 +123,8 @@ class JournalEntry:
     #: Whether a status change was applied to the store.
     applied: bool
     #: ``"updated"``, ``"ineligible"``, ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
-    #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"not_found"``, or the fault name
-    #: when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
+    #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"not_found"``, or
+    #: the fault name when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
     outcome: str
     #: Increments per accepted TCP connection (keeps increasing across restarts).
     connection_id: int
@@ -178,11 +185,29 @@ def _parse_query(query: str) -> dict[str, str]:
     return params
 
 
+def _origin_path(raw_path: str) -> str:
+    """Return the path of a request target, also for an absolute-form target (``http://host/path``)."""
+    if "://" in raw_path:
+        return "/" + raw_path.split("://", 1)[1].partition("/")[2]
+    return raw_path
+
+
+def _admin_order_id(raw_path: str) -> str | None:
+    """Return the (percent-decoded) order id of a ``/admin/orders/{order_id}`` path, else ``None``."""
+    match = _ADMIN_ORDER_PATH.match(_origin_path(raw_path))
+    return unquote(match.group(1)) if match else None
+
+
+def admin_order_path(order_id: str) -> str:
+    """Return the path of an order's read-only admin page: ``/admin/orders/{order_id}`` (quoted)."""
+    return ADMIN_ORDER_PATH + quote(order_id, safe="")
+
+
 def _route_for(method: str, raw_path: str) -> str | None:
     """Return the route a request addresses, or ``None`` for a 404."""
-    path = raw_path
-    if "://" in path:  # absolute-form request target
-        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    path = _origin_path(raw_path)
+    if method == "GET" and _ADMIN_ORDER_PATH.match(path):
+        return _ROUTE_ADMIN
     path = path.casefold().rstrip("/") or "/"
     if path == ORDER_STATUS_PATH and method == "POST":
         return _ROUTE_STATUS
@@ -207,6 +232,36 @@ def had_error(*errors: tuple[str, str, str]) -> dict[str, Any]:
         ],
         "ErrorReferenceCode": str(uuid.uuid4()),
     }
+
+
+def _admin_page(order: Mapping[str, Any]) -> bytes:
+    """Render the read-only HTML page of one order (every value escaped)."""
+
+    def text(value: object) -> str:
+        return html.escape("" if value is None else str(value))
+
+    order_id, nice_id = text(order.get("Id")), text(order.get("NiceId"))
+    statuses = sorted({str(item.get("Status")) for item in order.get("Items") or []})
+    rows = "".join(
+        f"<tr><td>{index}</td><td>{text(item.get('Sku'))}</td><td>{text(item.get('Quantity'))}</td>"
+        f'<td class="status">{text(item.get("Status"))}</td></tr>'
+        for index, item in enumerate(order.get("Items") or [], start=1)
+    )
+    total = text((order.get("Total") or {}).get("FormattedPrice"))
+    page = (
+        '<!DOCTYPE html>\r\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Order {nice_id} - local Gooten Admin</title></head><body>"
+        f'<h1>Order <span id="nice-id">{nice_id}</span></h1>'
+        f'<p>Order id: <code id="order-id">{order_id}</code></p>'
+        f"<p>Source id: {text(order.get('SourceId'))} &middot; created {text(order.get('CreatedAt'))} "
+        f"&middot; total {total}</p>"
+        f'<p>Status: <strong id="order-status">{text(", ".join(statuses))}</strong></p>'
+        "<table><thead><tr><th>#</th><th>SKU</th><th>Quantity</th><th>Status</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        "<p><small>Read-only page of the local Gooten API (a stand-in for the Gooten Admin).</small></p>"
+        "</body></html>"
+    )
+    return page.encode("utf-8")
 
 
 def _format_seconds(seconds: float) -> str:
@@ -600,6 +655,15 @@ class GootenApiServer:
             raise RuntimeError("GootenApiServer has not been started: call start() or use a with-block.")
         return f"http://{self.host}:{self._bound_port}"
 
+    @property
+    def admin_order_url(self) -> str:
+        """The link template of the read-only order pages, ``<base_url>/admin/orders/{order_id}``.
+
+        Set it as the connection extra ``admin_order_url`` so that the "Gooten order" extra link of a task
+        opens the order on this server (``{order_id}`` is left in for the link to fill).
+        """
+        return f"{self.base_url}{ADMIN_ORDER_PATH}{{order_id}}"
+
     # -- orders --------------------------------------------------------------------------------
 
     def add_order(
@@ -778,10 +842,12 @@ class GootenApiServer:
                 request.key_check = "mismatch"
         if route == _ROUTE_SEARCH:
             request.order_id = None
+        elif route == _ROUTE_ADMIN:
+            request.order_id = _admin_order_id(raw_path)
         return request
 
     def _draw_fault(self, request: _Request) -> FaultKind | None:
-        if request.route is None:
+        if request.route is None or request.route == _ROUTE_ADMIN:  # faults are for API calls only
             return None
         with self._lock:
             return self._faults.draw(request.order_id, request.method)
@@ -829,6 +895,8 @@ class GootenApiServer:
     def _process(self, request: _Request) -> _Result:
         if request.route is None:
             return _Result(_Reply(404, _NOT_FOUND_PAGE, _HTML), "not_found")
+        if request.route == _ROUTE_ADMIN:
+            return self._admin_order(request)
         if request.recipe_check != "ok":
             return _Result(
                 _Reply(self.error_status, _json_bytes({"Message": "Invalid recipeId"})), "invalid_recipe"
@@ -881,6 +949,14 @@ class GootenApiServer:
         if body is None:
             return self._error("unknown_order", ("id", "Order not found.", request.order_id or ""))
         return _Result(_Reply(200, body), "read")
+
+    def _admin_order(self, request: _Request) -> _Result:
+        with self._lock:
+            order = self._store.get(request.order_id)
+            page = _admin_page(order) if order is not None else None
+        if page is None:
+            return _Result(_Reply(404, _NOT_FOUND_PAGE, _HTML), "not_found")
+        return _Result(_Reply(200, page, _HTML), "admin_page")
 
     def _search(self, request: _Request) -> _Result:
         params = request.params

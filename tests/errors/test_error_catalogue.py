@@ -725,7 +725,9 @@ CASES: tuple[Case, ...] = (
             or GootenHook().update_order_status(env.order(), "Hold")
         ),
         GootenAuthenticationError,
-        f"Gooten refused {POST_STATUS}: partnerBillingKey: Invalid partnerBillingKey.…",
+        f"Gooten refused {POST_STATUS}: partnerBillingKey: Invalid partnerBillingKey. "
+        "(ErrorReferenceCode …). Check the connection's password (Partner Billing Key, unencoded, as the "
+        "Gooten Admin shows it).",
         1,
         "decoded once (with the warning above), it still reaches Gooten encoded twice",
     ),
@@ -738,7 +740,9 @@ CASES: tuple[Case, ...] = (
             env.connect(password="not-the-key") or GootenHook().update_order_status(env.order(), "Hold")
         ),
         GootenAuthenticationError,
-        f"Gooten refused {POST_STATUS}: partnerBillingKey: Invalid partnerBillingKey.…",
+        f"Gooten refused {POST_STATUS}: partnerBillingKey: Invalid partnerBillingKey. "
+        "(ErrorReferenceCode …). Check the connection's password (Partner Billing Key, unencoded, as the "
+        "Gooten Admin shows it).",
         1,
         "reads of one order need no key, so only writes, searches and `test_connection` notice it",
     ),

@@ -384,6 +384,32 @@ def test_unknown_routes_are_html_404(api, method, path):
     assert api.journal[0].outcome == "not_found"
 
 
+def test_admin_order_page_is_read_only_html_without_credentials(api):
+    order_id = api.add_order(statuses=["New", "Hold"], NiceId="<b>Ada7-abc</b>")["Id"]
+    api.inject_faults(order_id, FaultKind.HTTP_500)  # faults are for API calls: the page ignores them
+    assert api.admin_order_url == f"{api.base_url}/admin/orders/{{order_id}}"
+    link = api.admin_order_url.replace("{order_id}", quote(order_id, safe=""))  # as GootenOrderLink does
+    reply = requests.get(link, timeout=5)
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"].startswith("text/html")
+    assert f'<code id="order-id">{order_id}</code>' in reply.text
+    assert '<strong id="order-status">Hold, New</strong>' in reply.text
+    assert "&lt;b&gt;Ada7-abc&lt;/b&gt;" in reply.text and "<b>" not in reply.text  # escaped
+    assert requests.get(f"{api.base_url}/ADMIN/orders/{order_id}/", timeout=5).status_code == 200
+    assert api.pending_faults(order_id) == 1
+    assert api.item_statuses(order_id) == ["New", "Hold"]
+    assert [(e.order_id, e.outcome, e.key_check, e.applied) for e in api.journal] == [
+        (order_id, "admin_page", "not_required", False)
+    ] * 2
+
+    api.clear_journal()
+    missing = requests.get(f"{api.base_url}/admin/orders/1-nope", timeout=5)
+    assert missing.status_code == 404 and "Not Found" in missing.text
+    assert requests.post(link, timeout=5).status_code == 404
+    assert requests.get(f"{api.base_url}/admin/orders/", timeout=5).status_code == 404
+    assert [e.outcome for e in api.journal] == ["not_found"] * 3
+
+
 def test_json_content_type_and_bodies_are_ignored_and_keep_alive_stays_in_sync(api):
     order_id = api.add_order(statuses="New")["Id"]
     with requests.Session() as session:
