@@ -1,0 +1,233 @@
+"""Run the benchmarks, print the results, and record them in docs/performance.md and bench/results/.
+
+``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or ``airflow``,
+``startup``) runs one part. Each part rewrites only its own marked block of docs/performance.md
+(``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOC = REPO_ROOT / "docs" / "performance.md"
+RESULTS = REPO_ROOT / "bench" / "results"
+PARTS: tuple[str, ...] = ("throughput", "airflow", "startup")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import importlib.metadata as metadata
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {
+        name: metadata.version(name)
+        for name in ("apache-airflow", "apache-airflow-providers-http", "requests", "urllib3")
+    }
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def machine_block(info: dict[str, Any]) -> str:
+    """The machine as Markdown (each part's block says when it ran, see :func:`when`)."""
+    versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
+    return (
+        f"{info['cpu']}, {info['cores']} cores shared with other jobs, {info['os']}, "
+        f"Python {info['python']}; {versions}."
+    )
+
+
+def when() -> dict[str, Any]:
+    """When a part starts, and how loaded the machine is then."""
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def when_line(measured: dict[str, Any]) -> str:
+    """``Run 2026-01-01 10:00 UTC (load average 0.9, 1.0, 0.9 at the start).``"""
+    load = measured.get("load_average")
+    if not load:
+        return f"Run {measured['date']}."
+    return f"Run {measured['date']} (load average {', '.join(f'{x:.2f}' for x in load)} at the start)."
+
+
+def record(name: str, markdown: str, data: dict[str, Any]) -> None:
+    """Replace the ``name`` block of docs/performance.md and write bench/results/NAME.json."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    if not DOC.exists():
+        print(f"  ({DOC} is missing: results not recorded there)")
+        return
+    text = DOC.read_text(encoding="utf-8")
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(text):
+        print(f"  (no {start} block in {DOC}: results not recorded there)")
+        return
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    DOC.write_text(pattern.sub(lambda _: block, text, count=1), encoding="utf-8")
+    print(f"  recorded in {DOC.relative_to(REPO_ROOT)} ({name}) and bench/results/{name}.json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the chosen parts, print and record their results."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help=f"parts to run: {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--orders", type=int, default=1000, help="throughput: orders per run (N)")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput: rounds of every alternative")
+    parser.add_argument(
+        "--only", action="append", default=[], help="throughput: only alternatives whose name has this text"
+    )
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
+    parser.add_argument(
+        "--connect-latency",
+        type=float,
+        default=0.06,
+        help="seconds added to a new connection's first request",
+    )
+    parser.add_argument("--airflow-orders", type=int, default=200, help="airflow: orders per DAG run")
+    parser.add_argument("--airflow-rounds", type=int, default=3, help="airflow: runs of each DAG")
+    parser.add_argument("--samples", type=int, default=7, help="startup: fresh processes per measure")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only; leave the doc and results alone"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway AIRFLOW_HOME (task log)")
+    args = parser.parse_args(argv)
+    parts = args.parts or list(PARTS)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+
+    # A throwaway Airflow home, so nothing is read from or written to the user's.
+    home = tempfile.mkdtemp(prefix="gooten-bench-airflow-home-")
+    os.environ["AIRFLOW_HOME"] = home
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    try:
+        _run(args, parts)
+    finally:
+        if args.keep:
+            print(f"\nkept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def throughput_intro(result: Any, measured: dict[str, Any]) -> str:
+    """The sentence above the throughput table."""
+    return (
+        f"{when_line(measured)} N = {result.orders} orders, {result.orders * 2} requests per run; latency "
+        f"{1000 * result.latency:g} ms per request, +{1000 * result.connect_latency:g} ms on each new "
+        f"connection's first request; median of {len(result.rounds)} round(s); ratios are computed "
+        "within each round, then the median is taken."
+    )
+
+
+def airflow_intro(result: Any, measured: dict[str, Any]) -> str:
+    """The sentence above the In-Airflow table."""
+    summary = {row["dag_id"]: row for row in result.summary()}
+    batch, mapped = summary["gooten_bench_batch"], summary["gooten_bench_mapped"]
+    runs = batch["runs"]
+    return (
+        f"{when_line(measured)} {result.orders} orders, the same server settings; median of {runs} run(s) "
+        f"each; `airflow db migrate` of the throwaway home took {result.migrate_seconds:.1f} s (once). "
+        f"Mapped / batch: {mapped['wall_seconds'] / batch['wall_seconds']:.1f}x wall time, "
+        f"{mapped['task_seconds_sum'] / batch['task_seconds_sum']:.1f}x summed task time."
+    )
+
+
+def _run(args: argparse.Namespace, parts: list[str]) -> None:
+    """Run the chosen parts."""
+
+    info = machine()
+    print(machine_block(info), flush=True)
+    if not args.no_record:
+        record("machine", machine_block(info), info)
+
+    if "throughput" in parts:
+        from bench import throughput
+
+        print(
+            f"\nThroughput: {args.orders} orders (read + write each), latency {1000 * args.latency:g} ms, "
+            f"+{1000 * args.connect_latency:g} ms on a new connection, {args.rounds} round(s)",
+            flush=True,
+        )
+        measured = when()
+        result = throughput.run_throughput(
+            orders=args.orders,
+            rounds=args.rounds,
+            latency=args.latency,
+            connect_latency=args.connect_latency,
+            only=args.only,
+            progress=lambda line: print(line, flush=True),
+            log_file=os.path.join(os.environ["AIRFLOW_HOME"], "bench-task.log"),
+        )
+        table = throughput.format_table(result)
+        print(table, flush=True)
+        intro = throughput_intro(result, measured)
+        if not args.no_record:
+            record("throughput", f"{intro}\n\n{table}", {"measured": measured, **result.to_json()})
+
+    if "airflow" in parts:
+        from bench import in_airflow
+
+        print(
+            f"\nIn Airflow: {args.airflow_orders} orders, batch task vs mapped task instances, "
+            f"`airflow dags test`, {args.airflow_rounds} round(s)",
+            flush=True,
+        )
+        measured = when()
+        result_af = in_airflow.run_in_airflow(
+            orders=args.airflow_orders,
+            rounds=args.airflow_rounds,
+            latency=args.latency,
+            connect_latency=args.connect_latency,
+            progress=lambda line: print(line, flush=True),
+        )
+        table = in_airflow.format_table(result_af)
+        print(table, flush=True)
+        intro = airflow_intro(result_af, measured)
+        if not args.no_record:
+            record("airflow", f"{intro}\n\n{table}", {"measured": measured, **result_af.to_json()})
+
+    if "startup" in parts:
+        from bench import startup
+
+        print(f"\nStartup: import and parse times, {args.samples} fresh process(es) each", flush=True)
+        measured = when()
+        result_st = startup.run_startup(samples=args.samples, progress=lambda line: print(line, flush=True))
+        tables = startup.format_tables(result_st)
+        print(tables, flush=True)
+        if not args.no_record:
+            record(
+                "startup", f"{when_line(measured)}\n\n{tables}", {"measured": measured, **result_st.to_json()}
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
