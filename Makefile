@@ -12,7 +12,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test test-oldest test-ui constraints demo airflow lint clean
+.PHONY: install test test-oldest test-ui bench soak constraints demo airflow lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -57,6 +57,14 @@ demo: install
 
 airflow: install
 	$(BIN)/python demo/airflow_stack.py
+
+# Benchmarks against the alternatives (about 20 minutes; results into docs/performance.md).
+bench: install
+	$(BIN)/python -m bench.run
+
+# 2,000 orders under ~20% injected faults (make test runs the same with 200).
+soak: install
+	$(BIN)/python -m bench.soak
 
 lint: install
 	$(BIN)/ruff check --fix .

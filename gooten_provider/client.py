@@ -16,14 +16,22 @@ from types import TracebackType
 from typing import Any
 
 import requests
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
 from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
+from gooten_provider.defaults import (
+    DEFAULT_BACKOFF_FACTOR,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_POOL_MAXSIZE,
+    DEFAULT_TIMEOUT,
+)
 from gooten_provider.exceptions import (
     GootenApiError,
     GootenConfigurationError,
     GootenConnectionError,
+    GootenHttpError,
     GootenOutcomeUnknownError,
 )
 from gooten_provider.order_ids import normalize_order_id
@@ -32,11 +40,6 @@ from gooten_provider.redaction import install_urllib3_log_redaction
 from gooten_provider.responses import parse_response
 from gooten_provider.statuses import normalize_target_status
 from gooten_provider.transport import build_session
-
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_BACKOFF_FACTOR = 0.5
-DEFAULT_POOL_MAXSIZE = 32
 
 ORDER_STATUS_PATH = "/api/orderstatus"
 ORDER_PATH = "/api/v/5/source/api/orders"
@@ -94,6 +97,11 @@ def _cause_name(exc: BaseException) -> str:
     return type(inner).__name__
 
 
+def _is_unreadable_success(exc: BaseException) -> bool:
+    """A success status whose body is not Gooten's JSON: worth reading again."""
+    return isinstance(exc, GootenHttpError) and exc.status_code is not None and exc.status_code < 300
+
+
 class GootenClient:
     """A client of the Gooten order API, safe to share between threads.
 
@@ -147,6 +155,7 @@ class GootenClient:
         self.base_url = normalize_base_url(base_url, port)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
+        self.backoff_factor = float(backoff_factor)
         self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second is not None else None
         install_urllib3_log_redaction()
         self.session = build_session(
@@ -243,6 +252,24 @@ class GootenClient:
 
     def _request(
         self, method: str, path: str, params: dict[str, Any], *, about: str, with_key: bool = True
+    ) -> dict[str, Any]:
+        if method != "GET":
+            return self._send(method, path, params, about=about, with_key=with_key)
+        # urllib3 retries reads by status code; an HTML page or a cut JSON body sent with 200 (a proxy's or
+        # a maintenance page) is retried here, with the same budget and backoff.
+        retrying = Retrying(
+            retry=retry_if_exception(_is_unreadable_success),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential_jitter(initial=self.backoff_factor, max=30, jitter=self.backoff_factor),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                body = self._send(method, path, params, about=about, with_key=with_key)
+        return body
+
+    def _send(
+        self, method: str, path: str, params: dict[str, Any], *, about: str, with_key: bool
     ) -> dict[str, Any]:
         query: dict[str, Any] = {"recipeid": self.recipe_id, **params}
         if with_key:

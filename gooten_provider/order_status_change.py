@@ -15,6 +15,8 @@ goes through the same steps, and ends with exactly one recorded outcome:
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -34,6 +36,8 @@ OUTCOMES: tuple[str, ...] = (UPDATED, UNCHANGED, INELIGIBLE, FAILED, DRY_RUN)
 
 #: How many times a write whose outcome was unknown, and which the order shows never took effect, is re-sent.
 DEFAULT_MAX_RESENDS = 2
+#: Seconds before the first re-send; doubled for each later one.
+DEFAULT_RESEND_BACKOFF = 0.5
 
 
 class OrderStatusApi(Protocol):
@@ -93,10 +97,13 @@ def change_order_status(
     dry_run: bool = False,
     reason: str | None = None,
     max_resends: int = DEFAULT_MAX_RESENDS,
+    resend_backoff: float = DEFAULT_RESEND_BACKOFF,
 ) -> dict[str, Any]:
     """Bring one order to ``target`` (a normalised target status) and return its result record.
 
     Never raises for an API failure: every failure is recorded as a ``failed`` result with its message.
+    A change that never took effect is re-sent after ``resend_backoff * 2**n`` seconds plus jitter, so that
+    a short outage does not use up every attempt.
     """
     previous: list[str] = []
 
@@ -141,12 +148,17 @@ def change_order_status(
             return record(
                 FAILED, f"{unknown} The order now reads {', '.join(current)}, so the change was not re-sent."
             )
+        if attempt > max_resends:
+            break
+        delay = resend_backoff * 2 ** (attempt - 1) + random.uniform(0, resend_backoff)  # noqa: S311 - jitter
         log.warning(
-            "Order %s: the change to %s did not take effect (attempt %d); sending it again.",
+            "Order %s: the change to %s did not take effect (attempt %d); sending it again in %.1f s.",
             order_id,
             target,
             attempt,
+            delay,
         )
+        time.sleep(delay)
     return record(FAILED, f"{unknown} The change did not take effect after {max_resends + 1} attempts.")
 
 
@@ -159,6 +171,7 @@ def change_order_statuses(
     dry_run: bool = False,
     reason: str | None = None,
     max_resends: int = DEFAULT_MAX_RESENDS,
+    resend_backoff: float = DEFAULT_RESEND_BACKOFF,
 ) -> list[dict[str, Any]]:
     """Change many orders with up to ``max_workers`` in flight; return one result per order, in input order.
 
@@ -184,7 +197,13 @@ def change_order_statuses(
             return
         try:
             result = change_order_status(
-                api, order_id, target, dry_run=dry_run, reason=reason, max_resends=max_resends
+                api,
+                order_id,
+                target,
+                dry_run=dry_run,
+                reason=reason,
+                max_resends=max_resends,
+                resend_backoff=resend_backoff,
             )
         except _CredentialsRefused as stop:
             refused.append(str(stop))

@@ -6,14 +6,17 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from gooten_provider.billing_key import billing_key_forms
-from gooten_provider.client import DEFAULT_BACKOFF_FACTOR, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, GootenClient
+from gooten_provider.defaults import DEFAULT_BACKOFF_FACTOR, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.get_provider_info import CONNECTION_TYPE
+
+if TYPE_CHECKING:
+    from gooten_provider.client import GootenClient
 
 
 def _number_from_extra(
@@ -91,6 +94,8 @@ class GootenHook(BaseHook):
     @cached_property
     def client(self) -> GootenClient:
         """The client built from the connection on first use (one per hook)."""
+        from gooten_provider.client import GootenClient  # the HTTP stack loads at run time, not at DAG parse
+
         conn = self.get_connection(self.gooten_conn_id)
         login, password = (conn.login or "").strip(), (conn.password or "").strip()
         missing = [

@@ -1113,25 +1113,27 @@ CASES: tuple[Case, ...] = (
     Case(
         "gooten-html-page",
         "gooten",
-        "an HTML page with HTTP 200 (a maintenance page)",
+        "an HTML page with HTTP 200 (a maintenance page) on every try of a read",
         "`GootenHook.get_order_status`",
-        _faulty_read("html"),
+        _faulty_read("html", "html", "html", "html"),
         GootenHttpError,
         f"Gooten answered HTTP 200 to {GET_ORDER} with a body that is not Gooten's JSON "
         '(text/html; charset=utf-8): "<!DOCTYPE html> <html><head><title>Gooten</title>…',
-        1,
-        "at most 200 characters of the body, on one line, with any form of the key masked",
+        4,
+        "a read is tried again (max_retries, with backoff); the message holds at most 200 characters of the "
+        "body, on one line, with any form of the key masked",
     ),
     Case(
         "gooten-truncated-json",
         "gooten",
-        "a truncated JSON body (complete as HTTP, cut as JSON)",
+        "a truncated JSON body (complete as HTTP, cut as JSON) on every try of a read",
         "`GootenHook.get_order_status`",
         lambda env: GootenHook().get_order_status(env.raw_server(http_reply(TRUNCATED_JSON))),
         GootenHttpError,
         f"Gooten answered HTTP 200 to {GET_ORDER} with a body that is not Gooten's JSON "
         '(application/json): \'{"Id": "1-a", "Items": [{"Sta\'',
-        1,
+        4,
+        "a read is tried again (max_retries, with backoff)",
     ),
     Case(
         "gooten-truncated-json-write",

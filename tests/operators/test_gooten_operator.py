@@ -330,3 +330,13 @@ def test_a_broken_connection_fails_the_task_before_any_request(api, ti, monkeypa
     with pytest.raises(error, match=message):
         run(ti, order_ids=["1-a", "1-b"], status="Hold")
     assert api.journal == []
+
+
+def test_a_resend_waits_the_backoff_so_a_short_outage_does_not_use_up_every_attempt(api, ti, monkeypatch):
+    point_connection_at(api, monkeypatch, backoff_factor=0.2)
+    order_id = api.add_order(statuses="New")["Id"]
+    api.inject_faults(order_id, "503", method="POST")
+    (result,) = run(ti, order_ids=[order_id], status="Hold")
+    assert result["outcome"] == "updated"
+    first, second = api.writes(order_id)
+    assert second.started - first.finished >= 0.2
