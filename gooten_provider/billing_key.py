@@ -30,7 +30,14 @@ def prepare_billing_key(key: str) -> str:
 
 
 def billing_key_forms(key: str) -> tuple[str, ...]:
-    """Every form the key can take on the wire or in a log: raw, encoded once, and encoded twice."""
-    forms = {key, quote(key, safe=""), quote_plus(key)}
-    forms |= {quote(form, safe="") for form in tuple(forms)}
+    """Every form the key can take on the wire or in a log: raw, encoded once and twice, either hex case."""
+    once = {quote(key, safe=""), quote(key), quote_plus(key)}
+    twice = {encode(form) for form in once for encode in (quote, quote_plus)}
+    encoded = once | twice
+    forms = {key} | encoded | {_lower_hex(form) for form in encoded}
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _lower_hex(text: str) -> str:
+    """``%2B`` -> ``%2b``: percent escapes are case-insensitive, so a log may show either."""
+    return _PERCENT_ESCAPE.sub(lambda match: match.group(0).lower(), text)

@@ -32,13 +32,14 @@ from gooten_provider.exceptions import (
     GootenConfigurationError,
     GootenConnectionError,
     GootenHttpError,
+    GootenIncompleteAnswerError,
     GootenOutcomeUnknownError,
 )
 from gooten_provider.order_ids import normalize_order_id
 from gooten_provider.rate_limit import RateLimiter
 from gooten_provider.redaction import install_urllib3_log_redaction
 from gooten_provider.responses import parse_response
-from gooten_provider.statuses import normalize_target_status
+from gooten_provider.statuses import canonical_status, normalize_target_status
 from gooten_provider.transport import build_session
 
 ORDER_STATUS_PATH = "/api/orderstatus"
@@ -97,8 +98,10 @@ def _cause_name(exc: BaseException) -> str:
     return type(inner).__name__
 
 
-def _is_unreadable_success(exc: BaseException) -> bool:
-    """A success status whose body is not Gooten's JSON: worth reading again."""
+def _is_worth_reading_again(exc: BaseException) -> bool:
+    """A read whose answer was cut, or came with a success status but not as Gooten's JSON."""
+    if isinstance(exc, GootenIncompleteAnswerError):
+        return True
     return isinstance(exc, GootenHttpError) and exc.status_code is not None and exc.status_code < 300
 
 
@@ -183,7 +186,8 @@ class GootenClient:
         :raises GootenApiError: the order has no items to read a status from.
         """
         order = self.get_order(order_id)
-        statuses = [str(item.get("Status")) for item in order.get("Items") or [] if isinstance(item, dict)]
+        items = [item for item in order.get("Items") or [] if isinstance(item, dict)]
+        statuses = [canonical_status(str(item.get("Status"))) for item in items]
         if not statuses:
             raise GootenApiError(f"Gooten order {order_id} has no items, so it has no status to read.")
         return statuses
@@ -255,10 +259,11 @@ class GootenClient:
     ) -> dict[str, Any]:
         if method != "GET":
             return self._send(method, path, params, about=about, with_key=with_key)
-        # urllib3 retries reads by status code; an HTML page or a cut JSON body sent with 200 (a proxy's or
-        # a maintenance page) is retried here, with the same budget and backoff.
+        # urllib3 retries reads by status code and before the body; an HTML page or a cut JSON body sent with
+        # 200 (a proxy's or a maintenance page), or a body cut off mid-way, is retried here, with the same
+        # budget and backoff.
         retrying = Retrying(
-            retry=retry_if_exception(_is_unreadable_success),
+            retry=retry_if_exception(_is_worth_reading_again),
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_exponential_jitter(initial=self.backoff_factor, max=30, jitter=self.backoff_factor),
             reraise=True,
@@ -278,13 +283,17 @@ class GootenClient:
         is_write = method != "GET"
         if self._rate_limiter:
             self._rate_limiter.wait()
+        error: GootenApiError | None = None
         try:
             response = self.session.request(
                 method, f"{self.base_url}{path}", params=query, timeout=self.timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
-            # requests' own message holds the full URL, key included: it is neither chained nor quoted.
-            raise self._transport_error(exc, action, is_write) from None
+            error = self._transport_error(exc, action, is_write)
+        if error is not None:
+            # Raised out here, so that requests' exception (its text holds the full URL, key included) is
+            # neither its cause nor its context.
+            raise error
         return parse_response(response, action=action, is_write=is_write, secrets=self.secret_forms)
 
     def _transport_error(self, exc: requests.RequestException, action: str, is_write: bool) -> GootenApiError:
@@ -304,6 +313,8 @@ class GootenClient:
             what = f"no answer within {self.timeout:g} s"
         elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or cause == "IncompleteRead":
             what = f"the connection broke during the answer ({cause})"
+            if not is_write:
+                return GootenIncompleteAnswerError(f"{action}: {what}.")
         else:
             what = f"the connection broke before an answer ({cause})"
         if is_write:

@@ -67,6 +67,10 @@ class GootenConnectionError(GootenApiError):
     """Gooten could not be reached, or a read failed; for a write this means it was never sent."""
 
 
+class GootenIncompleteAnswerError(GootenConnectionError):
+    """The connection broke while an answer was being read (a read is tried again before this is raised)."""
+
+
 class GootenOutcomeUnknownError(GootenApiError):
     """A status change may or may not have been applied: its response was lost or was a 5xx.
 

@@ -28,7 +28,7 @@ CONNECTION_TYPE: dict[str, Any] = {
         "timeout": {
             "label": "Timeout (seconds)",
             "description": "Seconds to wait for Gooten to connect and to answer each request. Default 30.",
-            "schema": {"type": ["integer", "null"], "minimum": 1},
+            "schema": {"type": ["number", "null"], "minimum": 0.001},
         },
         "max_retries": {
             "label": "Max retries",

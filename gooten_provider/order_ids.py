@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable, Mapping
 
 
 def normalize_order_id(order_id: object) -> str:
@@ -34,8 +35,8 @@ def parse_order_ids(value: object) -> list[str]:
         raise ValueError("No order ids given (None): pass one order id or a list of them.")
     if isinstance(value, str):
         items: list[object] = _split_order_id_text(value)
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
+    elif isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        items = list(value)  # a list, a tuple, or Airflow's lazy sequence of a mapped task's XComs
     else:
         raise ValueError(
             f"Invalid order ids {value!r} ({type(value).__name__}): pass one order id (a string) or a list "

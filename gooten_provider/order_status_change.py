@@ -7,9 +7,10 @@ goes through the same steps, and ends with exactly one recorded outcome:
 2. All items already at the target: ``unchanged`` (no write). Any item outside the statuses Gooten allows
    a change from: ``ineligible`` (no write). In a dry run, stop here: ``dry_run``.
 3. Write once. Gooten's ``HadError`` or any other refusal: ``failed``.
-4. The write's outcome is unknown (response lost, or a 5xx): read again. At the target: ``updated``. Still
-   changeable and not at the target, so the write never took effect: send it again, a bounded number of
-   times. Otherwise: ``failed``.
+4. The write's outcome is unknown (response lost, or a 5xx): wait a backoff (the change may still be
+   landing), then read again. At the target: ``updated``. Still changeable and not at the target, so the
+   write never took effect: send it again, a bounded number of times. Otherwise: ``failed``. A re-send
+   refused by Gooten is checked once more against the order, in case the earlier write landed late.
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def _ineligible_message(statuses: Sequence[str]) -> str:
     return message
 
 
+def _is_at(api: OrderStatusApi, order_id: str, target: str) -> bool:
+    """Tell whether every item of the order is at ``target``; ``False`` when the order cannot be read."""
+    try:
+        return all(status == target for status in api.get_order_status(order_id))
+    except GootenApiError:
+        return False
+
+
 def change_order_status(
     api: OrderStatusApi,
     order_id: str,
@@ -102,8 +111,9 @@ def change_order_status(
     """Bring one order to ``target`` (a normalised target status) and return its result record.
 
     Never raises for an API failure: every failure is recorded as a ``failed`` result with its message.
-    A change that never took effect is re-sent after ``resend_backoff * 2**n`` seconds plus jitter, so that
-    a short outage does not use up every attempt.
+    After a write whose outcome is unknown it waits ``resend_backoff * 2**n`` seconds plus jitter before
+    reading the order, so that a change still landing is seen, and a short outage does not use up every
+    attempt.
     """
     previous: list[str] = []
 
@@ -136,8 +146,13 @@ def change_order_status(
         except GootenAuthenticationError as exc:
             raise _CredentialsRefused(record(FAILED, str(exc))) from None
         except GootenApiError as exc:
+            # A re-send refused because the order moved on: an earlier write, whose answer was lost, may have
+            # landed after the read that said it had not.
+            if attempt > 1 and _is_at(api, order_id, target):
+                return record(UPDATED)
             return record(FAILED, str(exc))
-        # The change may or may not have landed: only the order itself can tell.
+        # The change may or may not have landed, and may still be landing: wait, then ask the order itself.
+        time.sleep(resend_backoff * 2 ** (attempt - 1) + random.uniform(0, resend_backoff))  # noqa: S311
         try:
             current = api.get_order_status(order_id)
         except GootenApiError as exc:
@@ -150,15 +165,12 @@ def change_order_status(
             )
         if attempt > max_resends:
             break
-        delay = resend_backoff * 2 ** (attempt - 1) + random.uniform(0, resend_backoff)  # noqa: S311 - jitter
         log.warning(
-            "Order %s: the change to %s did not take effect (attempt %d); sending it again in %.1f s.",
+            "Order %s: the change to %s did not take effect (attempt %d); sending it again.",
             order_id,
             target,
             attempt,
-            delay,
         )
-        time.sleep(delay)
     return record(FAILED, f"{unknown} The change did not take effect after {max_resends + 1} attempts.")
 
 

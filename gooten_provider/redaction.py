@@ -10,7 +10,15 @@ REDACTED = "***"
 
 # urllib3 logs the request target, query string included, at DEBUG and on every retry warning.
 _KEY_IN_QUERY = re.compile(r"(partnerBillingKey=)[^&\s'\"]*", re.IGNORECASE)
-_URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+# A logger's filter sees only its own records, so every urllib3 logger gets one; these exist before use.
+_URLLIB3_LOGGERS = (
+    "urllib3",
+    "urllib3.connection",
+    "urllib3.connectionpool",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -35,8 +43,9 @@ class QueryKeyRedactingFilter(logging.Filter):
 
 
 def install_urllib3_log_redaction() -> None:
-    """Attach the redacting filter to the urllib3 loggers that print request URLs (once per logger)."""
-    for name in _URLLIB3_LOGGERS:
+    """Attach the redacting filter to every urllib3 logger (once per logger)."""
+    existing = [name for name in logging.root.manager.loggerDict if name.startswith("urllib3.")]
+    for name in {*_URLLIB3_LOGGERS, *existing}:
         logger = logging.getLogger(name)
         if not any(isinstance(f, QueryKeyRedactingFilter) for f in logger.filters):
             logger.addFilter(QueryKeyRedactingFilter())

@@ -40,13 +40,20 @@ def _had_error(body: dict[str, Any]) -> bool:
     return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
 
 
-def _error_from_envelope(body: dict[str, Any], status: int, action: str) -> GootenApiError:
+def _error_from_envelope(
+    body: dict[str, Any], status: int, action: str, secrets: Iterable[str]
+) -> GootenApiError:
+    secrets = tuple(secrets)
+
+    def clean(value: object) -> str | None:  # Gooten's texts are undocumented: never trust them with the key
+        return None if value is None else redact(str(value), secrets)
+
     details = [
-        GootenErrorDetail(error.get("PropertyName"), str(error.get("ErrorMessage") or "no message"))
+        GootenErrorDetail(clean(error.get("PropertyName")), clean(error.get("ErrorMessage")) or "no message")
         for error in body.get("Errors") or []
         if isinstance(error, dict)
     ]
-    reference = body.get("ErrorReferenceCode")
+    reference = clean(body.get("ErrorReferenceCode"))
     summary = "; ".join(str(d) for d in details) or "no error details given"
     message = f"Gooten refused {action}: {summary}"
     if reference:
@@ -95,8 +102,8 @@ def parse_response(
                 status_code=status,
             )
         if _had_error(body):
-            raise _error_from_envelope(body, status, action)
-    if status >= 400:
+            raise _error_from_envelope(body, status, action, secrets)
+    if status >= 300:  # redirects are not followed: the key must not travel to another URL
         raise GootenHttpError(
             f"Gooten answered HTTP {status} to {action}: {body_excerpt(response.text, secrets)!r}",
             status_code=status,

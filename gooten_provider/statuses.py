@@ -52,8 +52,19 @@ KNOWN_STATUSES: frozenset[str] = CHANGEABLE_FROM_STATUSES | frozenset(
     }
 )
 
+#: Other spellings found in Gooten's own documents, read as the API's.
+STATUS_ALIASES: dict[str, str] = {
+    "ReadyForImageDI": "ReadyForImageDl",
+    "Canceled": "Cancelled",
+    "CanceledRefunded": "CancelledRefunded",
+}
+
 _TARGETS_BY_FOLDED_NAME = {name.casefold(): name for name in TARGET_STATUSES}
-_KNOWN_BY_FOLDED_NAME = {name.casefold(): name for name in KNOWN_STATUSES}
+# ReadyForImageDI and ReadyForImageDl fold apart (I vs l): aliases are listed on their own.
+_KNOWN_BY_FOLDED_NAME = {
+    **{alias.casefold(): name for alias, name in STATUS_ALIASES.items()},
+    **{name.casefold(): name for name in KNOWN_STATUSES},
+}
 
 
 def normalize_target_status(status: object) -> str:
@@ -73,6 +84,11 @@ def normalize_target_status(status: object) -> str:
 def normalize_known_status(status: str) -> str | None:
     """Return Gooten's spelling of a known item status, or ``None`` when the name is not known."""
     return _KNOWN_BY_FOLDED_NAME.get(status.strip().casefold())
+
+
+def canonical_status(status: str) -> str:
+    """Gooten's API spelling of an item status as read from an order (known aliases resolved)."""
+    return STATUS_ALIASES.get(status, status)
 
 
 def can_change_from(item_statuses: Iterable[str]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -90,10 +91,18 @@ class GootenHook(BaseHook):
         self.backoff_factor = backoff_factor
         self.pool_maxsize = pool_maxsize
         self.requests_per_second = requests_per_second
+        self._client: GootenClient | None = None
+        self._client_lock = threading.Lock()
 
-    @cached_property
+    @property
     def client(self) -> GootenClient:
-        """The client built from the connection on first use (one per hook)."""
+        """The client built from the connection on first use (one per hook, even across threads)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> GootenClient:
         from gooten_provider.client import GootenClient  # the HTTP stack loads at run time, not at DAG parse
 
         conn = self.get_connection(self.gooten_conn_id)

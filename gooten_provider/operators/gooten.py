@@ -155,15 +155,18 @@ class GootenOrderStatusOperator(BaseOperator):
             self.max_workers,
             f", reason: {reason}" if reason else "",
         )
-        results = change_order_statuses(
-            client,
-            order_ids,
-            target,
-            max_workers=self.max_workers,
-            dry_run=dry_run,
-            reason=reason,
-            resend_backoff=client.backoff_factor,
-        )
+        try:
+            results = change_order_statuses(
+                client,
+                order_ids,
+                target,
+                max_workers=self.max_workers,
+                dry_run=dry_run,
+                reason=reason,
+                resend_backoff=client.backoff_factor,
+            )
+        finally:
+            client.close()
         if len(order_ids) == 1:  # read by the "Gooten order" link when the task ends
             self.order_url = order_url(hook.admin_order_url, order_ids[0])
         self._log_summary(results)

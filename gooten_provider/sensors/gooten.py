@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator
@@ -77,11 +78,16 @@ class GootenOrderStatusSensor(BaseSensorOperator):
             )
         self.gooten_conn_id = gooten_conn_id
 
+    @cached_property
+    def hook(self) -> GootenHook:
+        """One hook, and so one pooled session, for every poke of this task run."""
+        return GootenHook(self.gooten_conn_id)
+
     def poke(self, context: Context) -> bool:
         """Read the order's item statuses once."""
         order_id = normalize_order_id(self.order_id)
         try:
-            statuses = GootenHook(self.gooten_conn_id).get_order_status(order_id)
+            statuses = self.hook.get_order_status(order_id)
         except (GootenConnectionError, GootenHttpError) as exc:
             self.log.warning("Could not read order %s this time, will try again: %s", order_id, exc)
             return False

@@ -39,6 +39,9 @@ class FaultKind(StrEnum):
     #: Reply Gooten's ``HadError`` envelope, as when Gooten refuses a change for a reason a client cannot
     #: foresee; nothing is applied. Not a transport fault, so not among the random defaults.
     REFUSED = "refused"
+    #: Abort the connection with no reply, then apply a valid status change ``slow_seconds`` later, as a
+    #: backend that queued it would. Not among the random defaults: it tests how a client settles a write.
+    LATE_APPLY = "late_apply"
 
     @classmethod
     def parse(cls, value: FaultKind | str) -> FaultKind:
@@ -57,10 +60,14 @@ class FaultKind(StrEnum):
 
 
 #: The default set for random faults: every way the network or a proxy can fail (all kinds but REFUSED).
-ALL_FAULT_KINDS: tuple[FaultKind, ...] = tuple(kind for kind in FaultKind if kind is not FaultKind.REFUSED)
+ALL_FAULT_KINDS: tuple[FaultKind, ...] = tuple(
+    kind for kind in FaultKind if kind not in (FaultKind.REFUSED, FaultKind.LATE_APPLY)
+)
 
 #: Fault kinds that end a request with no HTTP reply at all.
-CONNECTION_FAULTS: frozenset[FaultKind] = frozenset({FaultKind.RESET, FaultKind.LOST_RESPONSE})
+CONNECTION_FAULTS: frozenset[FaultKind] = frozenset(
+    {FaultKind.RESET, FaultKind.LOST_RESPONSE, FaultKind.LATE_APPLY}
+)
 
 
 def parse_fault_kinds(kinds: Iterable[FaultKind | str] | str) -> tuple[FaultKind, ...]:

@@ -49,7 +49,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from gooten_provider.statuses import TARGET_STATUSES
-from gooten_provider.testing.faults import ALL_FAULT_KINDS, FaultKind, FaultPlan
+from gooten_provider.testing.faults import ALL_FAULT_KINDS, CONNECTION_FAULTS, FaultKind, FaultPlan
 from gooten_provider.testing.orders import OrderStore, SearchFilter, add_specs
 
 #: Recipe id the local API accepts unless told otherwise. Fake, for tests only.
@@ -324,9 +324,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in _REPLY_FAULTS:
             self._finish(request, api._fault_reply(fault), fault.value, fault)
             return
-        if fault is FaultKind.RESET or (fault is FaultKind.LOST_RESPONSE and request.route != _ROUTE_STATUS):
+        writes_late = (
+            fault in (FaultKind.LOST_RESPONSE, FaultKind.LATE_APPLY) and request.route == _ROUTE_STATUS
+        )
+        if fault is FaultKind.RESET or (fault is not None and fault in CONNECTION_FAULTS and not writes_late):
             api._record(request, fault, fault.value, applied=False)
             self._abort()
+            return
+        if fault is FaultKind.LATE_APPLY:
+            self._abort()
+            api._pause(api.slow_seconds)
+            result = api._process(request)
+            api._record(request, fault, result.outcome, applied=result.applied)
             return
         result = api._process(request)
         if fault is FaultKind.LOST_RESPONSE:

@@ -44,6 +44,7 @@ from gooten_provider.exceptions import (
     GootenConfigurationError,
     GootenConnectionError,
     GootenHttpError,
+    GootenIncompleteAnswerError,
     GootenOutcomeUnknownError,
     GootenRateLimitError,
 )
@@ -952,7 +953,7 @@ CASES: tuple[Case, ...] = (
         ValueError,
         "requests_per_second must be a positive number, got -1.",
         0,
-        "`requests_per_second=0` is accepted by the hook and means no cap",
+        "`requests_per_second=0` is refused the same way",
     ),
     Case(
         "hook-search-unknown-filter",
@@ -1250,10 +1251,10 @@ CASES: tuple[Case, ...] = (
         lambda env: GootenHook().get_order_status(
             env.raw_server(http_reply(TRUNCATED_JSON, content_length=500))
         ),
-        GootenConnectionError,
+        GootenIncompleteAnswerError,
         f"{GET_ORDER}: the connection broke during the answer (IncompleteRead).",
-        1,
-        "a body cut off is not retried",
+        4,
+        "a read is tried again (max_retries, with backoff); a `GootenConnectionError`",
     ),
 )
 

@@ -155,3 +155,20 @@ def test_sensor_in_reschedule_mode_waits_for_the_change(api):
     assert dag_run.state == "success"
     assert reschedule_count(dag_run, "wait") >= 1
     assert len([e for e in api.journal if e.order_id == order_id]) >= 2
+
+
+def test_order_ids_from_a_mapped_upstream_task(api):
+    ids = [api.add_order(statuses="New")["Id"] for _ in range(3)]
+
+    with DAG("gooten_test_from_mapped_upstream", schedule=None, start_date=START) as dag:
+
+        @task
+        def check(order_id: str) -> str:
+            return order_id
+
+        # a mapped task's output reaches the operator as Airflow's lazy sequence, not a list
+        GootenOrderStatusOperator(task_id="hold", order_ids=check.expand(order_id=ids), status="Hold")
+
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success"
+    assert all(api.item_statuses(order_id) == ["Hold"] for order_id in ids)

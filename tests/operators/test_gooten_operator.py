@@ -340,3 +340,24 @@ def test_a_resend_waits_the_backoff_so_a_short_outage_does_not_use_up_every_atte
     assert result["outcome"] == "updated"
     first, second = api.writes(order_id)
     assert second.started - first.finished >= 0.2
+
+
+def test_a_change_that_lands_late_is_seen_by_the_settling_read_and_not_sent_again(api, ti, monkeypatch):
+    point_connection_at(api, monkeypatch, backoff_factor=0.3)
+    api.slow_seconds = 0.1  # the reply is lost at once; the change lands 0.1 s later, before the read
+    order_id = api.add_order(statuses="Pending")["Id"]
+    api.inject_faults(order_id, "late_apply", method="POST")
+    (result,) = run(ti, order_ids=[order_id], status="New")  # New -> New again would re-submit the order
+    assert result["outcome"] == "updated"
+    assert api.item_statuses(order_id) == ["New"]
+    writes = wait_for_journal(api, order_id)
+    assert [(w.fault, w.applied) for w in writes] == [("late_apply", True)]
+
+
+def wait_for_journal(api, order_id, timeout=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not api.writes(order_id) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return api.writes(order_id)

@@ -24,3 +24,11 @@ def test_forms_cover_raw_encoded_and_double_encoded():
     forms = billing_key_forms(KEY)
     assert {KEY, quote(KEY, safe=""), quote_plus(KEY), quote(quote(KEY, safe=""), safe="")} <= set(forms)
     assert list(forms) == sorted(forms, key=len, reverse=True)  # longest first, so redaction is complete
+
+
+def test_forms_cover_quote_with_its_default_safe_slash_and_lower_case_hex():
+    forms = set(billing_key_forms(KEY))
+    assert quote(KEY) in forms  # keeps "/" as is
+    assert quote(quote(KEY)) in forms
+    lower_hex = quote(KEY, safe="").replace("%2B", "%2b").replace("%2F", "%2f").replace("%3D", "%3d")
+    assert lower_hex in forms

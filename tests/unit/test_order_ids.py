@@ -1,3 +1,5 @@
+from collections import UserList
+
 import pytest
 
 from gooten_provider.order_ids import normalize_order_id, parse_order_ids
@@ -13,6 +15,8 @@ from gooten_provider.order_ids import normalize_order_id, parse_order_ids
         ("1-a, 1-b,1-c", ["1-a", "1-b", "1-c"]),
         ("1-a\n1-b\n\n1-a\n", ["1-a", "1-b"]),
         ([], []),
+        (UserList(["1-b", "1-a", "1-b"]), ["1-b", "1-a"]),  # any sequence, e.g. Airflow's lazy XCom sequence
+        (iter(["1-c"]), ["1-c"]),
         ("[]", []),
         ("", []),
     ],

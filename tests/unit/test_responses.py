@@ -189,3 +189,29 @@ def test_a_write_answered_with_a_body_that_is_not_gootens_json_may_have_landed(c
         GootenOutcomeUnknownError, match=r"not Gooten's JSON .* may or may not have been applied"
     ):
         client.update_order_status("1-a", "Hold")
+
+
+def test_gootens_own_error_texts_are_redacted_of_the_key(client, requests_mock):
+    requests_mock.post(
+        STATUS_URL,
+        json={"HadError": True, "Errors": [{"PropertyName": "x", "ErrorMessage": f"Invalid key '{KEY}'"}]},
+    )
+    with pytest.raises(GootenApiError) as info:
+        client.update_order_status("1-a", "Hold")
+    assert KEY not in str(info.value)
+    assert "Invalid key '***'" in str(info.value)
+    assert KEY not in info.value.errors[0].error_message
+
+
+def test_a_redirect_is_not_success_and_is_not_followed(client, requests_mock):
+    requests_mock.get(ORDER_URL, status_code=302, json={"ok": 1}, headers={"Location": "https://elsewhere/"})
+    with pytest.raises(GootenHttpError, match="HTTP 302"):
+        client.get_order("1-a")
+    assert requests_mock.call_count == 1
+
+
+def test_status_spellings_from_gootens_documents_are_read_as_the_apis(client, requests_mock):
+    requests_mock.get(
+        ORDER_URL, json={"Id": "1-a", "Items": [{"Status": "ReadyForImageDI"}, {"Status": "Canceled"}]}
+    )
+    assert client.get_order_status("1-a") == ["ReadyForImageDl", "Cancelled"]

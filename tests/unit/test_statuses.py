@@ -41,3 +41,8 @@ def test_can_change_from_needs_every_item_eligible():
 def test_known_status_lookup():
     assert normalize_known_status("shipped") == "Shipped"
     assert normalize_known_status("Teleported") is None
+
+
+def test_aliases_from_gootens_documents():
+    assert normalize_known_status("ReadyForImageDI") == "ReadyForImageDl"
+    assert normalize_known_status("canceled") == "Cancelled"
