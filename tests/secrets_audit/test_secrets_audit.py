@@ -37,6 +37,7 @@ KEY = "Zx+9/aB=c+D/eF==g+h/I+j/K=lM+n/O=pQ+r/sT=="
 FORMS = {
     "raw": KEY,
     "quote": quote(KEY, safe=""),
+    "quote, '/' kept": quote(KEY),
     "quote_plus": quote_plus(KEY),
     "quote twice": quote(quote(KEY, safe=""), safe=""),
     "quote_plus twice": quote_plus(quote_plus(KEY)),
