@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
@@ -265,7 +265,8 @@ class GootenClient:
         retrying = Retrying(
             retry=retry_if_exception(_is_worth_reading_again),
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential_jitter(initial=self.backoff_factor, max=30, jitter=self.backoff_factor),
+            wait=wait_exponential(multiplier=self.backoff_factor, max=30)
+            + wait_random(0, self.backoff_factor),
             reraise=True,
         )
         for attempt in retrying:
