@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
+from functools import cached_property
 from types import TracebackType
 from typing import Any
 
@@ -168,7 +169,7 @@ class GootenClient:
     def __repr__(self) -> str:
         return f"GootenClient(base_url={self.base_url!r}, recipe_id={self.recipe_id!r})"
 
-    @property
+    @cached_property
     def secret_forms(self) -> tuple[str, ...]:
         """Every form of the billing key that must be masked wherever text is shown (raw and encoded)."""
         return billing_key_forms(self._billing_key)
