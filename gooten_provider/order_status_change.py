@@ -90,10 +90,14 @@ def _ineligible_message(statuses: Sequence[str]) -> str:
     return message
 
 
+def _all_at(statuses: Iterable[str], target: str) -> bool:
+    return all(status == target for status in statuses)
+
+
 def _is_at(api: OrderStatusApi, order_id: str, target: str) -> bool:
     """Tell whether every item of the order is at ``target``; ``False`` when the order cannot be read."""
     try:
-        return all(status == target for status in api.get_order_status(order_id))
+        return _all_at(api.get_order_status(order_id), target)
     except GootenApiError:
         return False
 
@@ -126,7 +130,7 @@ def change_order_status(
         raise _CredentialsRefused(record(FAILED, str(exc))) from None
     except GootenApiError as exc:
         return record(FAILED, f"could not read the order: {exc}")
-    if all(status == target for status in previous):
+    if _all_at(previous, target):
         decision, error = UNCHANGED, None
     elif not can_change_from(previous):
         decision, error = INELIGIBLE, _ineligible_message(previous)
@@ -157,7 +161,7 @@ def change_order_status(
             current = api.get_order_status(order_id)
         except GootenApiError as exc:
             return record(FAILED, f"{unknown} Reading the order to settle it failed too: {exc}")
-        if all(status == target for status in current):
+        if _all_at(current, target):
             return record(UPDATED)
         if not can_change_from(current):
             return record(

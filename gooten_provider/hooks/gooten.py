@@ -17,6 +17,8 @@ from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.get_provider_info import CONNECTION_TYPE
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Connection
+
     from gooten_provider.client import GootenClient
 
 
@@ -105,7 +107,7 @@ class GootenHook(BaseHook):
     def _build_client(self) -> GootenClient:
         from gooten_provider.client import GootenClient  # the HTTP stack loads at run time, not at DAG parse
 
-        conn = self.get_connection(self.gooten_conn_id)
+        conn = self._connection
         login, password = (conn.login or "").strip(), (conn.password or "").strip()
         missing = [
             name
@@ -162,9 +164,14 @@ class GootenHook(BaseHook):
         return self.client
 
     @cached_property
+    def _connection(self) -> Connection:
+        """The Airflow connection, looked up once per hook (a secrets backend may be a network call)."""
+        return self.get_connection(self.gooten_conn_id)
+
+    @property
     def admin_order_url(self) -> str | None:
         """The connection's ``admin_order_url`` link template, if set."""
-        return self.get_connection(self.gooten_conn_id).extra_dejson.get("admin_order_url") or None
+        return self._connection.extra_dejson.get("admin_order_url") or None
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """Return one order as Gooten describes it (``Id``, ``NiceId``, ``Items[]`` with ``Status``, ...)."""

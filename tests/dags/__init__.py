@@ -41,25 +41,19 @@ def set_connections(monkeypatch: Any, api: Any, warehouse: Path) -> None:
 
 def xcom_values(dag_id: str, run_id: str) -> dict[tuple[str, str, int], Any]:
     """Every XCom of a run, deserialized: ``{(task_id, key, map_index): value}``."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from tests.integration.dag_runs import run_xcoms
 
-    with create_session() as session:
-        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id).all()
-        return {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
+    return run_xcoms(dag_id, run_id)
 
 
 def task_states(dag_run: Any) -> dict[str, str]:
     """``{task_id: state}`` of a finished DagRun (mapped tasks: the state of each map index, joined)."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
+    from tests.integration import dag_runs
 
-    with create_session() as session:
-        tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
-        states: dict[str, list[str]] = {}
-        for ti in sorted(tis, key=lambda t: (t.task_id, t.map_index)):
-            states.setdefault(ti.task_id, []).append(str(ti.state))
-        return {task_id: ",".join(values) for task_id, values in states.items()}
+    states: dict[str, list[str]] = {}
+    for (task_id, _), state in sorted(dag_runs.task_states(dag_run).items()):
+        states.setdefault(task_id, []).append(state)
+    return {task_id: ",".join(values) for task_id, values in states.items()}
 
 
 def audit_rows(warehouse: Path, run_id: str | None = None) -> list[dict[str, Any]]:

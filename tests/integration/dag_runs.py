@@ -17,19 +17,20 @@ def run_dag(dag: Any, **test_kwargs: Any) -> Any:
     return dag.test(**test_kwargs)
 
 
-def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[Any]:
-    """Every XCom value a task pushed under ``key`` in a run, by map index."""
+def run_xcoms(dag_id: str, run_id: str) -> dict[tuple[str, str, int], Any]:
+    """Every XCom of a run, deserialized: ``{(task_id, key, map_index): value}``."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = (
-            session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
-            .order_by(XComModel.map_index)
-            .all()
-        )
-        return [XComModel.deserialize_value(row) for row in rows]
+        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id).all()
+        return {(r.task_id, r.key, r.map_index): XComModel.deserialize_value(r) for r in rows}
+
+
+def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[Any]:
+    """Every XCom value a task pushed under ``key`` in a run, by map index."""
+    xcoms = run_xcoms(dag_run.dag_id, dag_run.run_id)
+    return [xcoms[found] for found in sorted(k for k in xcoms if k[:2] == (task_id, key))]
 
 
 def task_states(dag_run: Any) -> dict[tuple[str, int], str]:

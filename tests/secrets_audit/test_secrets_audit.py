@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,8 @@ from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT / "dags") not in sys.path:
-    sys.path.append(str(REPO_ROOT / "dags"))  # gooten_examples, as Airflow does for the DAG bundle
+from tests.dags import load_dag  # also puts dags/ on sys.path, as Airflow does for the DAG bundle
+from tests.integration.dag_runs import run_dag, run_xcoms
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -67,26 +64,16 @@ class Evidence:
 def _metadata_texts(evidence: Evidence) -> None:
     """XCom values and rendered template fields of every run, as stored in the metadata DB."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         for dag_id, run_id in evidence.run_ids:
-            for row in session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id):
-                value = XComModel.deserialize_value(row)
-                evidence.add(f"XCom {dag_id}.{row.task_id}[{row.key}]", json.dumps(value, default=str))
+            for (task_id, key, _), value in run_xcoms(dag_id, run_id).items():
+                evidence.add(f"XCom {dag_id}.{task_id}[{key}]", json.dumps(value, default=str))
             for row in session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag_id, run_id=run_id):
                 evidence.add(
                     f"rendered fields {dag_id}.{row.task_id}", json.dumps(row.rendered_fields, default=str)
                 )
-
-
-def _load(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
 
 
 def _connect(monkeypatch: pytest.MonkeyPatch, api: GootenApiServer, password: str) -> None:
@@ -140,14 +127,12 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
         ),
     ]
     for dag_id, conf in runs:
-        dag_run = _load(dag_id).test(run_conf=conf)
+        dag_run = load_dag(dag_id).test(run_conf=conf)
         evidence.run_ids.append((dag_id, dag_run.run_id))
 
 
 def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence) -> None:
     from airflow.sdk import DAG
-
-    from tests.integration.dag_runs import run_dag
 
     ok = api.add_order(statuses="New")["Id"]
     lost = api.add_order(statuses="New")["Id"]
