@@ -7,13 +7,25 @@ place the properties are checked:
 1. every order has exactly one outcome, and it is the one its statuses call for (or ``failed``);
 2. every eligible order not reported ``failed`` is at its target in the local API; no other order changed;
 3. at most 1% of the orders end ``failed``, each with an error naming its cause;
-4. no order received a write after its change was applied (the API's journal: no write to an order starts
-   after the first write applied to it), and orders that needed no change received no write at all.
+4. no order had a change applied twice, no order received a write after its change was applied (the API's
+   journal: no write to an order starts after the first write applied to it finished; the one exception is a
+   re-send that Gooten refused because a change queued earlier had just landed), and orders that needed no
+   change received no write at all.
 
-Orders are spread over the four targets (one operator run per target) and over statuses that are eligible
-(``New``, ``Pending``, ``AddressIssue``, ... and mixes of them), ineligible (``InProduction``, ``Shipped``,
-``Hold``, ``Cancelled``, ``Test``, items mixing an eligible and an ineligible status) or already at the
-target.
+The runs to ``Hold``, ``Cancelled`` and ``Test`` each have a rival: a second operator run over the same
+orders at the same time (as an overlapping scheduled run, or a manual trigger during one, would be). Its
+records are checked the same way (one per order, each true to the order's statuses, failures naming a
+cause); between them the two runs may report an order ``updated`` and ``unchanged``, but the order is
+changed once. With rivals, a write refused after the other run's change was applied is expected, so only a
+second *applied* write is flagged. ``New`` has no rival: Gooten accepts ``New`` from ``New`` and offers no
+compare-and-set, so two runs setting ``New`` on one order at the same moment can both submit it; the
+provider documents that such runs must not overlap.
+
+Faults include late landings (``late_apply``: the answer is lost and the change lands later, within the
+operator's settle window). Orders are spread over the four targets (one operator run per target) and over
+statuses that are eligible (``New``, ``Pending``, ``AddressIssue``, ... and mixes of them), ineligible
+(``InProduction``, ``Shipped``, ``Hold``, ``Cancelled``, ``Test``, items mixing an eligible and an
+ineligible status) or already at the target.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import random
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -34,7 +47,16 @@ from typing import Any
 
 #: The transport faults the issue names: HTTP 500/502/503, 429 with Retry-After, a connection reset before
 #: anything is applied, a write applied but its response lost, and a reply slower than the client's timeout.
-SOAK_FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "reset", "lost_response", "slow")
+SOAK_FAULT_KINDS: tuple[str, ...] = (
+    "500",
+    "502",
+    "503",
+    "429",
+    "reset",
+    "lost_response",
+    "slow",
+    "late_apply",
+)
 TARGETS: tuple[str, ...] = ("Hold", "Cancelled", "New", "Test")
 CONN_ID = "gooten_soak"
 
@@ -59,6 +81,7 @@ STATUS_MIX: tuple[tuple[str, tuple[str | None, ...], int], ...] = (
 #: Where a failed order's change stopped, told by its error (checked in order; the last is the default).
 STAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("write never took effect", re.compile(r"did not take effect after \d+ attempts")),
+    ("settle window passed", re.compile(r"It was not sent again")),
     ("settling read failed", re.compile(r"Reading the order to settle it failed too")),
     ("order changed meanwhile", re.compile(r"The order now reads")),
     ("read failed", re.compile(r"could not read the order")),
@@ -84,14 +107,17 @@ class SoakConfig:
     fault_rate: float = 0.2
     fault_kinds: tuple[str, ...] = SOAK_FAULT_KINDS
     max_workers: int = 8
-    #: The client's timeout (connection extra); ``slow_seconds`` is past it.
+    #: The client's timeout (connection extra); ``slow_seconds`` is past it, and within the operator's settle
+    #: window (twice the timeout), so that late landings are settled by reading.
     timeout: float = 0.5
-    slow_seconds: float = 1.0
+    slow_seconds: float = 0.8
     retry_after: float = 0.05
     backoff_factor: float = 0.05
     max_retries: int = 3
     latency: float = 0.0
     max_failed_fraction: float = 0.01
+    #: Run a rival operator over the same orders, at the same time, for each target.
+    rival_runs: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,6 +156,7 @@ class SoakReport:
             f"  orders by expected outcome: {c.get('expected', {})}",
             f"  outcomes: {c.get('outcomes', {})}",
             f"  outcomes by target: {c.get('outcomes_by_target', {})}",
+            f"  rival runs' outcomes: {c.get('rival_outcomes', {})}",
             f"  requests: {c.get('requests', 0)} ({c.get('requests_by_method', {})}), "
             f"faults injected: {c.get('faults', 0)} ({100 * c.get('fault_fraction', 0):.1f}%) "
             f"{c.get('faults_by_kind', {})}",
@@ -138,7 +165,8 @@ class SoakReport:
             f"updated orders whose write's answer was lost or late (settled by reading): "
             f"{c.get('settled_by_read', 0)}",
             f"  failed: {c.get('failed', 0)} ({100 * c.get('failed_fraction', 0):.2f}%, limit "
-            f"{100 * self.config.max_failed_fraction:g}%), by cause: {c.get('failed_by_cause', {})}",
+            f"{100 * self.config.max_failed_fraction:g}%); unknown (by design for New, never re-sent): "
+            f"{c.get('unknown', 0)}; failed and unknown by cause: {c.get('failed_by_cause', {})}",
         ]
         lines += [f"    {order_id}: {error}" for order_id, error in c.get("failed_examples", [])]
         if self.problems:
@@ -157,9 +185,9 @@ class SoakReport:
 def markdown(reports: Sequence[SoakReport]) -> str:
     """The reports as Markdown, for docs/performance.md: one row per run, then the first run's details."""
     lines = [
-        "| orders | seed | faults injected | updated | unchanged | ineligible | failed (limit) | "
+        "| orders | seed | faults injected | updated | unchanged | ineligible | failed (limit) | unknown | "
         "orders written again (never applied) | settled by reading | writes after applied | time | result |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for report in reports:
         c, cfg = report.counts, report.config
@@ -169,7 +197,8 @@ def markdown(reports: Sequence[SoakReport]) -> str:
             f"| {cfg.orders} | {cfg.seed} | {c.get('faults', 0)} of {c.get('requests', 0)} requests "
             f"({100 * c.get('fault_fraction', 0):.1f}%) | {outcomes.get('updated', 0)} | "
             f"{outcomes.get('unchanged', 0)} | {outcomes.get('ineligible', 0)} | {outcomes.get('failed', 0)} "
-            f"({int(cfg.max_failed_fraction * cfg.orders)}) | {c.get('orders_resent', 0)} | "
+            f"({int(cfg.max_failed_fraction * cfg.orders)}) | {outcomes.get('unknown', 0)} | "
+            f"{c.get('orders_resent', 0)} | "
             f"{c.get('settled_by_read', 0)} | {second_writes} | {report.seconds:.1f} s | "
             f"{'pass' if report.passed else f'FAIL ({len(report.problems)})'} |"
         )
@@ -246,6 +275,7 @@ def check_soak(
     final_statuses: dict[str, list[str]],
     config: SoakConfig,
     task_errors: Sequence[str] = (),
+    rival_results: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Check the soak's properties; return ``(counts, problems)``.
 
@@ -254,6 +284,7 @@ def check_soak(
     :param journal: the local API's journal (``JournalEntry`` objects), read after it stopped.
     :param final_statuses: each order's item statuses in the local API afterwards.
     :param task_errors: the messages of the operator runs that failed (they must name failed orders).
+    :param rival_results: the records of the rival runs, if there were any.
     """
     problems: list[str] = []
     by_id: dict[str, list[dict[str, Any]]] = {}
@@ -283,21 +314,21 @@ def check_soak(
         outcomes[outcome] += 1
         outcomes_by_target[order.target][outcome] += 1
         final = final_statuses.get(order.order_id, [])
-        if outcome not in ("updated", "unchanged", "ineligible", "failed"):
-            problems.append(f"{order.order_id}: unknown outcome {outcome!r}")
-        elif outcome == "failed":
+        if outcome not in ("updated", "unchanged", "ineligible", "failed", "unknown"):
+            problems.append(f"{order.order_id}: unexpected outcome {outcome!r}")
+        elif outcome in FAILING:
             cause = cause_of(record.get("error"))
             failed_by_cause[cause or "no recognizable cause"] += 1
             if len(failed_examples) < 10:
                 failed_examples.append((order.order_id, str(record.get("error"))))
             if cause is None:
                 problems.append(f"{order.order_id}: failed without naming its cause: {record.get('error')!r}")
-        elif outcome != order.expected:
+        elif outcome != order.expected and not (rival_results is not None and _lost_the_race(order, outcome)):
             problems.append(
                 f"{order.order_id}: {outcome}, but {list(order.initial)} -> {order.target} calls for "
                 f"{order.expected}"
             )
-        if order.expected == "updated" and outcome != "failed" and final != [order.target] * len(final):
+        if order.expected == "updated" and outcome not in FAILING and final != [order.target] * len(final):
             problems.append(
                 f"{order.order_id}: reported {outcome} but the API has {final}, not {order.target}"
             )
@@ -308,9 +339,17 @@ def check_soak(
         if order.expected != "updated" and order_writes:
             problems.append(f"{order.order_id}: needed no change, but received {len(order_writes)} write(s)")
         applied = [entry for entry in order_writes if entry.applied]
+        if len(applied) > 1:
+            problems.append(f"{order.order_id}: its change was applied {len(applied)} times")
         if applied:
             first = applied[0]
-            later = [entry for entry in order_writes if entry.started > first.started]
+            later = [
+                entry
+                for entry in order_writes
+                if entry.started > first.finished
+                and not (first.fault == "late_apply" and not entry.applied)  # refused: it landed meanwhile
+                and not (rival_results is not None and not entry.applied)  # the rival's, refused
+            ]
             if later:
                 problems.append(
                     f"{order.order_id}: {len(later)} write(s) after its change was applied "
@@ -319,6 +358,8 @@ def check_soak(
             if outcome == "updated" and first.fault in ("lost_response", "slow"):
                 settled_by_read += 1
 
+    if rival_results is not None:
+        problems += _check_rival(orders, rival_results)
     failed = outcomes["failed"]
     limit = int(config.max_failed_fraction * len(orders))
     if failed > limit:
@@ -327,7 +368,9 @@ def check_soak(
             f"{100 * config.max_failed_fraction:g}% ({limit})"
         )
     failed_ids = [
-        o.order_id for o in orders if [r["outcome"] for r in by_id.get(o.order_id, [])] == ["failed"]
+        o.order_id
+        for o in orders
+        if [r["outcome"] for r in by_id.get(o.order_id, [])] in (["failed"], ["unknown"])
     ]
     all_errors = "\n".join(task_errors)
     named = [order_id for order_id in failed_ids if order_id in all_errors]
@@ -353,11 +396,52 @@ def check_soak(
         "orders_resent": sum(1 for entries in writes.values() if len(entries) > 1),
         "settled_by_read": settled_by_read,
         "failed": failed,
+        "unknown": outcomes["unknown"],
         "failed_fraction": failed / len(orders) if orders else 0.0,
         "failed_by_cause": dict(failed_by_cause),
         "failed_examples": failed_examples,
     }
     return counts, problems
+
+
+FAILING = ("failed", "unknown")
+
+
+def has_rival(target: str) -> bool:
+    """Whether the run to ``target`` gets a rival run: only targets Gooten refuses a change from."""
+    from gooten_provider.order_status_change import resend_is_safe
+
+    return resend_is_safe(target)
+
+
+def _lost_the_race(order: SoakOrder, outcome: str) -> bool:
+    """An order the rival run changed first is rightly ``unchanged`` for this one."""
+    return order.expected == "updated" and outcome == "unchanged"
+
+
+def _check_rival(orders: Sequence[SoakOrder], rival_results: Sequence[dict[str, Any]]) -> list[str]:
+    """The rival run's records: one per order, each true to the order's statuses or naming its failure."""
+    problems = []
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for record in rival_results:
+        by_id.setdefault(record["order_id"], []).append(record)
+    for order in orders:
+        if not has_rival(order.target):
+            continue
+        records = by_id.get(order.order_id, [])
+        if len(records) != 1:
+            problems.append(f"{order.order_id}: the rival run gave {len(records)} outcomes instead of one")
+            continue
+        outcome, error = records[0]["outcome"], records[0].get("error")
+        if outcome in FAILING:
+            if cause_of(error) is None:
+                problems.append(f"{order.order_id}: rival run {outcome} without naming its cause: {error!r}")
+        elif outcome != order.expected and not _lost_the_race(order, outcome):
+            problems.append(
+                f"{order.order_id}: rival run {outcome}, but {list(order.initial)} -> {order.target} calls "
+                f"for {order.expected}"
+            )
+    return problems
 
 
 @contextmanager
@@ -405,7 +489,24 @@ def run_soak(config: SoakConfig | None = None) -> SoakReport:
         },
     }
     results: list[dict[str, Any]] = []
+    rival_results: list[dict[str, Any]] = []
     task_errors: list[str] = []
+
+    def run_operator(task_id: str, ids: list[str], target: str, into: list[dict[str, Any]]) -> None:
+        ti = _RecordingTaskInstance()
+        operator = GootenOrderStatusOperator(
+            task_id=task_id,
+            order_ids=ids,
+            status=target,
+            gooten_conn_id=CONN_ID,
+            max_workers=config.max_workers,
+        )
+        try:
+            into.extend(operator.execute({"ti": ti}))  # type: ignore[arg-type]
+        except AirflowException as exc:
+            task_errors.append(str(exc))
+            into.extend(ti.xcoms.get("return_value") or [])
+
     started = time.perf_counter()
     with api:
         connection["host"] = api.base_url
@@ -415,24 +516,24 @@ def run_soak(config: SoakConfig | None = None) -> SoakReport:
                 ids = [order.order_id for order in orders if order.target == target]
                 if not ids:
                     continue
-                ti = _RecordingTaskInstance()
-                operator = GootenOrderStatusOperator(
-                    task_id=f"soak_{target.lower()}",
-                    order_ids=ids,
-                    status=target,
-                    gooten_conn_id=CONN_ID,
-                    max_workers=config.max_workers,
+                rival = threading.Thread(
+                    target=run_operator,
+                    args=(f"soak_{target.lower()}_rival", ids[::-1], target, rival_results),
                 )
-                try:
-                    results.extend(operator.execute({"ti": ti}))  # type: ignore[arg-type]
-                except AirflowException as exc:
-                    task_errors.append(str(exc))
-                    results.extend(ti.xcoms.get("return_value") or [])
+                with_rival = config.rival_runs and has_rival(target)
+                if with_rival:
+                    rival.start()
+                run_operator(f"soak_{target.lower()}", ids, target, results)
+                if with_rival:
+                    rival.join()
         report.seconds = time.perf_counter() - started
     # Stopped: every request still sleeping (slow faults) has woken and been journaled.
     journal = api.journal
     final = {order.order_id: api.item_statuses(order.order_id) for order in orders}
-    report.counts, report.problems = check_soak(orders, results, journal, final, config, task_errors)
+    report.counts, report.problems = check_soak(
+        orders, results, journal, final, config, task_errors, rival_results if config.rival_runs else None
+    )
+    report.counts["rival_outcomes"] = dict(Counter(record["outcome"] for record in rival_results))
     return report
 
 
@@ -484,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fault_kinds=kinds,
             max_workers=args.workers,
             timeout=args.timeout,
-            slow_seconds=max(args.slow_seconds, args.timeout * 2),
+            slow_seconds=max(args.slow_seconds, args.timeout * 1.5),
             max_retries=args.max_retries,
         )
         report = run_soak(config)

@@ -15,7 +15,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from gooten_examples.audit import format_table, status_text
+from gooten_examples.audit import FAILING_OUTCOMES, format_table, status_text
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 
@@ -144,7 +144,7 @@ def gooten_manual_order_status() -> None:
             raise AirflowFailException("change_status reported no result: see its log for the error.")
         print(", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
         print(format_table(table, ["order_id", "before", "target", "outcome", "detail"]))
-        not_done = [r for r in results if r["outcome"] in ("failed", "ineligible")]
+        not_done = [r for r in results if r["outcome"] in FAILING_OUTCOMES | {"ineligible"}]
         if not_done:
             raise AirflowFailException(
                 f"{len(not_done)} of {len(results)} order(s) were not changed: "

@@ -7,6 +7,7 @@ stored already encoded; sent as is it would be encoded twice and refused.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from urllib.parse import quote, quote_plus, unquote
@@ -29,13 +30,35 @@ def prepare_billing_key(key: str) -> str:
     return key
 
 
+# How JSON serialisers may escape a base64 key's characters: PHP writes "/" as "\/", .NET's default encoder
+# writes "+" as "\u002B"; any of them may write "=" as "\u003D"; hex digits in either case.
+_JSON_ESCAPES: dict[str, tuple[str, ...]] = {
+    "/": ("/", "\\/", "\\u002F", "\\u002f"),
+    "+": ("+", "\\u002B", "\\u002b"),
+    "=": ("=", "\\u003D", "\\u003d"),
+}
+
+
 def billing_key_forms(key: str) -> tuple[str, ...]:
-    """Every form the key can take on the wire or in a log: raw, encoded once and twice, either hex case."""
+    """Every form the key can take on the wire, in a log or echoed in a JSON body.
+
+    Raw, URL-encoded once and twice (either hex case), and the raw key as JSON serialisers escape it.
+    """
     once = {quote(key, safe=""), quote(key), quote_plus(key)}
     twice = {encode(form) for form in once for encode in (quote, quote_plus)}
     encoded = once | twice
-    forms = {key} | encoded | {_lower_hex(form) for form in encoded}
+    forms = {key} | encoded | {_lower_hex(form) for form in encoded} | _json_escaped(key)
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _json_escaped(key: str) -> set[str]:
+    """The raw key with its ``/``, ``+`` and ``=`` escaped in every way a JSON serialiser may write them."""
+    present = [char for char in _JSON_ESCAPES if char in key]
+    forms = set()
+    for choice in itertools.product(*(_JSON_ESCAPES[char] for char in present)):
+        table = dict(zip(present, choice, strict=True))
+        forms.add("".join(table.get(char, char) for char in key))
+    return forms
 
 
 def _lower_hex(text: str) -> str:

@@ -18,7 +18,13 @@ from typing import Any
 
 import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
 from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
@@ -71,10 +77,17 @@ def _urllib3_reason(exc: requests.RequestException) -> object:
     return reason.reason if isinstance(reason, MaxRetryError) else reason
 
 
+def _tls_failed(exc: requests.RequestException) -> bool:
+    """Tell whether the TLS handshake failed: it comes before the request, so nothing was sent."""
+    return isinstance(exc, requests.exceptions.SSLError) or isinstance(_urllib3_reason(exc), Urllib3SSLError)
+
+
 def _never_reached_server(exc: requests.RequestException) -> bool:
-    """Tell whether a transport error happened before the request was sent (connect failure)."""
-    return isinstance(exc, requests.ConnectTimeout) or isinstance(
-        _urllib3_reason(exc), (NewConnectionError, ConnectTimeoutError)
+    """Tell whether a transport error happened before the request was sent (connect or TLS failure)."""
+    return (
+        isinstance(exc, requests.ConnectTimeout)
+        or isinstance(_urllib3_reason(exc), (NewConnectionError, ConnectTimeoutError))
+        or _tls_failed(exc)
     )
 
 
@@ -142,9 +155,18 @@ class GootenClient:
             )
         if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
             raise GootenConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-        if not isinstance(max_retries, int) or max_retries < 0:
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or not 0 <= max_retries <= 10:
             raise GootenConfigurationError(
-                f"max_retries must be a whole number of 0 or more, got {max_retries!r}."
+                f"max_retries must be a whole number from 0 to 10, got {max_retries!r}."
+            )
+        if requests_per_second is not None and (
+            isinstance(requests_per_second, bool)
+            or not isinstance(requests_per_second, (int, float))
+            or not 0 < requests_per_second < math.inf
+        ):
+            raise GootenConfigurationError(
+                f"requests_per_second must be a positive number (or None for no cap), got "
+                f"{requests_per_second!r}."
             )
         if (
             not isinstance(backoff_factor, (int, float))
@@ -157,6 +179,8 @@ class GootenClient:
         self.recipe_id = recipe_id.strip()
         self._billing_key = prepare_billing_key(billing_key)
         self.base_url = normalize_base_url(base_url, port)
+        # A host given without a scheme is taken as https; a TLS failure then likely means plain HTTP.
+        self._scheme_assumed = "://" not in (base_url or DEFAULT_BASE_URL)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.backoff_factor = float(backoff_factor)
@@ -307,9 +331,17 @@ class GootenClient:
             else ""
         )
         if _never_reached_server(exc):
+            hint = ""
+            if _tls_failed(exc):
+                hint = (
+                    " The TLS handshake failed: the connection's host has no scheme, so https was assumed; "
+                    "if the server speaks plain HTTP (a local API), write http:// in the host."
+                    if self._scheme_assumed
+                    else " The TLS handshake failed: is the server an https server?"
+                )
             return GootenConnectionError(
                 f"Could not connect to {self.base_url} for {action}{tries} ({cause}); "
-                "the request was never sent."
+                f"the request was never sent.{hint}"
             )
         if _timed_out(exc):
             what = f"no answer within {self.timeout:g} s"

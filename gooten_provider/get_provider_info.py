@@ -33,8 +33,8 @@ CONNECTION_TYPE: dict[str, Any] = {
         "max_retries": {
             "label": "Max retries",
             "description": "Retries of reads that fail on the network, 429 or 5xx; writes are never replayed "
-            "blindly. Default 3.",
-            "schema": {"type": ["integer", "null"], "minimum": 0},
+            "blindly. 0 to 10; default 3.",
+            "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 10},
         },
         "backoff_factor": {
             "label": "Retry backoff factor",

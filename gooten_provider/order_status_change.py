@@ -1,16 +1,29 @@
 """Changing the status of many orders safely: read first, write once, settle unknown outcomes by reading.
 
-Gooten's ``POST /api/orderstatus`` is not idempotent and may time out after taking effect, so each order
-goes through the same steps, and ends with exactly one recorded outcome:
+Gooten's ``POST /api/orderstatus`` is not idempotent and may time out after taking effect (a change can
+even land seconds after its answer was lost), so each order goes through the same steps, and ends with
+exactly one recorded outcome:
 
 1. Read the item statuses.
 2. All items already at the target: ``unchanged`` (no write). Any item outside the statuses Gooten allows
    a change from: ``ineligible`` (no write). In a dry run, stop here: ``dry_run``.
-3. Write once. Gooten's ``HadError`` or any other refusal: ``failed``.
-4. The write's outcome is unknown (response lost, or a 5xx): wait a backoff (the change may still be
-   landing), then read again. At the target: ``updated``. Still changeable and not at the target, so the
-   write never took effect: send it again, a bounded number of times. Otherwise: ``failed``. A re-send
-   refused by Gooten is checked once more against the order, in case the earlier write landed late.
+3. Write once. A refusal is checked against the order before it is recorded: at the target already (another
+   task or person changed it meanwhile), ``unchanged``; no longer changeable, ``ineligible``; otherwise
+   ``failed`` with Gooten's reason.
+4. The write's outcome is unknown (answer lost, or a 5xx): settle it by reading the order. What happens
+   next depends on the target (:func:`resend_is_safe`):
+
+   * ``Hold``, ``Cancelled``, ``Test``: Gooten refuses any change *from* these, so a re-send can never be
+     applied on top of a first write that landed late. After a backoff, a read that shows the order still
+     changeable and not at the target leads to a re-send (a bounded number of times); a re-send refused
+     because the order reached the target counts as ``updated``.
+   * ``New``: Gooten accepts ``New`` again from ``New``, and each acceptance re-submits the order to
+     production, so a re-send after a late landing would submit it twice. The order is only read, over a
+     window at least as long as the request timeout (long enough for a queued change to land):
+     ``updated`` once it shows ``New``; never re-sent. Still not at ``New`` at the end: ``unknown``.
+
+   An outcome that stays unknown (the last write's answer was lost and the reads could not tell) is
+   recorded as ``unknown``: the task fails, and the record says what was seen and what to check.
 """
 
 from __future__ import annotations
@@ -23,7 +36,12 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
-from gooten_provider.exceptions import GootenApiError, GootenAuthenticationError, GootenOutcomeUnknownError
+from gooten_provider.exceptions import (
+    GootenApiError,
+    GootenAuthenticationError,
+    GootenConnectionError,
+    GootenOutcomeUnknownError,
+)
 from gooten_provider.statuses import CHANGEABLE_FROM_STATUSES, can_change_from
 
 log = logging.getLogger(__name__)
@@ -32,13 +50,23 @@ UPDATED = "updated"
 UNCHANGED = "unchanged"
 INELIGIBLE = "ineligible"
 FAILED = "failed"
+UNKNOWN = "unknown"
 DRY_RUN = "dry_run"
-OUTCOMES: tuple[str, ...] = (UPDATED, UNCHANGED, INELIGIBLE, FAILED, DRY_RUN)
+OUTCOMES: tuple[str, ...] = (UPDATED, UNCHANGED, INELIGIBLE, FAILED, UNKNOWN, DRY_RUN)
+#: Outcomes that fail the task: the order did not reach its target, or nobody can tell whether it did.
+FAILING_OUTCOMES: frozenset[str] = frozenset({FAILED, UNKNOWN})
 
 #: How many times a write whose outcome was unknown, and which the order shows never took effect, is re-sent.
 DEFAULT_MAX_RESENDS = 2
 #: Seconds before the first re-send; doubled for each later one.
 DEFAULT_RESEND_BACKOFF = 0.5
+#: Seconds over which an unknown write that must not be re-sent is settled by reading (at least the
+#: request timeout: a change queued at Gooten lands within it, or it was never accepted).
+DEFAULT_SETTLE_WINDOW = 30.0
+#: Longest pause between two settling reads.
+_MAX_SETTLE_INTERVAL = 5.0
+#: After this many orders in a row whose first read could not reach Gooten, the rest are not attempted.
+MAX_CONSECUTIVE_UNREACHABLE = 5
 
 
 class OrderStatusApi(Protocol):
@@ -51,6 +79,15 @@ class OrderStatusApi(Protocol):
     def update_order_status(self, order_id: str, status: str) -> dict[str, Any]:
         """Set the status of every item of an order."""
         ...
+
+
+def resend_is_safe(target: str) -> bool:
+    """Tell whether a write to ``target`` whose outcome is unknown may be sent again.
+
+    It may when Gooten refuses a change from the target itself: if the first write landed late, the
+    re-send is refused rather than applied a second time. ``New`` is changeable, so it is never re-sent.
+    """
+    return target not in CHANGEABLE_FROM_STATUSES
 
 
 def _result(
@@ -71,12 +108,20 @@ def _result(
     }
 
 
-class _CredentialsRefused(Exception):
-    """Gooten refused the credentials while changing one order: every later order would fail the same way."""
+class _OrderStop(Exception):
+    """One order's record, raised because it says something about the orders not yet started."""
 
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__(result["error"])
         self.result = result
+
+
+class _CredentialsRefused(_OrderStop):
+    """Gooten refused the credentials while changing one order: every later order would fail the same way."""
+
+
+class _Unreachable(_OrderStop):
+    """Gooten could not be reached to read an order: after a run of these, later orders are not attempted."""
 
 
 def _ineligible_message(statuses: Sequence[str]) -> str:
@@ -94,12 +139,9 @@ def _all_at(statuses: Iterable[str], target: str) -> bool:
     return all(status == target for status in statuses)
 
 
-def _is_at(api: OrderStatusApi, order_id: str, target: str) -> bool:
-    """Tell whether every item of the order is at ``target``; ``False`` when the order cannot be read."""
-    try:
-        return _all_at(api.get_order_status(order_id), target)
-    except GootenApiError:
-        return False
+def _pause(backoff: float, attempt: int) -> None:
+    """Wait ``backoff * 2**(attempt - 1)`` seconds plus jitter, so that a change still landing is seen."""
+    time.sleep(backoff * 2 ** (attempt - 1) + random.uniform(0, backoff))  # noqa: S311
 
 
 def change_order_status(
@@ -111,13 +153,14 @@ def change_order_status(
     reason: str | None = None,
     max_resends: int = DEFAULT_MAX_RESENDS,
     resend_backoff: float = DEFAULT_RESEND_BACKOFF,
+    settle_window: float = DEFAULT_SETTLE_WINDOW,
 ) -> dict[str, Any]:
     """Bring one order to ``target`` (a normalised target status) and return its result record.
 
-    Never raises for an API failure: every failure is recorded as a ``failed`` result with its message.
-    After a write whose outcome is unknown it waits ``resend_backoff * 2**n`` seconds plus jitter before
-    reading the order, so that a change still landing is seen, and a short outage does not use up every
-    attempt.
+    Never raises for an API failure: every failure is recorded as a ``failed`` (or ``unknown``) result with
+    its message. See the module docstring for the steps, and :func:`resend_is_safe` for when a write whose
+    outcome is unknown is sent again; ``settle_window`` is how long such a write is settled by reading
+    when it must not be re-sent.
     """
     previous: list[str] = []
 
@@ -128,6 +171,8 @@ def change_order_status(
         previous = api.get_order_status(order_id)
     except GootenAuthenticationError as exc:
         raise _CredentialsRefused(record(FAILED, str(exc))) from None
+    except GootenConnectionError as exc:
+        raise _Unreachable(record(FAILED, f"could not read the order: {exc}")) from None
     except GootenApiError as exc:
         return record(FAILED, f"could not read the order: {exc}")
     if _all_at(previous, target):
@@ -150,17 +195,15 @@ def change_order_status(
         except GootenAuthenticationError as exc:
             raise _CredentialsRefused(record(FAILED, str(exc))) from None
         except GootenApiError as exc:
-            # A re-send refused because the order moved on: an earlier write, whose answer was lost, may have
-            # landed after the read that said it had not.
-            if attempt > 1 and _is_at(api, order_id, target):
-                return record(UPDATED)
-            return record(FAILED, str(exc))
+            return _settle_refusal(api, order_id, target, exc, record, earlier_write_lost=attempt > 1)
+        if not resend_is_safe(target):
+            return _settle_by_reading(api, order_id, target, unknown, record, resend_backoff, settle_window)
         # The change may or may not have landed, and may still be landing: wait, then ask the order itself.
-        time.sleep(resend_backoff * 2 ** (attempt - 1) + random.uniform(0, resend_backoff))  # noqa: S311
+        _pause(resend_backoff, attempt)
         try:
             current = api.get_order_status(order_id)
         except GootenApiError as exc:
-            return record(FAILED, f"{unknown} Reading the order to settle it failed too: {exc}")
+            return record(UNKNOWN, f"{unknown} Reading the order to settle it failed too: {exc}")
         if _all_at(current, target):
             return record(UPDATED)
         if not can_change_from(current):
@@ -175,7 +218,82 @@ def change_order_status(
             target,
             attempt,
         )
-    return record(FAILED, f"{unknown} The change did not take effect after {max_resends + 1} attempts.")
+    return record(
+        UNKNOWN,
+        f"{unknown} The change did not take effect after {max_resends + 1} attempts whose outcome was "
+        f"unknown (the order still reads {', '.join(current)}); the last one may yet land. Check the order "
+        "in the Gooten Admin; running the task again is safe.",
+    )
+
+
+def _settle_refusal(
+    api: OrderStatusApi,
+    order_id: str,
+    target: str,
+    refusal: GootenApiError,
+    record: Any,
+    *,
+    earlier_write_lost: bool,
+) -> dict[str, Any]:
+    """Record a refused write as what the order shows, not as a failure the order itself contradicts."""
+    try:
+        current = api.get_order_status(order_id)
+    except GootenApiError as exc:
+        return record(FAILED, f"{refusal} Reading the order after the refusal failed too: {exc}")
+    if _all_at(current, target):
+        if earlier_write_lost:  # the write whose answer was lost landed after the read that said it had not
+            return record(UPDATED)
+        return record(
+            UNCHANGED,
+            f"already {target} when the change was sent: another task or person changed it meanwhile "
+            f"(Gooten answered: {refusal})",
+        )
+    if not can_change_from(current):
+        why = f"{_ineligible_message(current)}; it changed while this task ran ({refusal})"
+        return record(INELIGIBLE, why)
+    return record(FAILED, str(refusal))
+
+
+def _settle_by_reading(
+    api: OrderStatusApi,
+    order_id: str,
+    target: str,
+    unknown: GootenOutcomeUnknownError,
+    record: Any,
+    backoff: float,
+    window: float,
+) -> dict[str, Any]:
+    """Settle a write that must not be re-sent by reading the order until ``window`` seconds have passed."""
+    started = time.monotonic()
+    deadline = started + window
+    seen: list[str] | None = None
+    read_error: GootenApiError | None = None
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = deadline - time.monotonic()
+        time.sleep(max(0.0, min(backoff * 2 ** (attempt - 1), _MAX_SETTLE_INTERVAL, remaining)))
+        try:
+            seen = api.get_order_status(order_id)
+            read_error = None
+        except GootenApiError as exc:
+            read_error = exc
+        if seen is not None and read_error is None and _all_at(seen, target):
+            return record(UPDATED)
+        if (seen is not None and not can_change_from(seen)) or time.monotonic() >= deadline:
+            break  # moved on (a late landing may have been followed by production), or out of time
+    what = (
+        f"reading it failed ({read_error})"
+        if seen is None
+        else f"it reads {', '.join(seen)} after {time.monotonic() - started:.1f} s"
+    )
+    return record(
+        UNKNOWN,
+        f"{unknown} It was not sent again: if the first change landed late, a second change to {target} "
+        f"would re-submit the order. {what[0].upper()}{what[1:]}, so the change most likely did not land. "
+        f"Check the order in the Gooten Admin; running the task again re-sends it if the order is still "
+        f"not {target}.",
+    )
 
 
 def change_order_statuses(
@@ -188,28 +306,24 @@ def change_order_statuses(
     reason: str | None = None,
     max_resends: int = DEFAULT_MAX_RESENDS,
     resend_backoff: float = DEFAULT_RESEND_BACKOFF,
+    settle_window: float = DEFAULT_SETTLE_WINDOW,
 ) -> list[dict[str, Any]]:
     """Change many orders with up to ``max_workers`` in flight; return one result per order, in input order.
 
     Only a bounded window of orders is queued at a time, so memory holds a result per order and little more.
     Any unexpected error in one order is recorded as ``failed`` for that order; the others go on. Once
-    Gooten refuses the credentials, the orders not yet started are recorded ``failed`` without a request.
+    Gooten refuses the credentials, or could not be reached for :data:`MAX_CONSECUTIVE_UNREACHABLE` orders
+    in a row, the orders not yet started are recorded ``failed`` without a request, naming the cause.
     """
     ids = list(order_ids)
     results: list[dict[str, Any] | None] = [None] * len(ids)
-    refused: list[str] = []  # the first credentials refusal, once there is one
+    stop: list[str] = []  # why the orders not yet started are not attempted, once there is a reason
+    unreachable_in_a_row = [0]
 
     def run(index: int) -> None:
         order_id = ids[index]
-        if refused:
-            results[index] = _result(
-                order_id,
-                FAILED,
-                [],
-                target,
-                reason,
-                f"not attempted: Gooten refused the credentials ({refused[0]})",
-            )
+        if stop:
+            results[index] = _result(order_id, FAILED, [], target, reason, f"not attempted: {stop[0]}")
             return
         try:
             result = change_order_status(
@@ -220,10 +334,20 @@ def change_order_statuses(
                 reason=reason,
                 max_resends=max_resends,
                 resend_backoff=resend_backoff,
+                settle_window=settle_window,
             )
-        except _CredentialsRefused as stop:
-            refused.append(str(stop))
-            result = stop.result
+            unreachable_in_a_row[0] = 0
+        except _CredentialsRefused as refused:
+            stop.append(f"Gooten refused the credentials ({refused})")
+            result = refused.result
+        except _Unreachable as unreachable:
+            unreachable_in_a_row[0] += 1
+            if unreachable_in_a_row[0] >= MAX_CONSECUTIVE_UNREACHABLE:
+                stop.append(
+                    f"Gooten could not be reached for {MAX_CONSECUTIVE_UNREACHABLE} orders in a row "
+                    f"(last: {unreachable})"
+                )
+            result = unreachable.result
         except Exception as exc:  # a bug must not lose the order: record it and go on
             result = _result(order_id, FAILED, [], target, reason, f"{type(exc).__name__}: {exc}")
         results[index] = result

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote_plus
 
 REDACTED = "***"
 
@@ -28,6 +30,21 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+_JSON_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _decoded_views(text: str) -> tuple[str, ...]:
+    """The text as JSON, HTML and URL decoding show it (also a cut-off body, which no parser takes)."""
+    json_decoded = _JSON_UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text).replace("\\/", "/")
+    return (text, json_decoded, html.unescape(text), html.unescape(json_decoded), unquote_plus(json_decoded))
+
+
+def reveals_secret(text: str, secrets: Iterable[str]) -> bool:
+    """Tell whether any of ``secrets`` can be read in ``text`` once it is JSON-, HTML- or URL-decoded."""
+    wanted = [secret for secret in secrets if secret]
+    return any(secret in view for view in _decoded_views(text) for secret in wanted)
 
 
 class QueryKeyRedactingFilter(logging.Filter):

@@ -19,7 +19,7 @@ from gooten_provider.exceptions import (
     GootenOutcomeUnknownError,
     GootenRateLimitError,
 )
-from gooten_provider.redaction import redact
+from gooten_provider.redaction import redact, reveals_secret
 
 EXCERPT_CHARS = 200
 # Gooten's property name -> the connection field that holds it.
@@ -29,9 +29,20 @@ _CREDENTIAL_FIELDS = {
 }
 
 
+#: Shown instead of a body that echoes the key in a form redaction cannot replace in place.
+WITHHELD_BODY = "(body withheld: it echoes the Partner Billing Key)"
+
+
 def body_excerpt(text: str, secrets: Iterable[str] = ()) -> str:
-    """A short, single-line, secret-free excerpt of a response body for an error message."""
+    """A short, single-line, secret-free excerpt of a response body for an error message.
+
+    Known forms of the key are replaced by ``***``; if the key can still be read once the body is JSON-,
+    HTML- or URL-decoded (an echo escaped in a way not foreseen), the body is not quoted at all.
+    """
+    secrets = tuple(secrets)
     flat = " ".join(redact(text, secrets).split())
+    if reveals_secret(flat, secrets):
+        return WITHHELD_BODY
     return flat if len(flat) <= EXCERPT_CHARS else f"{flat[:EXCERPT_CHARS]}..."
 
 

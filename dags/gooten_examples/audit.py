@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gooten_examples.warehouse import sql_timestamp
+from gooten_provider.order_status_change import FAILING_OUTCOMES as OPERATOR_FAILING_OUTCOMES
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -52,7 +53,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
 NOT_ATTEMPTED = "not_attempted"
 
 #: Outcomes that make the run fail once the audit is written.
-FAILING_OUTCOMES = frozenset({"failed", NOT_ATTEMPTED})
+FAILING_OUTCOMES = OPERATOR_FAILING_OUTCOMES | {NOT_ATTEMPTED}
 
 
 def status_text(statuses: Sequence[str] | None) -> str | None:

@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
 
 def _number_from_extra(
-    extras: dict[str, Any], name: str, conn_id: str, *, minimum: float, whole: bool = False
+    extras: dict[str, Any],
+    name: str,
+    conn_id: str,
+    *,
+    minimum: float,
+    maximum: float = math.inf,
+    whole: bool = False,
 ) -> float | None:
     """Read a numeric extra (the UI may store it as text); ``None`` when unset."""
     value = extras.get(name)
@@ -33,11 +39,11 @@ def _number_from_extra(
         number = float(value)
     except (TypeError, ValueError):
         number = math.nan
-    if not math.isfinite(number) or number < minimum or (whole and not number.is_integer()):
+    if not minimum <= number <= maximum or (whole and not number.is_integer()):  # NaN fails both
         kind = "a whole number" if whole else "a number"
+        bounds = f"from {minimum:g} to {maximum:g}" if math.isfinite(maximum) else f"of at least {minimum:g}"
         raise GootenConfigurationError(
-            f"Gooten connection {conn_id!r}: extra {name!r} must be {kind} of at least {minimum:g}, "
-            f"got {value!r}."
+            f"Gooten connection {conn_id!r}: extra {name!r} must be {kind} {bounds}, got {value!r}."
         )
     return number
 
@@ -122,6 +128,11 @@ class GootenHook(BaseHook):
         for form in billing_key_forms(password):
             mask_secret(form)
         extras = conn.extra_dejson
+        if not isinstance(extras, dict):
+            raise GootenConfigurationError(
+                f"Gooten connection {self.gooten_conn_id!r}: the extra must be a JSON object such as "
+                f'{{"timeout": 30, "max_retries": 3}}, got a JSON {type(extras).__name__}.'
+            )
         unknown = sorted(set(extras) - set(CONNECTION_TYPE["conn-fields"]))
         if unknown:
             self.log.warning(
@@ -136,7 +147,7 @@ class GootenHook(BaseHook):
         max_retries = self.max_retries
         if max_retries is None:
             max_retries = _number_from_extra(
-                extras, "max_retries", self.gooten_conn_id, minimum=0, whole=True
+                extras, "max_retries", self.gooten_conn_id, minimum=0, maximum=10, whole=True
             )
         backoff_factor = self.backoff_factor
         if backoff_factor is None:
@@ -229,7 +240,7 @@ class GootenHook(BaseHook):
         for name, field in CONNECTION_TYPE["conn-fields"].items():
             schema = field["schema"]
             if "integer" in schema["type"]:
-                validators = [Optional(), NumberRange(min=schema.get("minimum"))]
+                validators = [Optional(), NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))]
                 widgets[name] = IntegerField(
                     field["label"], validators=validators, description=field["description"]
                 )

@@ -17,8 +17,9 @@ from gooten_provider.links import GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_order_ids
 from gooten_provider.order_status_change import (
     DRY_RUN,
-    FAILED,
+    FAILING_OUTCOMES,
     INELIGIBLE,
+    UNCHANGED,
     UPDATED,
     change_order_statuses,
     count_outcomes,
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
-_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", "", "none"})
+# No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
+# into a real run because a value went missing.
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 # Failures are listed one per line in the task's error; past this many the rest are counted.
 _MAX_FAILURES_IN_MESSAGE = 20
 
@@ -39,15 +42,22 @@ def _is_template(value: object) -> bool:
 
 
 def _as_bool(value: object, name: str) -> bool:
-    """Read a boolean that may come from a template or a trigger form as text."""
+    """Read a boolean given as text by a template or a trigger form; anything unclear is an error."""
     if isinstance(value, bool):
         return value
-    word = str(value).strip().lower()
+    word = value.strip().lower() if isinstance(value, str) else None
     if word in _TRUE_WORDS:
         return True
     if word in _FALSE_WORDS:
         return False
-    raise ValueError(f"Invalid {name} {value!r}: use true or false (a boolean, or text such as 'true').")
+    hint = (
+        " (a missing value: did a template or a trigger form leave it empty?)"
+        if value is None or word in ("", "none", "null")
+        else ""
+    )
+    raise ValueError(
+        f"Invalid {name} {value!r}{hint}: use true or false (a boolean, or text such as 'true' or 'false')."
+    )
 
 
 class GootenOrderStatusOperator(BaseOperator):
@@ -64,24 +74,30 @@ class GootenOrderStatusOperator(BaseOperator):
         {"order_id": "1-ab...", "outcome": "updated", "previous_statuses": ["New"], "status": "Hold",
          "error": None, "reason": "address check failed"}
 
-    ``outcome`` is one of ``updated``, ``unchanged``, ``ineligible``, ``failed`` and, in a dry run,
+    ``outcome`` is one of ``updated``, ``unchanged``, ``ineligible``, ``failed``, ``unknown`` (a write whose
+    answer was lost and that reading the order could not settle; see docs/reference.md) and, in a dry run,
     ``dry_run`` (with ``dry_run_outcome`` telling what would have happened). Every order is attempted; then
-    the task fails if any order ``failed`` (or was ``ineligible`` with ``fail_on_ineligible``), naming each
-    one and why, after the records are pushed to XCom, so downstream tasks read them either way.
+    the task fails if any order ``failed`` or is ``unknown`` (or was ``ineligible`` with
+    ``fail_on_ineligible``), naming each one and why, after the records are pushed to XCom, so downstream
+    tasks read them either way.
 
     :param order_ids: one Gooten order id (Safe ID) or a list of them; templated, so it takes Jinja,
         ``params`` or an ``XComArg``. A rendered string holding a list literal, or ids separated by commas
-        or newlines, is split. Duplicates are dropped. An empty list skips the task.
+        or newlines, is split. Duplicates are dropped (letter case ignored). An empty list skips the task.
+        Each id must have the shape of a Gooten Safe ID (``{number}-{GUID}``), checked before any request.
     :param status: the target status, one of ``Cancelled``, ``New``, ``Test``, ``Hold`` (any case);
         templated. A literal invalid status fails when the DAG is parsed.
     :param gooten_conn_id: the Gooten connection; templated.
     :param dry_run: read every order and report what would happen, without writing; templated (a trigger
-        form's boolean or ``"true"``/``"false"`` text).
+        form's boolean or ``"true"``/``"false"`` text). Anything else, ``None`` and empty text included, is
+        an error before any request: a missing value never turns a dry run into a real one.
     :param max_workers: orders in flight at once, sharing one pooled HTTP session.
     :param fail_on_ineligible: also fail the task when an order could not be changed any more.
     :param reason: free text recorded with each change in the log and the results (Gooten has no field for
         it); templated.
     :param requests_per_second: an optional cap on the request rate to Gooten for this task.
+    :param check_order_ids: require Gooten's Safe ID shape of every id (default); turn it off for an account
+        whose ids have another shape.
     """
 
     template_fields: Sequence[str] = ("order_ids", "status", "gooten_conn_id", "dry_run", "reason")
@@ -100,6 +116,7 @@ class GootenOrderStatusOperator(BaseOperator):
         fail_on_ineligible: bool = False,
         reason: str | None = None,
         requests_per_second: float | None = None,
+        check_order_ids: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -113,7 +130,11 @@ class GootenOrderStatusOperator(BaseOperator):
             raise ValueError(
                 f"{self.task_id}: max_workers must be a whole number of at least 1, got {max_workers!r}."
             )
-        if requests_per_second is not None and requests_per_second <= 0:
+        if requests_per_second is not None and (
+            isinstance(requests_per_second, bool)
+            or not isinstance(requests_per_second, (int, float))
+            or not 0 < requests_per_second < float("inf")
+        ):
             raise ValueError(
                 f"{self.task_id}: requests_per_second must be a positive number or None, got "
                 f"{requests_per_second!r}."
@@ -126,6 +147,7 @@ class GootenOrderStatusOperator(BaseOperator):
         self.fail_on_ineligible = fail_on_ineligible
         self.reason = reason
         self.requests_per_second = requests_per_second
+        self.check_order_ids = check_order_ids
         #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
         self.order_url: str | None = None
 
@@ -135,7 +157,7 @@ class GootenOrderStatusOperator(BaseOperator):
         dry_run = _as_bool(self.dry_run, "dry_run")
         reason = str(self.reason).strip() if self.reason is not None else ""
         reason = reason or None
-        order_ids = parse_order_ids(self.order_ids)
+        order_ids = parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
         if not order_ids:
             raise AirflowSkipException("No order ids given: nothing to change, so the task is skipped.")
 
@@ -145,14 +167,17 @@ class GootenOrderStatusOperator(BaseOperator):
             requests_per_second=self.requests_per_second,
         )
         client = hook.get_conn()  # a wrong connection fails the task here, before any order is touched
-        if dry_run:  # reads need no billing key: check it, so a dry run proves the real run would be let in
-            client.check_credentials()
+        # One call that needs the Recipe ID and the billing key: a dead host, a wrong scheme or a refused key
+        # fails the task once, here, instead of costing every order its retries. Reads alone need no key, so
+        # this also proves a dry run's real run would be let in.
+        client.check_credentials()
+        workers = min(self.max_workers, len(order_ids))
         self.log.info(
-            "%s %d order(s) to %s with %d worker(s)%s.",
+            "%s %d order(s) to %s%s%s.",
             "Dry run: reading" if dry_run else "Changing",
             len(order_ids),
             target,
-            self.max_workers,
+            f", {workers} at a time" if workers > 1 else "",
             f", reason: {reason}" if reason else "",
         )
         try:
@@ -160,10 +185,11 @@ class GootenOrderStatusOperator(BaseOperator):
                 client,
                 order_ids,
                 target,
-                max_workers=self.max_workers,
+                max_workers=workers,
                 dry_run=dry_run,
                 reason=reason,
                 resend_backoff=client.backoff_factor,
+                settle_window=2 * client.timeout,  # a change queued at Gooten lands within it
             )
         finally:
             client.close()
@@ -174,7 +200,8 @@ class GootenOrderStatusOperator(BaseOperator):
         failures = [
             result
             for result in results
-            if result["outcome"] == FAILED or (self.fail_on_ineligible and result["outcome"] == INELIGIBLE)
+            if result["outcome"] in FAILING_OUTCOMES
+            or (self.fail_on_ineligible and result["outcome"] == INELIGIBLE)
         ]
         if not failures:
             return results
@@ -202,19 +229,21 @@ class GootenOrderStatusOperator(BaseOperator):
         )
         for result in results:
             outcome = result["outcome"]
-            previous = ", ".join(result["previous_statuses"]) or "?"
+            previous = ", ".join(result["previous_statuses"]) or "status not read"
             why = f", reason: {result['reason']}" if result["reason"] else ""
             if outcome == UPDATED:
                 self.log.info("%s: %s -> %s%s", result["order_id"], previous, result["status"], why)
-            elif outcome == FAILED or (outcome == INELIGIBLE and self.fail_on_ineligible):
+            elif outcome in FAILING_OUTCOMES or (outcome == INELIGIBLE and self.fail_on_ineligible):
                 self.log.error(
-                    "%s: %s -/-> %s (%s): %s",
+                    "%s: %s, not set to %s (%s): %s",
                     result["order_id"],
                     previous,
                     result["status"],
                     outcome,
                     result["error"],
                 )
+            elif outcome == UNCHANGED and result["error"]:
+                self.log.info("%s: %s, unchanged: %s", result["order_id"], previous, result["error"])
             elif outcome == INELIGIBLE:
                 self.log.warning("%s: %s, not changed: %s", result["order_id"], previous, result["error"])
             elif outcome == DRY_RUN:

@@ -208,7 +208,7 @@ def test_a_failed_change_is_audited_and_fails_the_run(world: World) -> None:
     assert states["audit_outcomes"] == "failed"  # after writing every row
     rows = {row["order_id"]: row for row in audit_rows(world.warehouse, dag_run.run_id)}
     assert set(rows) == {world.ids[label] for label in EXPECTED}
-    assert rows[broken]["outcome"] == "failed"
+    assert rows[broken]["outcome"] == "unknown"  # HTML answers to a write: it may or may not have landed
     assert rows[broken]["new_status"] is None
     assert rows[world.ids["missing-postal-code"]]["outcome"] == "updated"
     assert world.status("missing-postal-code") == "Hold"

@@ -64,7 +64,14 @@ FAST_EXTRAS = {"timeout": 5, "max_retries": 3, "backoff_factor": 0.01}
 TARGETS = "Cancelled, New, Test, Hold"
 GET_ORDER = "GET /api/v/5/source/api/orders (order {order_id})"
 POST_STATUS = "POST /api/orderstatus (order {order_id} -> Hold)"
+KEY_ECHO = (
+    "Gooten answered HTTP 400 to " + POST_STATUS + ": "
+    '\'{"Message": "The request is invalid.", "Request": {"partnerBillingKey": "***"}}\''
+)
 UNKNOWN_ORDER = "999-00000000-0000-0000-0000-000000000000"
+#: Well-formed Safe IDs, for inputs refused before any request.
+SAFE_A = "115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4"
+SAFE_B = "115558-0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0ff"
 #: The placeholders of a message template; any other brace is literal.
 PLACEHOLDER = re.compile(r"\{(order_id|base_url|conn_id)\}")
 
@@ -229,6 +236,38 @@ def http_reply(body: bytes, *, content_length: int | None = None) -> bytes:
     return head.encode() + body
 
 
+def http_error_reply(status: int, body: str, content_type: str = "application/json") -> bytes:
+    """A raw HTTP error reply with ``body``."""
+    data = body.encode()
+    head = (
+        f"HTTP/1.1 {status} Error\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+def _key_echo(escape: Callable[[str], str], content_type: str = "application/json") -> Callable[[Env], Any]:
+    """An answer 400 that echoes the request's parameters, the key escaped by ``escape``."""
+
+    def run(env: Env) -> Any:
+        key = escape(env.api.billing_key)
+        body = '{"Message": "The request is invalid.", "Request": {"partnerBillingKey": "KEY"}}'.replace(
+            "KEY", key
+        )
+        order_id = env.raw_server(http_error_reply(400, body, content_type))
+        return GootenHook().update_order_status(order_id, "Hold")
+
+    return run
+
+
+def _dotnet_json_escape(key: str) -> str:
+    return key.replace("+", "\\u002B")
+
+
+def _html_entities(key: str) -> str:
+    return "".join(f"&#{ord(char)};" if char in "+/=" else char for char in key)
+
+
 TRUNCATED_JSON = b'{"Id": "1-a", "Items": [{"Sta'
 
 
@@ -340,7 +379,7 @@ SAFE_ID = (
     "'115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4'."
 )
 CONN_FIELDS = "set both in the connection (Admin > Connections, or AIRFLOW_CONN_GOOTEN_DEFAULT)."
-DRY_RUN_WORDS = "Invalid dry_run 'maybe': use true or false (a boolean, or text such as 'true')."
+DRY_RUN_WORDS = "Invalid dry_run 'maybe': use true or false (a boolean, or text such as 'true' or 'false')."
 OUTCOME_UNKNOWN = (
     "the change may or may not have been applied. Read the order to find out before sending it again."
 )
@@ -355,6 +394,16 @@ def _had_error(env: Env) -> Any:
     order_id = env.order()
     env.api.inject_faults(order_id, "refused", method="POST")
     return GootenHook().update_order_status(order_id, "Hold")
+
+
+def _with_extra_text(env: Env, extra: str) -> Any:
+    env.connect(extra=extra)
+    try:
+        hook = GootenHook()
+        hook._connection  # noqa: B018 (look the connection up)
+    except AirflowNotFoundException:  # Airflow 3.0 refuses such a connection itself, before the hook
+        pytest.skip("this Airflow does not load a connection whose extra is not a JSON object")
+    return hook.get_order_status(env.order())
 
 
 def _faulty_read(*faults: str) -> Callable[[Env], Any]:
@@ -540,9 +589,10 @@ CASES: tuple[Case, ...] = (
         "`GootenOrderStatusOperator.execute`",
         lambda env: execute_rendered(env, {"ids": None}, order_ids="{{ params.ids }}"),
         ValueError,
-        "Invalid order ids 'None': the template rendered nothing (None); pass one order id or a list.",
+        "Invalid Gooten order id 'None': it is what a template or a serialiser writes for a missing value.",
         0,
-        "Jinja renders `None` as the text `None`; it is refused rather than read from Gooten as an order id",
+        "Jinja renders `None` as the text `None`; it is refused rather than read from Gooten as an order id; "
+        "so are `none`, `null`, `undefined`, `nan` and `nil` in any case, alone or in a list",
     ),
     Case(
         "order-ids-item-not-a-string",
@@ -604,10 +654,107 @@ CASES: tuple[Case, ...] = (
         lambda env: execute(env, order_ids=[(order_id := env.order()), order_id, f" {order_id} "]),
         None,
         "",
-        2,
+        3,
         "not an error: duplicates (after stripping blanks) are dropped, first occurrence first; "
-        "one record, one read, one write",
+        "one record, one read, one write (and the credentials check every real run starts with)",
         check=one_result_one_write,
+    ),
+    Case(
+        "order-ids-duplicates-letter-case",
+        "ids",
+        'ids that differ only in letter case, `["<id>", "<ID>"]`',
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: execute(env, order_ids=[(order_id := env.order()), order_id.upper()]),
+        None,
+        "",
+        3,
+        "not an error: a Safe ID's GUID is case-insensitive, so they are one order: one record, one write",
+        check=one_result_one_write,
+    ),
+    Case(
+        "order-ids-missing-value-in-list",
+        "ids",
+        '`order_ids=["<id>", "undefined"]` (what a JavaScript or JSON step writes for a missing value)',
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=[env.order(), "undefined"]),
+        ValueError,
+        "Invalid Gooten order id 'undefined': it is what a template or a serialiser writes for a missing "
+        "value.",
+        0,
+        "one bad id fails the whole task before any order is read",
+    ),
+    Case(
+        "order-ids-unrendered-template",
+        "ids",
+        "`order_ids` resolving to an unrendered `\"{{ ti.xcom_pull('ids') }}\"` (e.g. passed through "
+        "`params`, which are not rendered)",
+        OPERATOR_RUN,
+        lambda env: execute_with_ids(env, "{{ ti.xcom_pull('ids') }}"),
+        ValueError,
+        "Invalid Gooten order id '{{ ti.xcom_pull('ids') }}': it is an unrendered template: is it in a field "
+        "that is not templated, or in params?.",
+        0,
+    ),
+    Case(
+        "order-ids-set-literal",
+        "ids",
+        "a rendered set literal, `\"{'<id>', '<id2>'}\"`",
+        OPERATOR_RUN,
+        lambda env: execute_with_ids(env, f"{{'{SAFE_A}', '{SAFE_B}'}}"),
+        ValueError,
+        "Invalid order ids …: a set literal; pass a list, such as ['1-a', '1-b'] (a set has no order, so "
+        "results would not follow the input).",
+        0,
+        "a Python `set` given directly is refused the same way",
+    ),
+    Case(
+        "order-ids-space-separated",
+        "ids",
+        'ids in one string separated by spaces, `"<id> <id2>"`',
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=f"{SAFE_A} {SAFE_B}"),
+        ValueError,
+        f"Invalid Gooten order id '{SAFE_A} {SAFE_B}': it looks like 2 ids joined by spaces, tabs, ';' or "
+        "'|'; separate ids with commas or newlines, or pass a list.",
+        0,
+        "tabs, `;` and `|` get the same hint; commas and newlines split",
+    ),
+    Case(
+        "order-id-zero-width",
+        "ids",
+        "an id with an invisible character (a zero-width space copied from a document)",
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=[SAFE_A + "\u200b"]),
+        ValueError,
+        f"Invalid Gooten order id '{SAFE_A}\\u200b': it holds U+200B ZERO WIDTH SPACE at position 44; an "
+        "order id has no blanks, control or invisible characters (was it copied from a document or a "
+        "spreadsheet?).",
+        0,
+        "control characters, a BOM and lone surrogates are refused the same way; the message shows them "
+        "escaped, so logging it cannot fail",
+    ),
+    Case(
+        "order-id-lone-surrogate",
+        "ids",
+        "an id with a lone surrogate (broken UTF-16 from an upstream system)",
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=[SAFE_A + "\ud800"]),
+        ValueError,
+        f"Invalid Gooten order id '{SAFE_A}\\ud800': it holds U+D800 a lone surrogate at position 44; …",
+        0,
+    ),
+    Case(
+        "order-id-not-a-safe-id",
+        "ids",
+        'an id without the Safe ID shape, `"1-a"`',
+        OPERATOR_RUN,
+        lambda env: execute(env, order_ids=["1-a"]),
+        ValueError,
+        "Invalid Gooten order id '1-a': it does not have the shape of a Gooten Safe ID, the order number, a "
+        "dash and a GUID, such as '115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4'. If your account's ids have "
+        "another shape, turn this check off (check_order_ids=False).",
+        0,
+        "with `check_order_ids=False` any id without blanks, control or invisible characters is sent",
     ),
     Case(
         "order-id-unknown",
@@ -628,7 +775,7 @@ CASES: tuple[Case, ...] = (
         AirflowException,
         "1 of 1 Gooten order(s) could not be set to Hold:\n  {order_id} (failed): could not read the order: "
         f"Gooten refused {GET_ORDER}: id: Order not found.…",
-        1,
+        2,
         "every order is attempted; the task fails at the end, after pushing one record per order to XCom",
         check=pushed_results("failed"),
     ),
@@ -640,7 +787,7 @@ CASES: tuple[Case, ...] = (
         lambda env: execute(env, order_ids=env.order("Shipped")),
         None,
         "",
-        1,
+        2,
         "not an error by default: the order ends `ineligible` with a warning and is not written",
         check=outcome_is("ineligible"),
     ),
@@ -653,7 +800,7 @@ CASES: tuple[Case, ...] = (
         AirflowFailException,
         "1 of 1 Gooten order(s) could not be set to Hold:\n  {order_id} (ineligible): items are Shipped; "
         "Gooten allows a change only from AccountingIssue, …",
-        1,
+        2,
         "`AirflowFailException`: the task is not retried, since a retry cannot make the order eligible",
         check=pushed_results("ineligible"),
     ),
@@ -833,6 +980,24 @@ CASES: tuple[Case, ...] = (
         1,
         "an HTML error page; the path in the message leaves out the base URL's `/v1`",
     ),
+    Case(
+        "host-no-scheme-plain-http",
+        "host",
+        "a host without a scheme, `127.0.0.1` and a port, where a plain-HTTP server listens",
+        "`GootenHook.update_order_status`",
+        lambda env: (
+            env.connect(host="127.0.0.1", port=env.api.port)
+            or GootenHook().update_order_status(env.order(), "Hold")
+        ),
+        GootenConnectionError,
+        "Could not connect to https://127.0.0.1:… for " + POST_STATUS + " after 4 attempt(s) (SSLError); the "
+        "request was never "
+        "sent. The TLS handshake failed: the connection's host has no scheme, so https was assumed; if the "
+        "server speaks plain HTTP (a local API), write http:// in the host.",
+        0,
+        "a TLS failure comes before the request, so a write there is known not to have been sent (not "
+        "'outcome unknown')",
+    ),
     # -- connection: extras ------------------------------------------------------------------------------
     Case(
         "extra-timeout-not-a-number",
@@ -872,7 +1037,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: env.connect(extra={"max_retries": -1}) or GootenHook().get_order_status(env.order()),
         GootenConfigurationError,
-        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number of at least 0, "
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number from 0 to 10, "
         "got -1.",
         0,
     ),
@@ -883,7 +1048,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: env.connect(extra={"max_retries": "inf"}) or GootenHook().get_order_status(env.order()),
         GootenConfigurationError,
-        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number of at least 0, "
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number from 0 to 10, "
         "got 'inf'.",
         0,
     ),
@@ -894,9 +1059,33 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: env.connect(extra={"max_retries": 2.5}) or GootenHook().get_order_status(env.order()),
         GootenConfigurationError,
-        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number of at least 0, "
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number from 0 to 10, "
         "got 2.5.",
         0,
+    ),
+    Case(
+        "extra-max-retries-huge",
+        "extras",
+        '`{"max_retries": 1e9}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"max_retries": 1e9}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'max_retries' must be a whole number from 0 to 10, "
+        "got 1000000000.0.",
+        0,
+        "more retries only make a dead host take longer to report",
+    ),
+    Case(
+        "extra-not-an-object",
+        "extras",
+        "an extra that is JSON but not an object, `[30, 3]`",
+        ANY_HOOK_CALL,
+        lambda env: _with_extra_text(env, "[30, 3]"),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': the extra must be a JSON object such as "
+        '{"timeout": 30, "max_retries": 3}, got a JSON list.',
+        0,
+        "a JSON string or number is refused the same way",
     ),
     Case(
         "extra-backoff-not-a-number",
@@ -941,7 +1130,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: GootenHook(max_retries=-1).get_order_status(env.order()),
         GootenConfigurationError,
-        "max_retries must be a whole number of 0 or more, got -1.",
+        "max_retries must be a whole number from 0 to 10, got -1.",
         0,
     ),
     Case(
@@ -950,10 +1139,20 @@ CASES: tuple[Case, ...] = (
         "`GootenHook(requests_per_second=-1)`",
         ANY_HOOK_CALL,
         lambda env: GootenHook(requests_per_second=-1).get_order_status(env.order()),
-        ValueError,
-        "requests_per_second must be a positive number, got -1.",
+        GootenConfigurationError,
+        "requests_per_second must be a positive number (or None for no cap), got -1.",
         0,
         "`requests_per_second=0` is refused the same way",
+    ),
+    Case(
+        "hook-requests-per-second-text",
+        "arguments",
+        '`GootenHook(requests_per_second="5")`',
+        ANY_HOOK_CALL,
+        lambda env: GootenHook(requests_per_second="5").get_order_status(env.order()),
+        GootenConfigurationError,
+        "requests_per_second must be a positive number (or None for no cap), got '5'.",
+        0,
     ),
     Case(
         "hook-search-unknown-filter",
@@ -998,6 +1197,16 @@ CASES: tuple[Case, ...] = (
         0,
     ),
     Case(
+        "operator-requests-per-second-text",
+        "arguments",
+        '`requests_per_second="5"`',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), requests_per_second="5"),
+        ValueError,
+        "set_status: requests_per_second must be a positive number or None, got '5'.",
+        0,
+    ),
+    Case(
         "operator-dry-run",
         "arguments",
         '`dry_run="maybe"`',
@@ -1018,6 +1227,32 @@ CASES: tuple[Case, ...] = (
         ValueError,
         DRY_RUN_WORDS,
         0,
+    ),
+    Case(
+        "operator-dry-run-none",
+        "arguments",
+        "`dry_run=None`",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), dry_run=None),
+        ValueError,
+        "Invalid dry_run None (a missing value: did a template or a trigger form leave it empty?): use true "
+        "or false (a boolean, or text such as 'true' or 'false').",
+        0,
+        "a dry run must never become a real one because a value went missing",
+    ),
+    Case(
+        "operator-dry-run-templated-missing",
+        "arguments",
+        '`dry_run="{{ params.dry_run }}"` rendering to `"None"` (the param is missing or null)',
+        OPERATOR_RUN,
+        lambda env: execute_rendered(
+            env, {"dry_run": None}, order_ids=env.order(), dry_run="{{ params.dry_run }}"
+        ),
+        ValueError,
+        "Invalid dry_run 'None' (a missing value: did a template or a trigger form leave it empty?): use "
+        "true or false (a boolean, or text such as 'true' or 'false').",
+        0,
+        'an empty rendering (`""`) is refused the same way, before any request',
     ),
     # -- sensor arguments --------------------------------------------------------------------------------
     Case(
@@ -1184,6 +1419,31 @@ CASES: tuple[Case, ...] = (
         4,
         "`Retry-After` is honoured (capped at 60 s); a 429 is the one answer after which a write is re-sent",
     ),
+    Case(
+        "gooten-error-echoes-key-json-escaped",
+        "gooten",
+        "an error answer that echoes the request, the key JSON-escaped as .NET writes it (`+` as `\\u002B`)",
+        "`GootenHook.update_order_status`",
+        _key_echo(_dotnet_json_escape),
+        GootenHttpError,
+        KEY_ECHO,
+        1,
+        "every form of the key, raw, URL-encoded and JSON-escaped (PHP's `\\/`, `\\u002F`, `\\u003D`), is "
+        "replaced by `***` in the quoted body",
+    ),
+    Case(
+        "gooten-error-echoes-key-other-encoding",
+        "gooten",
+        "an error page that echoes the key in an encoding not foreseen (HTML entities, `&#43;`)",
+        "`GootenHook.update_order_status`",
+        _key_echo(_html_entities, "text/html"),
+        GootenHttpError,
+        "Gooten answered HTTP 400 to "
+        + POST_STATUS
+        + ": '(body withheld: it echoes the Partner Billing Key)'",
+        1,
+        "a body in which the key can still be read once JSON-, HTML- or URL-decoded is not quoted at all",
+    ),
     # -- network -----------------------------------------------------------------------------------------
     Case(
         "network-unreachable",
@@ -1198,6 +1458,22 @@ CASES: tuple[Case, ...] = (
         "(ConnectionRefusedError); the request was never sent.",
         0,
         "connections that were never opened are retried, writes included",
+    ),
+    Case(
+        "network-unreachable-operator",
+        "network",
+        "an unreachable host, for a batch of orders",
+        "`GootenOrderStatusOperator.execute`",
+        lambda env: (
+            env.connect(host=env.closed_port_url()) or execute(env, order_ids=[SAFE_A, SAFE_B], status="Hold")
+        ),
+        GootenConnectionError,
+        "Could not connect to {base_url} for GET /api/ordersearch (a credentials check) after 4 attempt(s) "
+        "(ConnectionRefusedError); the request was never sent.",
+        0,
+        "every real run starts with one credentials check, so a dead or wrong host fails the task once, "
+        "before any order; if Gooten becomes unreachable mid-batch, the batch stops after 5 orders in a row "
+        "could not be read, and the rest are recorded `failed` as not attempted, with the cause",
     ),
     Case(
         "network-timeout-read",

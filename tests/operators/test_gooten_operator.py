@@ -2,7 +2,8 @@
 
 import itertools
 import json
-import os
+import threading
+import time
 
 import jinja2
 import pytest
@@ -228,7 +229,7 @@ def test_resends_are_bounded(api, ti):
     with pytest.raises(AirflowException, match="did not take effect after 3 attempts"):
         run(ti, order_ids=[order_id], status="Hold")
     assert len(api.writes(order_id)) == 3
-    assert ti.xcoms["return_value"][0]["outcome"] == "failed"
+    assert ti.xcoms["return_value"][0]["outcome"] == "unknown"
 
 
 def test_requests_overlap_up_to_max_workers(api, ti):
@@ -274,7 +275,8 @@ def test_summary_is_logged(api, ti, capsys):
     shipped = api.add_order(statuses="Shipped")["Id"]
     run(ti, order_ids=[new, shipped], status="Hold", reason="bad address")
     logged = capsys.readouterr().out  # task logs go through structlog to stdout
-    assert "updated 1, unchanged 0, ineligible 1, failed 0, dry_run 0" in logged
+    assert "updated 1, unchanged 0, ineligible 1, failed 0, unknown 0, dry_run 0" in logged
+    assert "Changing 2 order(s) to Hold, 2 at a time, reason: bad address." in logged
     assert f"{new}: New -> Hold, reason: bad address" in logged
 
 
@@ -289,20 +291,38 @@ def test_gooten_refusal_of_a_write_is_failed_with_its_message_and_reference(api,
     assert len(api.writes(order_id)) == 1  # a refusal is an answer: nothing to settle, nothing re-sent
 
 
-def test_refused_credentials_stop_the_batch_and_every_order_still_gets_an_outcome(api, ti, monkeypatch):
-    point_connection_at(api, monkeypatch)
-    config = json.loads(os.environ["AIRFLOW_CONN_GOOTEN_DEFAULT"])
+def test_refused_credentials_fail_the_task_before_any_order_is_read(api, ti, monkeypatch):
+    config = api.connection_config()
     config["password"] = "a-wrong-key"
     monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
-    ids = [api.add_order(statuses="New")["Id"] for _ in range(20)]
-    with pytest.raises(AirflowException, match="20 of 20 Gooten order"):
+    ids = api.add_orders(20, statuses="New")
+    with pytest.raises(GootenAuthenticationError, match="partnerBillingKey"):
         run(ti, order_ids=ids, status="Hold", max_workers=2)
+    assert [e.order_id for e in api.journal] == [None]  # only the credentials check was sent
+
+
+def test_a_key_revoked_mid_batch_stops_the_batch_and_every_order_still_gets_an_outcome(api, ti):
+    api.latency = 0.01
+    ids = api.add_orders(30, statuses="New")
+
+    def revoke_after_some_writes():
+        while len(api.applied_writes()) < 3:
+            time.sleep(0.005)
+        api.billing_key = "a-rotated-key"  # reads need no key; the next writes are refused
+
+    revoker = threading.Thread(target=revoke_after_some_writes)
+    revoker.start()
+    with pytest.raises(AirflowException, match="of 30 Gooten order"):
+        run(ti, order_ids=ids, status="Hold", max_workers=2)
+    revoker.join(5)
     results = ti.xcoms["return_value"]
     assert [r["order_id"] for r in results] == ids
-    assert {r["outcome"] for r in results} == {"failed"}
-    assert all("partnerBillingKey" in r["error"] for r in results)
-    assert sum("not attempted" in r["error"] for r in results) >= 20 - 2 * 2
-    assert len(api.writes()) <= 2 * 2  # at most the orders already in flight tried to write
+    updated = [r for r in results if r["outcome"] == "updated"]
+    failed = [r for r in results if r["outcome"] == "failed"]
+    assert len(updated) + len(failed) == len(ids)
+    assert {r["order_id"] for r in updated} == {w.order_id for w in api.applied_writes()}
+    assert all("partnerBillingKey" in r["error"] for r in failed)
+    assert sum("not attempted" in r["error"] for r in failed) >= len(ids) - len(updated) - 2 * 2
 
 
 def test_dry_run_checks_the_billing_key_that_reads_do_not_need(api, ti, monkeypatch):
@@ -328,7 +348,7 @@ def test_a_broken_connection_fails_the_task_before_any_request(api, ti, monkeypa
     else:
         monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps({**conn, "host": api.base_url}))
     with pytest.raises(error, match=message):
-        run(ti, order_ids=["1-a", "1-b"], status="Hold")
+        run(ti, order_ids=api.add_orders(2), status="Hold")
     assert api.journal == []
 
 

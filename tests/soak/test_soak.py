@@ -32,6 +32,12 @@ def test_200_orders_under_20_percent_faults_end_with_one_outcome_each_and_no_sec
     assert {"updated", "unchanged", "ineligible"} <= set(counts["outcomes"])
     assert sum(counts["outcomes"].values()) == 200
     assert counts["orders_resent"] > 0  # some writes were settled as never applied and sent again
+    rivalled = sum(
+        counts["outcomes_by_target"][t].get(o, 0)
+        for t in ("Hold", "Cancelled", "Test")
+        for o in counts["outcomes_by_target"][t]
+    )
+    assert sum(counts["rival_outcomes"].values()) == rivalled  # the rival runs recorded every order too
 
 
 def test_the_soak_catches_a_client_that_resends_a_write_whose_outcome_was_unknown(monkeypatch):
@@ -45,7 +51,7 @@ def test_the_soak_catches_a_client_that_resends_a_write_whose_outcome_was_unknow
             return original(self, order_id, status)
 
     monkeypatch.setattr(GootenClient, "update_order_status", resend_blindly)
-    report = run_soak(SoakConfig(orders=80, fault_rate=0.3, fault_kinds=("lost_response",)))
+    report = run_soak(SoakConfig(orders=80, fault_rate=0.3, fault_kinds=("lost_response",), rival_runs=False))
 
     assert any("after its change was applied" in problem for problem in report.problems), report.format()
 
@@ -119,6 +125,28 @@ def test_a_write_after_the_change_was_applied_is_flagged():
     ]
 
 
+def test_a_change_applied_twice_is_flagged():
+    journal = [*CLEAN_JOURNAL, entry("1-a", applied=True, started=0.5)]
+    assert "1-a: its change was applied 2 times" in problems(journal=journal)
+
+
+def test_a_resend_refused_because_a_late_landing_came_first_is_not_flagged():
+    late = entry("1-a", applied=True, fault="late_apply", started=1.0)
+    late = late.__class__(**{**{f: getattr(late, f) for f in late.__slots__}, "finished": 3.0})
+    refused_resend = entry("1-a", started=3.5)
+    assert problems(journal=[entry("1-a", method="GET"), late, refused_resend]) == []
+
+
+def test_the_rival_runs_records_are_checked_too():
+    rival_ok = [record("1-a", "unchanged"), record("2-b", "unchanged"), record("3-c", "ineligible")]
+    assert check_soak(ORDERS, CLEAN_RESULTS, CLEAN_JOURNAL, FINAL, LAX, (), rival_ok)[1] == []
+    rival_bad = [record("1-a", "updated"), record("2-b", "unchanged"), record("3-c", "updated")]
+    found = check_soak(ORDERS, CLEAN_RESULTS, CLEAN_JOURNAL, FINAL, LAX, (), rival_bad[:2] + rival_bad[2:])[1]
+    assert found == ["3-c: rival run updated, but ['Shipped'] -> Hold calls for ineligible"]
+    found = check_soak(ORDERS, CLEAN_RESULTS, CLEAN_JOURNAL, FINAL, LAX, (), rival_ok[:2])[1]
+    assert found == ["3-c: the rival run gave 0 outcomes instead of one"]
+
+
 def test_a_write_to_an_order_that_needed_no_change_is_flagged():
     journal = [*CLEAN_JOURNAL, entry("3-c", fault="500", started=1.0)]
     assert problems(journal=journal) == ["3-c: needed no change, but received 1 write(s)"]
@@ -178,6 +206,12 @@ def test_cause_of_names_the_stage_and_the_transport_cause(error, cause):
 def test_journal_entries_stand_in_for_the_real_ones():
     # the checks read only these attributes of a journal entry
     fake = SimpleNamespace(
-        method="POST", path="/api/orderstatus", order_id="1-a", applied=True, fault=None, started=1.0
+        method="POST",
+        path="/api/orderstatus",
+        order_id="1-a",
+        applied=True,
+        fault=None,
+        started=1.0,
+        finished=1.01,
     )
     assert check_soak(ORDERS, CLEAN_RESULTS, [entry("1-a", method="GET"), fake], FINAL, LAX)[1] == []
