@@ -4,6 +4,9 @@ Prints one line, ``Local Gooten API listening on http://127.0.0.1:PORT (recipe i
 until SIGINT or SIGTERM. The billing key is never printed; unless ``--billing-key-env`` names an
 environment variable holding another one, it is
 :data:`~gooten_provider.testing.server.DEFAULT_BILLING_KEY`.
+
+``--rate-limit 50 --rate-burst 5`` throttles each Recipe ID as an API gateway would (not
+Gooten-documented behaviour; see :mod:`gooten_provider.testing.throttling`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,20 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, got {text}")
     return value
 
 
@@ -60,7 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--error-status", type=int, default=200, help="HTTP status of HadError replies (Gooten: 200)"
     )
-    parser.add_argument("--retry-after", type=_non_negative, default=1.0, help="Retry-After of injected 429s")
+    retry_after = parser.add_mutually_exclusive_group()
+    retry_after.add_argument(
+        "--retry-after", type=_non_negative, default=1.0, help="Retry-After seconds of injected 429s"
+    )
+    retry_after.add_argument(
+        "--no-retry-after",
+        dest="retry_after",
+        action="store_false",
+        help="send no Retry-After with any 429, injected or throttled",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive,
+        metavar="PER_SECOND",
+        help="throttle each recipe id to this many requests per second (429 past it; default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=_at_least_one,
+        metavar="REQUESTS",
+        help="requests a recipe id may send at once under --rate-limit (default: one second's worth)",
+    )
     parser.add_argument("--slow-seconds", type=_non_negative, default=2.0, help="delay of 'slow' faults")
     parser.add_argument("--recipe-id", default=DEFAULT_RECIPE_ID, help="recipe id to accept")
     parser.add_argument(
@@ -82,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.orders_file:
             orders.extend(load_order_specs(args.orders_file))
         options = {}
+        if args.rate_burst is not None and args.rate_limit is None:
+            parser.error("--rate-burst needs --rate-limit")
         if args.billing_key_env:
             key = os.environ.get(args.billing_key_env, "")
             if not key:
@@ -99,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             retry_after=args.retry_after,
             slow_seconds=args.slow_seconds,
             orders=orders,
+            rate_limit=args.rate_limit,
+            rate_burst=args.rate_burst,
             **options,
         )
         server.start()

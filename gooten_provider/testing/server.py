@@ -14,7 +14,8 @@ Errors use Gooten's ``HadError`` envelope with HTTP 200 by default (``error_stat
 and a bad recipe id gives ``{"Message": "Invalid recipeId"}``. Query strings are form-decoded before
 the billing key is compared, so an unencoded ``+`` or a double-encoded key is refused, as in
 production. Faults (HTTP 5xx/429, TCP resets, lost or slow responses, HTML pages) can be queued per
-order or drawn at random; every request is recorded in :attr:`GootenApiServer.journal`.
+order or drawn at random, and ``rate_limit`` throttles each Recipe ID like an API gateway (see
+:mod:`gooten_provider.testing.throttling`); every request is recorded in :attr:`GootenApiServer.journal`.
 
 It is built on :class:`http.server.ThreadingHTTPServer` because fault injection needs raw control of
 each socket. Each reply is written with one ``sendall`` on a ``TCP_NODELAY`` socket, so keep-alive
@@ -38,7 +39,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from email.utils import formatdate
@@ -51,6 +52,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from gooten_provider.statuses import TARGET_STATUSES
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, CONNECTION_FAULTS, FaultKind, FaultPlan
 from gooten_provider.testing.orders import OrderStore, SearchFilter, add_specs
+from gooten_provider.testing.throttling import RequestThrottle, retry_after_seconds
 
 #: Recipe id the local API accepts unless told otherwise. Fake, for tests only.
 DEFAULT_RECIPE_ID = "a2b7c1d4-5e6f-4a8b-9c0d-1e2f3a4b5c6d"
@@ -123,8 +125,9 @@ class JournalEntry:
     #: Whether a status change was applied to the store.
     applied: bool
     #: ``"updated"``, ``"ineligible"``, ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
-    #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"not_found"``, or
-    #: the fault name when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
+    #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"not_found"``,
+    #: ``"throttled"`` (answered 429 by the rate limit; :attr:`fault` is ``None``), or the fault name when a
+    #: fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
     outcome: str
     #: Increments per accepted TCP connection (keeps increasing across restarts).
     connection_id: int
@@ -137,6 +140,11 @@ class JournalEntry:
     def duration(self) -> float:
         """Seconds between :attr:`started` and :attr:`finished`."""
         return self.finished - self.started
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the rate limit answered this request 429 (nothing was applied; no fault was drawn)."""
+        return self.outcome == "throttled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +327,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw_path, _, query = self.path.partition("?")
         request = api._parse_request(self.command, raw_path, query, self._connection_id, started)
+        throttle_wait = api._throttle_wait(request)  # the token is taken on arrival, before the latency
         api._pause(api.latency + (api.connect_latency if first_on_connection else 0.0))
+        if throttle_wait:
+            self._finish(
+                request, api._too_many_requests(retry_after_seconds(throttle_wait)), "throttled", None
+            )
+            return
         fault = api._draw_fault(request)
         if fault in _REPLY_FAULTS:
             self._finish(request, api._fault_reply(fault), fault.value, fault)
@@ -520,9 +534,16 @@ class GootenApiServer:
     :param fault_rate: probability that a request gets a random fault from ``fault_kinds``.
     :param fault_kinds: the kinds random faults are drawn from (default: all).
     :param seed: seed of the random generator for faults, for reproducible runs.
-    :param retry_after: ``Retry-After`` seconds sent with injected 429 replies (fractions are sent as given).
+    :param retry_after: ``Retry-After`` seconds sent with injected 429 replies (fractions are sent as given);
+        ``False`` sends no ``Retry-After`` with any 429, injected or throttled (``True`` is 1 second).
     :param slow_seconds: how long a ``slow`` fault waits before replying.
     :param orders: order specs ``{"id", "statuses", ...fields}`` to seed the store with.
+    :param rate_limit: requests per second each Recipe ID sustains before it is answered 429, like an API
+        gateway would (not Gooten-documented; see :mod:`~gooten_provider.testing.throttling`); ``None``
+        (the default) throttles nothing.
+    :param rate_burst: requests each Recipe ID may send at once (the token bucket's size); ``None`` is one
+        second's worth. Only with ``rate_limit``.
+    :param rate_clock: the clock of the token buckets (default :func:`time.monotonic`), for tests.
     """
 
     def __init__(
@@ -538,9 +559,12 @@ class GootenApiServer:
         fault_rate: float = 0.0,
         fault_kinds: Iterable[FaultKind | str] | str = ALL_FAULT_KINDS,
         seed: int | None = None,
-        retry_after: float = 1.0,
+        retry_after: float | bool = 1.0,
         slow_seconds: float = 2.0,
         orders: Iterable[Mapping[str, Any]] | None = None,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
+        rate_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not recipe_id or not billing_key:
             raise ValueError("recipe_id and billing_key must not be empty.")
@@ -565,8 +589,9 @@ class GootenApiServer:
         self.connect_latency = float(connect_latency)
         #: HTTP status of ``HadError`` and invalid-recipe replies; may be changed while running.
         self.error_status = int(error_status)
-        #: ``Retry-After`` seconds of injected 429 replies; may be changed while running.
-        self.retry_after = float(retry_after)
+        #: ``Retry-After`` seconds of injected 429 replies, or ``False`` for no ``Retry-After`` on any 429
+        #: (injected or throttled); may be changed while running.
+        self.retry_after: float | bool = False if retry_after is False else float(retry_after)
         #: Seconds a ``slow`` fault waits; may be changed while running.
         self.slow_seconds = float(slow_seconds)
         self._requested_port = int(port)
@@ -580,6 +605,10 @@ class GootenApiServer:
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._rate_clock = rate_clock
+        #: The rate limit's token buckets, or ``None`` when nothing is throttled; see :meth:`set_rate_limit`.
+        self.throttle: RequestThrottle | None = None
+        self.set_rate_limit(rate_limit, rate_burst)
         if orders is not None:
             with self._lock:
                 add_specs(self._store, orders)
@@ -758,6 +787,23 @@ class GootenApiServer:
         with self._lock:
             self._faults.set_rate(rate, kinds, seed)
 
+    def set_rate_limit(self, rate_limit: float | None, rate_burst: int | None = None) -> None:
+        """Throttle each Recipe ID to ``rate_limit`` requests per second with bursts of ``rate_burst``.
+
+        Every bucket starts full again; ``None`` ends throttling. May be called while the server runs.
+
+        :raises ValueError: ``rate_limit`` is not above 0, ``rate_burst`` is not 1 or more, or a burst is
+            given without a rate.
+        """
+        if rate_limit is None and rate_burst is not None:
+            raise ValueError(
+                f"rate_burst={rate_burst!r} needs a rate_limit (requests per second); rate_limit is None."
+            )
+        # One assignment, so a request sees the old throttle or the new one, never a mix.
+        self.throttle = (
+            None if rate_limit is None else RequestThrottle(rate_limit, rate_burst, self._rate_clock)
+        )
+
     # -- journal -------------------------------------------------------------------------------
 
     @property
@@ -855,6 +901,18 @@ class GootenApiServer:
             request.order_id = _admin_order_id(raw_path)
         return request
 
+    def _throttle_wait(self, request: _Request) -> float:
+        """Take a token for an API call: ``0.0`` lets it on, else the seconds until a token is due."""
+        throttle = self.throttle
+        if throttle is None or request.route is None or request.route == _ROUTE_ADMIN:
+            return 0.0
+        return throttle.take(request.params.get("recipeid", ""))
+
+    def _too_many_requests(self, retry_after: float) -> _Reply:
+        send_retry_after = self.retry_after is not False
+        headers = (("Retry-After", _format_seconds(retry_after)),) if send_retry_after else ()
+        return _Reply(429, _json_bytes({"Message": "Too many requests"}), headers=headers)
+
     def _draw_fault(self, request: _Request) -> FaultKind | None:
         if request.route is None or request.route == _ROUTE_ADMIN:  # faults are for API calls only
             return None
@@ -881,11 +939,7 @@ class GootenApiServer:
 
     def _fault_reply(self, fault: FaultKind) -> _Reply:
         if fault is FaultKind.HTTP_429:
-            return _Reply(
-                429,
-                _json_bytes({"Message": "Too many requests"}),
-                headers=(("Retry-After", _format_seconds(self.retry_after)),),
-            )
+            return self._too_many_requests(float(self.retry_after))
         if fault is FaultKind.HTML:
             return _Reply(200, _MAINTENANCE_PAGE, _HTML)
         if fault is FaultKind.REFUSED:
