@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from types import TracebackType
@@ -26,12 +27,14 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
+from gooten_provider.adaptive_rate import AdaptiveRateController
 from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
 from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
 from gooten_provider.defaults import (
     DEFAULT_BACKOFF_FACTOR,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POOL_MAXSIZE,
+    DEFAULT_THROTTLE_TIMEOUT,
     DEFAULT_TIMEOUT,
 )
 from gooten_provider.exceptions import (
@@ -41,13 +44,14 @@ from gooten_provider.exceptions import (
     GootenHttpError,
     GootenIncompleteAnswerError,
     GootenOutcomeUnknownError,
+    GootenRateLimitError,
 )
 from gooten_provider.order_ids import normalize_order_id
 from gooten_provider.rate_limit import RateLimiter
 from gooten_provider.redaction import install_urllib3_log_redaction
 from gooten_provider.responses import parse_response
 from gooten_provider.statuses import canonical_status, normalize_target_status
-from gooten_provider.transport import build_session
+from gooten_provider.transport import build_session, parse_retry_after
 
 ORDER_STATUS_PATH = "/api/orderstatus"
 ORDER_PATH = "/api/v/5/source/api/orders"
@@ -131,7 +135,12 @@ class GootenClient:
     :param max_retries: retries of a failed request (reads only, and writes that never reached Gooten).
     :param backoff_factor: retry delays grow as ``backoff_factor * 2**n`` seconds, plus jitter.
     :param pool_maxsize: connections kept open; at least the number of threads sharing the client.
-    :param requests_per_second: an optional cap on the request rate of this client, across threads.
+    :param requests_per_second: an optional hard cap on the request rate of this client, across threads.
+    :param adaptive_rate: pace every thread of this client at a rate learnt from Gooten's 429s, and pause
+        them all for a ``Retry-After`` (see :mod:`gooten_provider.adaptive_rate`). Off, a 429 is retried
+        like a 5xx, up to ``max_retries``.
+    :param throttle_timeout: with ``adaptive_rate``, seconds a request keeps being retried while Gooten
+        answers 429, before it fails with :class:`GootenRateLimitError` (nothing was applied).
     """
 
     def __init__(
@@ -146,6 +155,8 @@ class GootenClient:
         backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
         requests_per_second: float | None = None,
+        adaptive_rate: bool = True,
+        throttle_timeout: float = DEFAULT_THROTTLE_TIMEOUT,
     ) -> None:
         if not isinstance(recipe_id, str) or not recipe_id.strip():
             raise GootenConfigurationError("A Gooten Recipe ID is required (the connection's login field).")
@@ -176,6 +187,12 @@ class GootenClient:
             raise GootenConfigurationError(
                 f"backoff_factor must be 0 or more seconds, got {backoff_factor!r}."
             )
+        if not isinstance(throttle_timeout, (int, float)) or not 0 <= throttle_timeout < math.inf:
+            raise GootenConfigurationError(
+                f"throttle_timeout must be 0 or more seconds, got {throttle_timeout!r}."
+            )
+        if not isinstance(adaptive_rate, bool):
+            raise GootenConfigurationError(f"adaptive_rate must be True or False, got {adaptive_rate!r}.")
         self.recipe_id = recipe_id.strip()
         self._billing_key = prepare_billing_key(billing_key)
         self.base_url = normalize_base_url(base_url, port)
@@ -185,9 +202,15 @@ class GootenClient:
         self.max_retries = int(max_retries)
         self.backoff_factor = float(backoff_factor)
         self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second is not None else None
+        self.throttle_timeout = float(throttle_timeout)
+        #: The rate controller every thread of this client shares, or ``None`` with ``adaptive_rate=False``.
+        self.rate_controller = AdaptiveRateController() if adaptive_rate else None
         install_urllib3_log_redaction()
         self.session = build_session(
-            max_retries=self.max_retries, backoff_factor=backoff_factor, pool_maxsize=pool_maxsize
+            max_retries=self.max_retries,
+            backoff_factor=backoff_factor,
+            pool_maxsize=pool_maxsize,
+            retry_throttled=not adaptive_rate,
         )
 
     def __repr__(self) -> str:
@@ -307,19 +330,45 @@ class GootenClient:
             query["partnerBillingKey"] = self._billing_key  # requests encodes it, exactly once
         action = f"{method} {path} ({about})"
         is_write = method != "GET"
-        if self._rate_limiter:
-            self._rate_limiter.wait()
-        error: GootenApiError | None = None
-        try:
-            response = self.session.request(
-                method, f"{self.base_url}{path}", params=query, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            error = self._transport_error(exc, action, is_write)
-        if error is not None:
-            # Raised out here, so that requests' exception (its text holds the full URL, key included) is
-            # neither its cause nor its context.
-            raise error
+        controller = self.rate_controller
+        throttled_since: float | None = None
+        while True:
+            ticket = controller.acquire() if controller else 0.0
+            if self._rate_limiter:
+                self._rate_limiter.wait()
+            error: GootenApiError | None = None
+            try:
+                response = self.session.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    params=query,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                error = self._transport_error(exc, action, is_write)
+            if error is not None:
+                # Raised out here, so that requests' exception (its text holds the full URL, key included)
+                # is neither its cause nor its context.
+                raise error
+            if controller is None or response.status_code != 429:
+                break
+            # Throttled: nothing was applied, so it is sent again, for as long as throttle_timeout allows.
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            controller.record(ticket, throttled=True, retry_after=retry_after)
+            now = time.monotonic()
+            throttled_since = now if throttled_since is None else throttled_since
+            if now + (retry_after or 0.0) - throttled_since >= self.throttle_timeout:
+                more = f" and asked to wait {retry_after:g} s more" if retry_after else ""
+                raise GootenRateLimitError(
+                    f"Gooten answered 429 Too Many Requests to {action} for {now - throttled_since:.1f} s"
+                    f"{more}, past throttle_timeout ({self.throttle_timeout:g} s); nothing was applied. "
+                    "Gooten is throttling this account: lower max_workers, spread the work over time, or "
+                    "raise throttle_timeout.",
+                    status_code=429,
+                )
+        if controller is not None:
+            controller.record(ticket, throttled=False)
         return parse_response(response, action=action, is_write=is_write, secrets=self.secret_forms)
 
     def _transport_error(self, exc: requests.RequestException, action: str, is_write: bool) -> GootenApiError:

@@ -10,3 +10,5 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 0.5
 #: Connections kept open per client: at least the number of threads sharing it.
 DEFAULT_POOL_MAXSIZE = 32
+#: Seconds a request keeps being retried while Gooten answers 429 (throttling), before it fails.
+DEFAULT_THROTTLE_TIMEOUT = 300.0

@@ -1,9 +1,10 @@
 """The HTTP session: connection pooling and retries that never replay a status change that may have landed.
 
-urllib3's ``Retry`` does the work. Reads (GET) are retried on connection errors, read errors, 429 and
+urllib3's ``Retry`` does the work. Reads (GET) are retried on connection errors, read errors and
 500/502/503/504. A write (POST) is re-sent only when it provably never took effect: the connection could not
-be opened, or Gooten refused it with 429. urllib3 never retries a read error for a method outside
-``allowed_methods``, so a POST whose response was lost is not replayed.
+be opened. urllib3 never retries a read error for a method outside ``allowed_methods``, so a POST whose
+response was lost is not replayed. A 429 (nothing was applied) is retried here only when the client does not
+pace itself (``adaptive_rate=False``); otherwise the client retries it, so that its rate controller sees it.
 """
 
 from __future__ import annotations
@@ -20,28 +21,42 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = f"airflow-provider-gooten/{__version__}"
 
 
-class GootenRetry(Retry):
-    """urllib3 ``Retry`` that re-sends a POST only after a 429; reads a fractional, capped ``Retry-After``."""
+#: A ``Retry-After`` longer than this is cut to it, so one answer cannot stall a task for an hour.
+MAX_RETRY_AFTER_SECONDS = 60.0
 
-    #: A ``Retry-After`` longer than this is cut to it, so one answer cannot stall a task for an hour.
-    MAX_RETRY_AFTER_SECONDS = 60.0
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds, fractions allowed, or an HTTP date), capped.
+
+    ``None`` when the header is absent or unreadable.
+    """
+    if value is None:
+        return None
+    try:
+        seconds = (
+            float(value) if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value) else Retry().parse_retry_after(value)
+        )
+    except Exception:  # urllib3's InvalidHeader, or a date it cannot read
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+class GootenRetry(Retry):
+    """urllib3 ``Retry`` that re-sends a POST only after a 429 it retries; a fractional, capped delay."""
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        """Retry reads on the usual statuses; retry a write only when Gooten refused it with 429."""
+        """Retry reads on the usual statuses; retry a write only when refused with a 429 that is retried."""
         if method.upper() not in self.allowed_methods:
-            return status_code == 429
+            return status_code == 429 and 429 in (self.status_forcelist or ())
         return super().is_retry(method, status_code, has_retry_after)
 
     def parse_retry_after(self, retry_after: str) -> float:
         """Accept ``Retry-After`` in seconds with a fraction (some servers send them) and cap it."""
-        if re.fullmatch(r"\s*\d+(\.\d+)?\s*", retry_after):
-            seconds = float(retry_after)
-        else:
-            seconds = super().parse_retry_after(retry_after)
-        return min(max(seconds, 0.0), self.MAX_RETRY_AFTER_SECONDS)
+        seconds = parse_retry_after(retry_after)
+        return super().parse_retry_after(retry_after) if seconds is None else seconds
 
 
-def build_retry(max_retries: int, backoff_factor: float) -> GootenRetry:
+def build_retry(max_retries: int, backoff_factor: float, *, retry_throttled: bool = True) -> GootenRetry:
     """Exponential backoff (``backoff_factor * 2**n``) with jitter; statuses left for the caller to judge."""
     return GootenRetry(
         total=max_retries,
@@ -51,7 +66,7 @@ def build_retry(max_retries: int, backoff_factor: float) -> GootenRetry:
         other=0,
         redirect=0,
         allowed_methods=frozenset({"GET"}),
-        status_forcelist=RETRYABLE_STATUSES,
+        status_forcelist=RETRYABLE_STATUSES if retry_throttled else RETRYABLE_STATUSES - {429},
         backoff_factor=backoff_factor,
         backoff_jitter=backoff_factor,
         backoff_max=30.0,
@@ -61,12 +76,16 @@ def build_retry(max_retries: int, backoff_factor: float) -> GootenRetry:
     )
 
 
-def build_session(*, max_retries: int, backoff_factor: float, pool_maxsize: int) -> requests.Session:
-    """One pooled session per client, shared by its worker threads."""
+def build_session(
+    *, max_retries: int, backoff_factor: float, pool_maxsize: int, retry_throttled: bool = True
+) -> requests.Session:
+    """One pooled session per client, shared by its worker threads.
+
+    :param retry_throttled: let urllib3 retry 429s (up to ``max_retries``); off when the client paces itself.
+    """
     session = requests.Session()
-    adapter = HTTPAdapter(
-        pool_connections=1, pool_maxsize=pool_maxsize, max_retries=build_retry(max_retries, backoff_factor)
-    )
+    retry = build_retry(max_retries, backoff_factor, retry_throttled=retry_throttled)
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})

@@ -137,14 +137,23 @@ def test_write_refused_with_429_is_resent_and_applied_once(api):
     assert [(w.fault, w.applied) for w in api.writes(order_id)] == [("429", False), (None, True)]
 
 
-def test_write_429_storm_ends_as_rate_limited_without_applying(api):
+def test_without_adaptive_rate_a_write_429_storm_ends_as_rate_limited_without_applying(api):
     api.retry_after = 0.01
     order_id = api.add_order(statuses="New")["Id"]
     api.inject_faults(order_id, *["429"] * 10, method="POST")
     with pytest.raises(GootenRateLimitError, match="nothing was applied"):
-        make_client(api, max_retries=2).update_order_status(order_id, "Hold")
+        make_client(api, max_retries=2, adaptive_rate=False).update_order_status(order_id, "Hold")
     assert len(api.writes(order_id)) == 3
     assert api.item_statuses(order_id) == ["New"]
+
+
+def test_with_adaptive_rate_a_write_429_storm_is_outlasted_and_applied_once(api):
+    api.retry_after = 0.01
+    order_id = api.add_order(statuses="New")["Id"]
+    api.inject_faults(order_id, *["429"] * 10, method="POST")
+    make_client(api, max_retries=2).update_order_status(order_id, "Hold")  # more 429s than max_retries
+    assert [w.fault for w in api.writes(order_id)] == ["429"] * 10 + [None]
+    assert len(api.applied_writes(order_id)) == 1
 
 
 @pytest.mark.parametrize(

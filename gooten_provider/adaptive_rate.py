@@ -1,0 +1,141 @@
+"""Adaptive pacing: one request rate per client, shared by all its threads, learnt from Gooten's 429s.
+
+Gooten publishes no rate limit, and every gateway in front of an API has one. A client that only retries
+429s hammers the gateway harder the more threads it runs. This controller works as botocore's ``adaptive``
+retry mode does, with CUBIC (the congestion controller of Linux TCP) setting the rate:
+
+* Until the first 429 nothing is paced: an account that is never throttled pays nothing.
+* A 429 starts a *throttling event*: the rate drops to ``BETA`` times the rate the client was sending at
+  (multiplicative decrease), and that rate is remembered as ``w_max``. Answers to requests sent before the
+  drop belong to the same event and do not lower it again, as TCP cuts its window once per loss event.
+* Each answer without throttling raises the rate along CUBIC's curve, ``SCALE * (t - K)**3 + w_max``: fast
+  while far below ``w_max``, flat around it (where the gateway said "no" last time), then probing above it.
+  Clients sharing a gateway converge to fair shares this way, as TCP flows sharing a link do, with no
+  coordination but the 429s.
+* A ``Retry-After`` on any answer pauses every thread of the client until it has passed: the gateway said
+  when it takes requests again, and sending earlier only earns more 429s.
+
+The sending rate is measured as botocore measures it (requests per half second, smoothed), and the paced
+rate never exceeds twice it, so a rate learnt while idle cannot turn into a burst.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+#: CUBIC's decrease factor and curve scale, as botocore uses them.
+BETA = 0.7
+SCALE = 0.4
+#: The paced rate never falls below this (requests per second), so a client always makes progress.
+MIN_RATE = 0.5
+# The sending rate is counted per bucket of this many seconds, then smoothed.
+_MEASURE_BUCKET = 0.5
+_SMOOTHING = 0.8
+
+
+class AdaptiveRateController:
+    """Paces every request of one client across its threads; lowers the rate on 429, raises it on success.
+
+    Call :meth:`acquire` before each request (it waits, and returns a ticket), then :meth:`record` with the
+    ticket and what the answer was. Thread-safe.
+
+    :param clock: seconds that never go backwards (tests pass their own).
+    :param sleep: how to wait (tests pass their own).
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        now = clock()
+        #: Whether requests are paced (from the first 429 on).
+        self.paced = False
+        #: The paced rate in requests per second (infinite until the first 429).
+        self.rate = math.inf
+        self._w_max = 0.0
+        self._k = 0.0
+        self._last_decrease = -math.inf
+        self._next_slot = now
+        self._paused_until = now
+        self._measured = 0.0
+        self._bucket_start = now
+        self._bucket_count = 0
+        #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
+        self.events = 0
+        self.throttled = 0
+
+    @property
+    def paused_until(self) -> float:
+        """The clock time until which a ``Retry-After`` holds every thread."""
+        return self._paused_until
+
+    def acquire(self) -> float:
+        """Wait until a request may be sent (a ``Retry-After`` in force, then a paced slot); return a ticket.
+
+        The ticket is the clock time the request goes out; pass it to :meth:`record`.
+        """
+        while True:
+            with self._lock:
+                now = self._clock()
+                slot = max(now, self._paused_until)
+                if self.paced:
+                    slot = max(slot, self._next_slot)
+                    self._next_slot = slot + 1.0 / self.rate
+                self._count_sent(slot)
+            if slot > now:
+                self._sleep(slot - now)
+            with self._lock:
+                if self._paused_until <= slot:
+                    return slot
+            # a Retry-After came in while this thread waited for its slot: wait for it as well
+
+    def record(self, ticket: float, *, throttled: bool, retry_after: float | None = None) -> None:
+        """Take in one answer: ``throttled`` (a 429) lowers the rate once per event, others raise it.
+
+        :param ticket: what :meth:`acquire` returned for the request.
+        :param retry_after: the answer's ``Retry-After`` in seconds, already capped; pauses every thread.
+        """
+        with self._lock:
+            now = self._clock()
+            if retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
+            if not throttled:
+                if self.paced:
+                    ceiling = 2 * max(self._sending_rate(now), MIN_RATE)
+                    self.rate = max(MIN_RATE, min(self._cubic(now), ceiling))
+                return
+            self.throttled += 1
+            if ticket < self._last_decrease:
+                return  # sent before the last decrease: part of the event already answered
+            sending = self._sending_rate(now)
+            current = max(MIN_RATE, min(sending, self.rate) if self.paced else sending)
+            self.events += 1
+            self.paced = True
+            self._w_max = current
+            self._k = (current * (1 - BETA) / SCALE) ** (1 / 3)
+            self._last_decrease = now
+            self.rate = max(MIN_RATE, current * BETA)
+            self._next_slot = max(self._next_slot, now)
+
+    def _cubic(self, now: float) -> float:
+        return SCALE * (now - self._last_decrease - self._k) ** 3 + self._w_max
+
+    def _count_sent(self, at: float) -> None:
+        self._bucket_count += 1
+        elapsed = at - self._bucket_start
+        if elapsed >= _MEASURE_BUCKET:
+            self._measured = (self._bucket_count / elapsed) * _SMOOTHING + self._measured * (1 - _SMOOTHING)
+            self._bucket_count = 0
+            self._bucket_start = at
+
+    def _sending_rate(self, now: float) -> float:
+        """The smoothed sending rate; before a first full bucket, the rate of the bucket so far."""
+        if self._measured:
+            return self._measured
+        elapsed = now - self._bucket_start
+        return self._bucket_count / elapsed if elapsed > 0 else 0.0
