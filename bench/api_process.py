@@ -32,6 +32,7 @@ def _journal_stats(api: Any) -> dict[str, Any]:
         "methods": dict(Counter(entry.method for entry in journal)),
         "faults": dict(Counter(entry.fault for entry in journal if entry.fault)),
         "applied_writes": sum(1 for entry in journal if entry.applied),
+        "throttled": sum(1 for entry in journal if entry.throttled),
         "server_seconds_median": statistics.median(durations) if durations else 0.0,
         "span_seconds": (
             max(e.finished for e in journal) - min(e.started for e in journal) if journal else 0.0
@@ -70,6 +71,8 @@ def _serve(conn: Connection, options: dict[str, Any]) -> None:
                     reply = None
                 elif command == "stats":
                     reply = _journal_stats(api)
+                elif command == "timeline":  # (started, throttled, recipe-less) per request, for plots
+                    reply = [(entry.started, entry.throttled) for entry in api.journal]
                 else:
                     raise ValueError(f"unknown command {command!r}")
                 conn.send(("ok", reply))
@@ -137,6 +140,10 @@ class ApiProcess:
     def stats(self) -> dict[str, Any]:
         """Summarise the journal since the last :meth:`clear_journal` (see ``_journal_stats``)."""
         return self._call("stats")
+
+    def timeline(self) -> list[tuple[float, bool]]:
+        """``(started, throttled)`` for every journaled request, in the server's monotonic clock."""
+        return [tuple(item) for item in self._call("timeline")]
 
     def connection_config(self, **extra: Any) -> dict[str, Any]:
         """The Airflow connection (JSON form) pointing at the server, with ``extra`` merged in."""

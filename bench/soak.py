@@ -22,8 +22,9 @@ compare-and-set, so two runs setting ``New`` on one order at the same moment can
 provider documents that such runs must not overlap.
 
 Faults include late landings (``late_apply``: the answer is lost and the change lands later, within the
-operator's settle window). Orders are spread over the four targets (one operator run per target) and over
-statuses that are eligible (``New``, ``Pending``, ``AddressIssue``, ... and mixes of them), ineligible
+operator's settle window), and the account is throttled like a gateway does it (150 requests per second,
+bursts of 20, 429 with ``Retry-After``), on top of the injected faults. Orders are spread over the four
+targets (one operator run per target) and over statuses that are eligible (``New``, ``Pending``, ``AddressIssue``, ... and mixes of them), ineligible
 (``InProduction``, ``Shipped``, ``Hold``, ``Cancelled``, ``Test``, items mixing an eligible and an
 ineligible status) or already at the target.
 """
@@ -118,6 +119,9 @@ class SoakConfig:
     max_failed_fraction: float = 0.01
     #: Run a rival operator over the same orders, at the same time, for each target.
     rival_runs: bool = True
+    #: The account is throttled like a gateway does it (requests per second, burst; 429 with Retry-After).
+    rate_limit: float | None = 150.0
+    rate_burst: int = 20
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ class SoakReport:
             f"  rival runs' outcomes: {c.get('rival_outcomes', {})}",
             f"  requests: {c.get('requests', 0)} ({c.get('requests_by_method', {})}), "
             f"faults injected: {c.get('faults', 0)} ({100 * c.get('fault_fraction', 0):.1f}%) "
-            f"{c.get('faults_by_kind', {})}",
+            f"{c.get('faults_by_kind', {})}, throttled by the rate limit: {c.get('throttled', 0)}",
             f"  writes: {c.get('writes', 0)}, applied: {c.get('applied_writes', 0)}, "
             f"orders written more than once: {c.get('orders_resent', 0)}, "
             f"updated orders whose write's answer was lost or late (settled by reading): "
@@ -296,7 +300,11 @@ def check_soak(
 
     writes: dict[str, list[Any]] = {}
     for entry in journal:
-        if entry.method == "POST" and entry.path.rstrip("/").lower().endswith("/api/orderstatus"):
+        if (
+            entry.method == "POST"
+            and entry.path.rstrip("/").lower().endswith("/api/orderstatus")
+            and not getattr(entry, "throttled", False)  # a gateway's 429: the request never reached Gooten
+        ):
             writes.setdefault(entry.order_id, []).append(entry)
 
     outcomes: Counter[str] = Counter()
@@ -391,6 +399,7 @@ def check_soak(
         "faults": sum(faults_by_kind.values()),
         "fault_fraction": sum(faults_by_kind.values()) / len(journal) if journal else 0.0,
         "faults_by_kind": dict(sorted(faults_by_kind.items())),
+        "throttled": sum(1 for entry in journal if getattr(entry, "throttled", False)),
         "writes": len(all_writes),
         "applied_writes": sum(1 for entry in all_writes if entry.applied),
         "orders_resent": sum(1 for entries in writes.values() if len(entries) > 1),
@@ -472,6 +481,8 @@ def run_soak(config: SoakConfig | None = None) -> SoakReport:
         seed=config.seed,
         retry_after=config.retry_after,
         slow_seconds=config.slow_seconds,
+        rate_limit=config.rate_limit,
+        rate_burst=config.rate_burst,
     )
     orders = []
     for target, label, statuses in plan_orders(config.orders, config.seed):

@@ -24,16 +24,26 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
-#: CUBIC's decrease factor and curve scale, as botocore uses them.
-BETA = 0.7
-SCALE = 0.4
+#: CUBIC's decrease factor and curve scale. botocore uses 0.7 and 0.4; a gateway's ``Retry-After`` pauses
+#: every thread for a whole second per throttling event, so events are made rarer here: a milder decrease
+#: and a flatter curve (about 12 s between events at 50 requests per second instead of 4).
+BETA = 0.8
+SCALE = 0.02
 #: The paced rate never falls below this (requests per second), so a client always makes progress.
 MIN_RATE = 0.5
 # The sending rate is counted per bucket of this many seconds, then smoothed.
 _MEASURE_BUCKET = 0.5
 _SMOOTHING = 0.8
+# The rate the gateway let through is counted over this many seconds before a throttling event, and
+# trusted only when at least the shorter span was measured (time paused by a Retry-After excluded).
+_ACCEPTED_WINDOW = 2.0
+_ACCEPTED_MIN_SPAN = 0.5
+#: CUBIC's plateau is set this much below the rate at which the gateway said "no": that rate still holds
+#: the gateway's burst, so a plateau right at it would drain the burst and be throttled again within seconds.
+PLATEAU = 0.95
 
 
 class AdaptiveRateController:
@@ -65,6 +75,8 @@ class AdaptiveRateController:
         self._measured = 0.0
         self._bucket_start = now
         self._bucket_count = 0
+        self._accepted: deque[float] = deque()  # when each recent answer without throttling came
+        self._resumed = now  # when the last Retry-After pause ended (or the controller started)
         #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
         self.events = 0
         self.throttled = 0
@@ -104,7 +116,11 @@ class AdaptiveRateController:
             now = self._clock()
             if retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
+                self._resumed = self._paused_until
             if not throttled:
+                self._accepted.append(now)
+                while self._accepted and self._accepted[0] < now - _ACCEPTED_WINDOW:
+                    self._accepted.popleft()
                 if self.paced:
                     ceiling = 2 * max(self._sending_rate(now), MIN_RATE)
                     self.rate = max(MIN_RATE, min(self._cubic(now), ceiling))
@@ -113,11 +129,18 @@ class AdaptiveRateController:
             if ticket < self._last_decrease:
                 return  # sent before the last decrease: part of the event already answered
             sending = self._sending_rate(now)
-            current = max(MIN_RATE, min(sending, self.rate) if self.paced else sending)
+            current = min(sending, self.rate) if self.paced else sending
+            # What the gateway let through just before saying "no" is its limit, more exactly than what was
+            # sent (which overshot it): CUBIC's plateau then sits at the limit rather than above it.
+            span = now - max(now - _ACCEPTED_WINDOW, self._resumed)
+            if span >= _ACCEPTED_MIN_SPAN:
+                accepted = sum(1 for at in self._accepted if at > now - span) / span
+                current = min(current, accepted)
+            current = max(MIN_RATE, current)
             self.events += 1
             self.paced = True
-            self._w_max = current
-            self._k = (current * (1 - BETA) / SCALE) ** (1 / 3)
+            self._w_max = PLATEAU * current
+            self._k = (self._w_max - current * BETA) ** (1 / 3) / SCALE ** (1 / 3)
             self._last_decrease = now
             self.rate = max(MIN_RATE, current * BETA)
             self._next_slot = max(self._next_slot, now)

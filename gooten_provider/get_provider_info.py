@@ -41,6 +41,18 @@ CONNECTION_TYPE: dict[str, Any] = {
             "description": "Retry delays grow as factor x 2^n seconds, plus jitter. Default 0.5.",
             "schema": {"type": ["number", "null"], "minimum": 0},
         },
+        "adaptive_rate": {
+            "label": "Adaptive rate",
+            "description": "Pace requests at a rate learnt from Gooten's 429 answers, shared by every "
+            "thread, and pause them all for a Retry-After. Default on.",
+            "schema": {"type": ["boolean", "null"], "default": True},
+        },
+        "throttle_timeout": {
+            "label": "Throttle timeout (seconds)",
+            "description": "With adaptive rate: seconds a request keeps being retried while Gooten answers "
+            "429, before it fails. Default 300.",
+            "schema": {"type": ["number", "null"], "minimum": 0},
+        },
         "admin_order_url": {
             "label": "Admin order URL",
             "description": "Optional link template for the task's 'Gooten order' button, with {order_id} "

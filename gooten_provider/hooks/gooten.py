@@ -48,13 +48,31 @@ def _number_from_extra(
     return number
 
 
+def _bool_from_extra(extras: dict[str, Any], name: str, conn_id: str) -> bool | None:
+    """Read a boolean extra (the UI or a URI may store it as text); ``None`` when unset."""
+    value = extras.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise GootenConfigurationError(
+        f"Gooten connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}."
+    )
+
+
 class GootenHook(BaseHook):
     """Talk to the Gooten order API with the credentials of an Airflow connection.
 
     The connection (type ``gooten``) holds the Recipe ID in ``login``, the Partner Billing Key in
     ``password`` (store it unencoded; Airflow masks it), an optional API base URL in ``host`` (default
     ``https://api.print.io``) and ``port``, and the optional extras ``timeout`` (seconds, default 30),
-    ``max_retries`` (default 3), ``backoff_factor`` (default 0.5) and ``admin_order_url``. The connection
+    ``max_retries`` (default 3), ``backoff_factor`` (default 0.5), ``adaptive_rate`` (default true),
+    ``throttle_timeout`` (seconds, default 300) and ``admin_order_url``. The connection
     is read on first use, never in ``__init__``; one pooled HTTP session then serves every call of this
     hook, from any thread.
 
@@ -68,6 +86,9 @@ class GootenHook(BaseHook):
         ``backoff_factor * 2**n`` seconds, plus jitter; default 0.5).
     :param pool_maxsize: connections kept open; at least the number of threads sharing this hook.
     :param requests_per_second: an optional cap on this hook's request rate, across threads.
+    :param adaptive_rate: overrides the connection's ``adaptive_rate`` extra: pace requests at a rate learnt
+        from Gooten's 429s (see :class:`~gooten_provider.client.GootenClient`).
+    :param throttle_timeout: overrides the connection's ``throttle_timeout`` extra.
 
     Example::
 
@@ -90,9 +111,13 @@ class GootenHook(BaseHook):
         backoff_factor: float | None = None,
         pool_maxsize: int | None = None,
         requests_per_second: float | None = None,
+        adaptive_rate: bool | None = None,
+        throttle_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.adaptive_rate = adaptive_rate
+        self.throttle_timeout = throttle_timeout
         self.gooten_conn_id = gooten_conn_id
         self.timeout = timeout
         self.max_retries = max_retries
@@ -155,6 +180,16 @@ class GootenHook(BaseHook):
         client_options: dict[str, Any] = {}
         if self.pool_maxsize:
             client_options["pool_maxsize"] = self.pool_maxsize
+        adaptive_rate = self.adaptive_rate
+        if adaptive_rate is None:
+            adaptive_rate = _bool_from_extra(extras, "adaptive_rate", self.gooten_conn_id)
+        if adaptive_rate is not None:
+            client_options["adaptive_rate"] = adaptive_rate
+        throttle_timeout = self.throttle_timeout
+        if throttle_timeout is None:
+            throttle_timeout = _number_from_extra(extras, "throttle_timeout", self.gooten_conn_id, minimum=0)
+        if throttle_timeout is not None:
+            client_options["throttle_timeout"] = throttle_timeout
         client = GootenClient(
             login,
             password,
@@ -233,13 +268,15 @@ class GootenHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The connection form's extra fields as WTForms fields (Airflow < 3.2)."""
-        from wtforms import IntegerField, StringField
+        from wtforms import BooleanField, IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
 
         widgets: dict[str, Any] = {}
         for name, field in CONNECTION_TYPE["conn-fields"].items():
             schema = field["schema"]
-            if "integer" in schema["type"]:
+            if "boolean" in schema["type"]:
+                widgets[name] = BooleanField(field["label"], default=True, description=field["description"])
+            elif "integer" in schema["type"]:
                 validators = [Optional(), NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))]
                 widgets[name] = IntegerField(
                     field["label"], validators=validators, description=field["description"]

@@ -96,6 +96,9 @@ class GootenOrderStatusOperator(BaseOperator):
     :param reason: free text recorded with each change in the log and the results (Gooten has no field for
         it); templated.
     :param requests_per_second: an optional cap on the request rate to Gooten for this task.
+    :param throttle_timeout: seconds each request keeps being retried while Gooten answers 429 (throttling)
+        before its order fails; default: the connection's ``throttle_timeout`` extra, else 300. Requests are
+        paced at a rate learnt from the 429s unless the connection sets ``adaptive_rate`` to false.
     :param check_order_ids: require Gooten's Safe ID shape of every id (default); turn it off for an account
         whose ids have another shape.
     """
@@ -116,6 +119,7 @@ class GootenOrderStatusOperator(BaseOperator):
         fail_on_ineligible: bool = False,
         reason: str | None = None,
         requests_per_second: float | None = None,
+        throttle_timeout: float | None = None,
         check_order_ids: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -139,6 +143,15 @@ class GootenOrderStatusOperator(BaseOperator):
                 f"{self.task_id}: requests_per_second must be a positive number or None, got "
                 f"{requests_per_second!r}."
             )
+        if throttle_timeout is not None and (
+            isinstance(throttle_timeout, bool)
+            or not isinstance(throttle_timeout, (int, float))
+            or not 0 <= throttle_timeout < float("inf")
+        ):
+            raise ValueError(
+                f"{self.task_id}: throttle_timeout must be 0 or more seconds, or None, got "
+                f"{throttle_timeout!r}."
+            )
         self.order_ids = order_ids
         self.status = status
         self.gooten_conn_id = gooten_conn_id
@@ -148,6 +161,7 @@ class GootenOrderStatusOperator(BaseOperator):
         self.reason = reason
         self.requests_per_second = requests_per_second
         self.check_order_ids = check_order_ids
+        self.throttle_timeout = throttle_timeout
         #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
         self.order_url: str | None = None
 
@@ -165,6 +179,7 @@ class GootenOrderStatusOperator(BaseOperator):
             self.gooten_conn_id,
             pool_maxsize=max(self.max_workers, 4),
             requests_per_second=self.requests_per_second,
+            throttle_timeout=self.throttle_timeout,
         )
         client = hook.get_conn()  # a wrong connection fails the task here, before any order is touched
         # One call that needs the Recipe ID and the billing key: a dead host, a wrong scheme or a refused key

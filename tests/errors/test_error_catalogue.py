@@ -1107,10 +1107,34 @@ CASES: tuple[Case, ...] = (
         ),
         None,
         "Gooten connection 'gooten_default': ignoring unknown extra(s) timout; known extras: timeout, "
-        "max_retries, backoff_factor, admin_order_url.",
+        "max_retries, backoff_factor, adaptive_rate, throttle_timeout, admin_order_url.",
         1,
         "not an error, a warning: the extra is ignored, so the default timeout (30 s) applies",
         check=client_setting("timeout", 30.0),
+    ),
+    Case(
+        "extra-adaptive-rate-not-a-boolean",
+        "extras",
+        '`{"adaptive_rate": "maybe"}`',
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.connect(extra={"adaptive_rate": "maybe"}) or GootenHook().get_order_status(env.order())
+        ),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'adaptive_rate' must be true or false, got 'maybe'.",
+        0,
+        '`true`/`false`, `"true"`/`"false"`, `yes`/`no`, `on`/`off` and `1`/`0` are accepted',
+    ),
+    Case(
+        "extra-throttle-timeout-negative",
+        "extras",
+        '`{"throttle_timeout": -5}`',
+        ANY_HOOK_CALL,
+        lambda env: env.connect(extra={"throttle_timeout": -5}) or GootenHook().get_order_status(env.order()),
+        GootenConfigurationError,
+        "Gooten connection 'gooten_default': extra 'throttle_timeout' must be a number of at least 0, "
+        "got -5.",
+        0,
     ),
     # -- hook and operator arguments ---------------------------------------------------------------------
     Case(
@@ -1194,6 +1218,26 @@ CASES: tuple[Case, ...] = (
         lambda env: operator(order_ids=env.order(), requests_per_second=0),
         ValueError,
         "set_status: requests_per_second must be a positive number or None, got 0.",
+        0,
+    ),
+    Case(
+        "operator-throttle-timeout",
+        "arguments",
+        "`throttle_timeout=-1`",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), throttle_timeout=-1),
+        ValueError,
+        "set_status: throttle_timeout must be 0 or more seconds, or None, got -1.",
+        0,
+    ),
+    Case(
+        "hook-adaptive-rate-not-a-boolean",
+        "arguments",
+        '`GootenHook(adaptive_rate="no")`',
+        ANY_HOOK_CALL,
+        lambda env: GootenHook(adaptive_rate="no").get_order_status(env.order()),
+        GootenConfigurationError,
+        "adaptive_rate must be True or False, got 'no'.",
         0,
     ),
     Case(

@@ -115,6 +115,8 @@ def test_connection_form_shows_the_gooten_fields_and_never_the_key_back(
         "Timeout (seconds)",
         "Max retries",
         "Retry backoff factor",
+        "Adaptive rate",
+        "Throttle timeout (seconds)",
         "Admin order URL",
     ]
     for label in ("Timeout (seconds)", "Max retries", "Retry backoff factor"):  # numbers: spin buttons

@@ -59,6 +59,8 @@ def test_connection_form_has_the_custom_fields(providers):
         "timeout": "Timeout (seconds)",
         "max_retries": "Max retries",
         "backoff_factor": "Retry backoff factor",
+        "adaptive_rate": "Adaptive rate",
+        "throttle_timeout": "Throttle timeout (seconds)",
         "admin_order_url": "Admin order URL",
     }
 
@@ -83,7 +85,10 @@ def test_legacy_form_methods_match_the_declared_form():
     for name, widget in widgets.items():
         assert widget.args[0] == fields[name]["label"]
         # Airflow < 3.2 accepts only String/Integer/Password/Boolean fields: a number is typed as text.
-        expected_class = "IntegerField" if "integer" in fields[name]["schema"]["type"] else "StringField"
+        types = fields[name]["schema"]["type"]
+        expected_class = (
+            "BooleanField" if "boolean" in types else "IntegerField" if "integer" in types else "StringField"
+        )
         assert widget.field_class.__name__ == expected_class
     assert GootenHook.conn_type == connection_type["connection-type"]
     assert GootenHook.hook_name == connection_type["hook-name"]

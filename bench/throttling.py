@@ -1,0 +1,332 @@
+"""Throttling: the operator against a local API that rate-limits the account like a gateway.
+
+The local API (in its own process) throttles the Recipe ID with a token bucket (R requests per second,
+burst B, 429 with or without ``Retry-After``), with a fixed latency per request. Each run sets fresh orders
+from ``New`` to ``Hold`` (a read and a write each) with the operator, and reports:
+
+* **useful throughput**: orders x 2 requests / wall time / R (1.0 is the gateway's limit);
+* **throttled**: the share of requests answered 429;
+* **failed**: orders that ended ``failed`` (a 429 must never be the reason).
+
+Runs compare ``adaptive_rate=False`` (429s retried up to ``max_retries``, as before) with the adaptive
+rate controller (the default), for several ``max_workers``; then several operator tasks in separate
+processes share one account, to show each converges to a fair share with no coordination but the 429s.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.api_process import ApiProcess
+
+CONN_ID = "gooten_bench_throttled"
+WORKERS: tuple[int, ...] = (1, 4, 8, 16, 32, 64)
+
+
+@dataclass
+class ThrottleRun:
+    """One operator run (or one task of a multi-task run) against the throttled API."""
+
+    name: str
+    adaptive: bool
+    retry_after: bool
+    max_workers: int
+    orders: int
+    seconds: float
+    requests: int
+    throttled: int
+    outcomes: dict[str, int]
+    rate_limit: float
+
+    @property
+    def useful_throughput(self) -> float:
+        """Orders x 2 requests per second of wall time, as a share of the rate limit."""
+        return self.orders * 2 / self.seconds / self.rate_limit if self.seconds else 0.0
+
+    @property
+    def throttled_share(self) -> float:
+        """The share of this run's requests answered 429."""
+        return self.throttled / self.requests if self.requests else 0.0
+
+
+@dataclass
+class MultiTaskRun:
+    """Several operator tasks, each in its own process, against one throttled account at once."""
+
+    adaptive: bool
+    retry_after: bool
+    tasks: list[ThrottleRun]
+    seconds: float
+    requests: int
+    throttled: int
+    rate_limit: float
+    timeline: list[tuple[float, bool]] = field(default_factory=list)
+
+    @property
+    def useful_throughput(self) -> float:
+        """All tasks' orders x 2 per second of wall time (first start to last end), over the rate limit."""
+        return sum(t.orders for t in self.tasks) * 2 / self.seconds / self.rate_limit
+
+    @property
+    def throttled_share(self) -> float:
+        """The share of all requests answered 429."""
+        return self.throttled / self.requests if self.requests else 0.0
+
+    @property
+    def share_ratio(self) -> float:
+        """The smallest task's rate over the largest's (1.0 is perfectly fair)."""
+        rates = [t.orders / t.seconds for t in self.tasks]
+        return min(rates) / max(rates)
+
+
+def _operator_run(config: dict[str, Any], ids: list[str], max_workers: int, adaptive: bool) -> dict[str, Any]:
+    """Run the operator once (in this process); return its wall time and outcome counts."""
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    from gooten_provider.operators.gooten import GootenOrderStatusOperator
+
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
+        {**config, "extra": {**config["extra"], "adaptive_rate": adaptive}}
+    )
+
+    class _TaskInstance:
+        xcoms: dict[str, Any] = {}  # noqa: RUF012
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            self.xcoms[key] = value
+
+    ti = _TaskInstance()
+    operator = GootenOrderStatusOperator(
+        task_id="throttled", order_ids=ids, status="Hold", gooten_conn_id=CONN_ID, max_workers=max_workers
+    )
+    started = time.perf_counter()
+    try:
+        results = operator.execute({"ti": ti})  # type: ignore[arg-type]
+    except AirflowException:
+        results = ti.xcoms.get("return_value") or []
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "started": started,
+        "outcomes": dict(Counter(r["outcome"] for r in results)),
+        "errors": [r["error"] for r in results if r["outcome"] == "failed"][:3],
+    }
+
+
+def _task_process(
+    config: dict[str, Any], ids: list[str], max_workers: int, adaptive: bool, queue: Any
+) -> None:
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    queue.put(_operator_run(config, ids, max_workers, adaptive))
+
+
+def run_single(
+    *,
+    orders: int,
+    rate_limit: float,
+    burst: int,
+    latency: float,
+    retry_after: bool,
+    adaptive: bool,
+    max_workers: int,
+) -> ThrottleRun:
+    """One operator task over ``orders`` orders against a freshly started throttled API."""
+    with ApiProcess(latency=latency, rate_limit=rate_limit, rate_burst=burst, retry_after=retry_after) as api:
+        ids = api.add_orders(orders)
+        api.clear_journal()
+        result = _operator_run(api.connection_config(), ids, max_workers, adaptive)
+        stats = api.stats()
+    return ThrottleRun(
+        name=f"max_workers={max_workers}",
+        adaptive=adaptive,
+        retry_after=retry_after,
+        max_workers=max_workers,
+        orders=orders,
+        seconds=result["seconds"],
+        requests=stats["requests"],
+        throttled=stats["throttled"],
+        outcomes=result["outcomes"],
+        rate_limit=rate_limit,
+    )
+
+
+def run_multi(
+    *,
+    tasks: int,
+    orders_per_task: int,
+    rate_limit: float,
+    burst: int,
+    latency: float,
+    retry_after: bool,
+    adaptive: bool,
+    max_workers: int,
+) -> MultiTaskRun:
+    """``tasks`` operator tasks, each in its own process, over their own orders of one account at once."""
+    context = multiprocessing.get_context("spawn")
+    with ApiProcess(latency=latency, rate_limit=rate_limit, rate_burst=burst, retry_after=retry_after) as api:
+        batches = [api.add_orders(orders_per_task) for _ in range(tasks)]
+        api.clear_journal()
+        queue = context.Queue()
+        processes = [
+            context.Process(
+                target=_task_process, args=(api.connection_config(), ids, max_workers, adaptive, queue)
+            )
+            for ids in batches
+        ]
+        started = time.perf_counter()
+        for process in processes:
+            process.start()
+        results = [queue.get(timeout=600) for _ in processes]
+        for process in processes:
+            process.join(30)
+        stats = api.stats()
+        timeline = api.timeline()
+    span = stats["span_seconds"]
+    runs = [
+        ThrottleRun(
+            name=f"task {index + 1}",
+            adaptive=adaptive,
+            retry_after=retry_after,
+            max_workers=max_workers,
+            orders=orders_per_task,
+            seconds=result["seconds"],
+            requests=0,
+            throttled=0,
+            outcomes=result["outcomes"],
+            rate_limit=rate_limit,
+        )
+        for index, result in enumerate(results)
+    ]
+    del started
+    return MultiTaskRun(
+        adaptive=adaptive,
+        retry_after=retry_after,
+        tasks=runs,
+        seconds=span,
+        requests=stats["requests"],
+        throttled=stats["throttled"],
+        rate_limit=rate_limit,
+        timeline=timeline,
+    )
+
+
+def run_throttling(
+    *,
+    orders: int = 600,
+    rate_limit: float = 50.0,
+    burst: int = 5,
+    latency: float = 0.02,
+    workers: Sequence[int] = WORKERS,
+    tasks: int = 4,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Every single-task run (before and after, with and without Retry-After), then the multi-task runs."""
+    single: list[ThrottleRun] = []
+    for adaptive in (False, True):
+        for retry_after in (True, False):
+            for max_workers in workers:
+                run = run_single(
+                    orders=orders,
+                    rate_limit=rate_limit,
+                    burst=burst,
+                    latency=latency,
+                    retry_after=retry_after,
+                    adaptive=adaptive,
+                    max_workers=max_workers,
+                )
+                single.append(run)
+                progress(_line(run))
+    multi: list[MultiTaskRun] = []
+    for adaptive in (False, True):
+        run_m = run_multi(
+            tasks=tasks,
+            orders_per_task=orders // tasks,
+            rate_limit=rate_limit,
+            burst=burst,
+            latency=latency,
+            retry_after=True,
+            adaptive=adaptive,
+            max_workers=8,
+        )
+        multi.append(run_m)
+        progress(
+            f"{tasks} tasks, adaptive={adaptive}: useful {run_m.useful_throughput:.2f}, throttled "
+            f"{100 * run_m.throttled_share:.1f}%, share ratio {run_m.share_ratio:.2f}, "
+            f"failed {sum(t.outcomes.get('failed', 0) for t in run_m.tasks)}"
+        )
+    return {
+        "settings": {"orders": orders, "rate_limit": rate_limit, "burst": burst, "latency": latency},
+        "single": single,
+        "multi": multi,
+    }
+
+
+def _line(run: ThrottleRun) -> str:
+    return (
+        f"adaptive={run.adaptive!s:5} retry_after={run.retry_after!s:5} max_workers={run.max_workers:3}: "
+        f"{run.seconds:6.1f} s, useful {run.useful_throughput:.2f}, "
+        f"throttled {100 * run.throttled_share:5.1f}% "
+        f"({run.throttled}/{run.requests}), failed {run.outcomes.get('failed', 0)}"
+    )
+
+
+def to_json(result: dict[str, Any]) -> dict[str, Any]:
+    """The result as JSON-ready data (properties included)."""
+
+    def run_json(run: ThrottleRun) -> dict[str, Any]:
+        return {
+            **asdict(run),
+            "useful_throughput": run.useful_throughput,
+            "throttled_share": run.throttled_share,
+        }
+
+    return {
+        "settings": result["settings"],
+        "single": [run_json(run) for run in result["single"]],
+        "multi": [
+            {
+                "adaptive": m.adaptive,
+                "retry_after": m.retry_after,
+                "seconds": m.seconds,
+                "requests": m.requests,
+                "throttled": m.throttled,
+                "useful_throughput": m.useful_throughput,
+                "throttled_share": m.throttled_share,
+                "share_ratio": m.share_ratio,
+                "tasks": [run_json(t) for t in m.tasks],
+            }
+            for m in result["multi"]
+        ],
+    }
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="gooten-bench-airflow-home-")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    args = sys.argv[1:]
+    workers = tuple(int(w) for w in args[0].split(",")) if args else (8,)
+    for max_workers in workers:
+        print(
+            _line(
+                run_single(
+                    orders=600,
+                    rate_limit=50,
+                    burst=5,
+                    latency=0.02,
+                    retry_after=True,
+                    adaptive=True,
+                    max_workers=max_workers,
+                )
+            ),
+            flush=True,
+        )
