@@ -1,8 +1,9 @@
 """Run the benchmarks, print the results, and record them in docs/performance.md and bench/results/.
 
-``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or ``airflow``,
-``startup``) runs one part. Each part rewrites only its own marked block of docs/performance.md
-(``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in bench/results/.
+``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or
+``airflow``, ``startup``, ``throttling``) runs one part. Each part rewrites only its own marked block of
+docs/performance.md (``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in
+bench/results/.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
 RESULTS = REPO_ROOT / "bench" / "results"
-PARTS: tuple[str, ...] = ("throughput", "airflow", "startup")
+PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "throttling")
 
 
 def machine() -> dict[str, Any]:
@@ -214,6 +215,24 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
         intro = airflow_intro(result_af, measured)
         if not args.no_record:
             record("airflow", f"{intro}\n\n{table}", {"measured": measured, **result_af.to_json()})
+
+    if "throttling" in parts:
+        from bench import throttling
+
+        print("\nThrottling: the operator against a rate-limited account, before and after", flush=True)
+        measured = when()
+        result_th = throttling.run_throttling(progress=lambda line: print(line, flush=True))
+        table_th = throttling.format_table(result_th)
+        print(table_th, flush=True)
+        if not args.no_record:
+            image = REPO_ROOT / "docs" / "images" / "throttling.png"
+            throttling.plot(result_th, str(image))
+            record(
+                "throttling",
+                f"{when_line(measured)}\n\n{table_th}\n\n![Useful throughput and 429s against max_workers]"
+                "(images/throttling.png)",
+                {"measured": measured, **throttling.to_json(result_th)},
+            )
 
     if "startup" in parts:
         from bench import startup

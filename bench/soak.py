@@ -24,9 +24,9 @@ provider documents that such runs must not overlap.
 Faults include late landings (``late_apply``: the answer is lost and the change lands later, within the
 operator's settle window), and the account is throttled like a gateway does it (150 requests per second,
 bursts of 20, 429 with ``Retry-After``), on top of the injected faults. Orders are spread over the four
-targets (one operator run per target) and over statuses that are eligible (``New``, ``Pending``, ``AddressIssue``, ... and mixes of them), ineligible
-(``InProduction``, ``Shipped``, ``Hold``, ``Cancelled``, ``Test``, items mixing an eligible and an
-ineligible status) or already at the target.
+targets (one operator run per target) and over statuses that are eligible (``New``, ``Pending``,
+``AddressIssue``, ... and mixes of them), ineligible (``InProduction``, ``Shipped``, ``Hold``,
+``Cancelled``, ``Test``, items mixing an eligible and an ineligible status) or already at the target.
 """
 
 from __future__ import annotations

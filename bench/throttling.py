@@ -307,26 +307,75 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
-    import sys
-    import tempfile
-
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="gooten-bench-airflow-home-")
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    args = sys.argv[1:]
-    workers = tuple(int(w) for w in args[0].split(",")) if args else (8,)
-    for max_workers in workers:
-        print(
-            _line(
-                run_single(
-                    orders=600,
-                    rate_limit=50,
-                    burst=5,
-                    latency=0.02,
-                    retry_after=True,
-                    adaptive=True,
-                    max_workers=max_workers,
-                )
-            ),
-            flush=True,
+def format_table(result: dict[str, Any]) -> str:
+    """The runs as Markdown: one row per ``max_workers``, before and after, with and without Retry-After."""
+    settings = result["settings"]
+    lines = [
+        f"{settings['orders']} orders (a read and a write each) against an account throttled at "
+        f"{settings['rate_limit']:g} requests/s (burst {settings['burst']}), "
+        f"{1000 * settings['latency']:g} ms latency. *Useful* is orders x 2 / wall / R (1.0 is the gateway's limit).",
+        "",
+        "| max_workers | Retry-After | before: useful | before: 429s | before: failed | after: useful | "
+        "after: 429s | after: failed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    runs = {(r.adaptive, r.retry_after, r.max_workers): r for r in result["single"]}
+    for retry_after in (True, False):
+        for workers in sorted({r.max_workers for r in result["single"]}):
+            before, after = runs[(False, retry_after, workers)], runs[(True, retry_after, workers)]
+            lines.append(
+                f"| {workers} | {'yes' if retry_after else 'no'} | {before.useful_throughput:.2f} | "
+                f"{100 * before.throttled_share:.1f}% | {before.outcomes.get('failed', 0)} | "
+                f"{after.useful_throughput:.2f} | {100 * after.throttled_share:.1f}% | "
+                f"{after.outcomes.get('failed', 0)} |"
+            )
+    lines += [
+        "",
+        "| tasks (processes), one account | useful, aggregate | 429s | slowest task's rate / fastest's | "
+        "failed |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for run in result["multi"]:
+        lines.append(
+            f"| {len(run.tasks)}, {'after (adaptive)' if run.adaptive else 'before'} | "
+            f"{run.useful_throughput:.2f} | {100 * run.throttled_share:.1f}% | {run.share_ratio:.2f} | "
+            f"{sum(t.outcomes.get('failed', 0) for t in run.tasks)} |"
         )
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    """Useful throughput and 429 share against ``max_workers``, before and after (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for adaptive, retry_after, style in (
+        (False, True, "C0--"),
+        (False, False, "C0:"),
+        (True, True, "C1-"),
+        (True, False, "C1-."),
+    ):
+        runs = sorted(
+            (r for r in result["single"] if r.adaptive == adaptive and r.retry_after == retry_after),
+            key=lambda r: r.max_workers,
+        )
+        label = f"{'after (adaptive)' if adaptive else 'before'}, {'' if retry_after else 'no '}Retry-After"
+        workers = [r.max_workers for r in runs]
+        left.plot(workers, [r.useful_throughput for r in runs], style, marker="o", label=label)
+        right.plot(workers, [100 * r.throttled_share for r in runs], style, marker="o", label=label)
+    for axis, title in (
+        (left, "useful throughput (1.0 = the rate limit)"),
+        (right, "requests answered 429 (%)"),
+    ):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("max_workers")
+        axis.set_title(title)
+        axis.grid(True, alpha=0.3)
+    left.set_ylim(0, 1.05)
+    left.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

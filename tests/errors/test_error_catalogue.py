@@ -406,6 +406,14 @@ def _with_extra_text(env: Env, extra: str) -> Any:
     return hook.get_order_status(env.order())
 
 
+def _with_extra(extra: dict[str, Any], run: Callable[[Env], Any]) -> Callable[[Env], Any]:
+    def with_extra(env: Env) -> Any:
+        env.connect(extra=extra)
+        return run(env)
+
+    return with_extra
+
+
 def _faulty_read(*faults: str) -> Callable[[Env], Any]:
     def run(env: Env) -> Any:
         order_id = env.order()
@@ -1454,14 +1462,41 @@ CASES: tuple[Case, ...] = (
     Case(
         "gooten-429-storm",
         "gooten",
-        "HTTP 429 to every try (a 429 storm)",
+        "HTTP 429 to every try (a 429 storm), with `adaptive_rate` off",
         "`GootenHook.update_order_status`",
-        _faulty_write("429", "429", "429", "429"),
+        _with_extra({"adaptive_rate": False}, _faulty_write("429", "429", "429", "429")),
         GootenRateLimitError,
         f"Gooten answered 429 Too Many Requests to {POST_STATUS} after every retry; nothing was applied. "
         "Lower the request rate (requests_per_second, max_workers) and try again.",
         4,
         "`Retry-After` is honoured (capped at 60 s); a 429 is the one answer after which a write is re-sent",
+    ),
+    Case(
+        "gooten-429-storm-adaptive",
+        "gooten",
+        "the same storm with `adaptive_rate` on (the default)",
+        "`GootenHook.update_order_status`",
+        _faulty_write("429", "429", "429", "429"),
+        None,
+        "",
+        5,
+        "not an error: a 429 means nothing was applied, so the write is sent again, paced, until accepted "
+        "or `throttle_timeout` (300 s) has passed; `max_retries` does not bound it",
+        check=applied,
+    ),
+    Case(
+        "gooten-throttled-past-timeout",
+        "gooten",
+        '429 for longer than `throttle_timeout` (`{"throttle_timeout": 0.2}`)',
+        "`GootenHook.update_order_status`",
+        _with_extra({"throttle_timeout": 0.2}, _faulty_write(*["429"] * 100)),
+        GootenRateLimitError,
+        f"Gooten answered 429 Too Many Requests to {POST_STATUS} for … s and asked to wait 0.01 s more, past "
+        "throttle_timeout (0.2 s); "
+        "nothing was applied. Gooten is throttling this account: lower max_workers, spread the work over "
+        "time, or raise throttle_timeout.",
+        None,
+        "the operator records such an order `failed`, naming throttling; how many requests depends on timing",
     ),
     Case(
         "gooten-error-echoes-key-json-escaped",
