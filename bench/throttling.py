@@ -313,7 +313,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"{settings['orders']} orders (a read and a write each) against an account throttled at "
         f"{settings['rate_limit']:g} requests/s (burst {settings['burst']}), "
-        f"{1000 * settings['latency']:g} ms latency. *Useful* is orders x 2 / wall / R (1.0 is the gateway's limit).",
+        f"{1000 * settings['latency']:g} ms latency. *Useful* is orders x 2 / wall / R (1.0 is the "
+        "gateway's limit).",
         "",
         "| max_workers | Retry-After | before: useful | before: 429s | before: failed | after: useful | "
         "after: 429s | after: failed |",
