@@ -98,3 +98,20 @@ def test_get_conn_returns_the_client(monkeypatch):
     set_connection(monkeypatch)
     hook = GootenHook()
     assert hook.get_conn() is hook.client
+
+
+def test_adaptive_rate_and_throttle_timeout_come_from_the_extras(monkeypatch):
+    set_connection(monkeypatch, extra={"adaptive_rate": "false", "throttle_timeout": "45"})
+    client = GootenHook().client
+    assert client.rate_controller is None
+    assert client.throttle_timeout == 45
+
+
+def test_adaptive_rate_is_on_by_default_and_hook_arguments_win(monkeypatch):
+    set_connection(monkeypatch, extra={"adaptive_rate": False})
+    assert GootenHook().client.rate_controller is None
+    client = GootenHook(adaptive_rate=True, throttle_timeout=5).client
+    assert client.rate_controller is not None
+    assert client.throttle_timeout == 5
+    set_connection(monkeypatch)
+    assert GootenHook().client.rate_controller is not None
