@@ -41,6 +41,7 @@ from gooten_provider.exceptions import (
     GootenAuthenticationError,
     GootenConnectionError,
     GootenOutcomeUnknownError,
+    GootenRateLimitError,
 )
 from gooten_provider.statuses import CHANGEABLE_FROM_STATUSES, can_change_from
 
@@ -194,6 +195,8 @@ def change_order_status(
             unknown = exc
         except GootenAuthenticationError as exc:
             raise _CredentialsRefused(record(FAILED, str(exc))) from None
+        except GootenRateLimitError as exc:  # throttled past every retry: nothing was applied
+            return record(FAILED, str(exc))
         except GootenApiError as exc:
             return _settle_refusal(api, order_id, target, exc, record, earlier_write_lost=attempt > 1)
         if not resend_is_safe(target):
