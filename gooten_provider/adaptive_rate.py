@@ -15,8 +15,10 @@ retry mode does, with CUBIC (the congestion controller of Linux TCP) setting the
 * A ``Retry-After`` on any answer pauses every thread of the client until it has passed: the gateway said
   when it takes requests again, and sending earlier only earns more 429s.
 
-The sending rate is measured as botocore measures it (requests per half second, smoothed), and the paced
-rate never exceeds twice it, so a rate learnt while idle cannot turn into a burst.
+Where botocore remembers the rate it was *sending* at, this controller remembers the rate the gateway
+*accepted* in the second before it said no (when enough answers came to tell), 5% lower: the sending rate
+overshoots the limit, and a plateau there would be throttled again within seconds. Requests are spaced
+``1 / rate`` apart across threads, so a paced client never bursts.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ MIN_RATE = 0.5
 _MEASURE_BUCKET = 0.5
 _SMOOTHING = 0.8
 # The rate the gateway let through is counted over this many seconds before a throttling event, and
-# trusted only when at least the shorter span was measured (time paused by a Retry-After excluded).
-_ACCEPTED_WINDOW = 2.0
+# trusted only when at least the shorter span was measured (time paused by a Retry-After excluded) and
+# enough answers came in it (a slow server may not have answered anything yet).
+_ACCEPTED_WINDOW = 1.0
 _ACCEPTED_MIN_SPAN = 0.5
+_ACCEPTED_MIN_ANSWERS = 10
 #: CUBIC's plateau is set this much below the rate at which the gateway said "no": that rate still holds
 #: the gateway's burst, so a plateau right at it would drain the burst and be throttled again within seconds.
 PLATEAU = 0.95
@@ -73,7 +77,7 @@ class AdaptiveRateController:
         self._next_slot = now
         self._paused_until = now
         self._measured = 0.0
-        self._bucket_start = now
+        self._bucket_start: float | None = None  # from the first request on
         self._bucket_count = 0
         self._accepted: deque[float] = deque()  # when each recent answer without throttling came
         self._resumed = now  # when the last Retry-After pause ended (or the controller started)
@@ -114,41 +118,46 @@ class AdaptiveRateController:
         """
         with self._lock:
             now = self._clock()
-            if retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
-                self._resumed = self._paused_until
             if not throttled:
                 self._accepted.append(now)
                 while self._accepted and self._accepted[0] < now - _ACCEPTED_WINDOW:
                     self._accepted.popleft()
                 if self.paced:
-                    ceiling = 2 * max(self._sending_rate(now), MIN_RATE)
-                    self.rate = max(MIN_RATE, min(self._cubic(now), ceiling))
-                return
-            self.throttled += 1
-            if ticket < self._last_decrease:
-                return  # sent before the last decrease: part of the event already answered
-            sending = self._sending_rate(now)
-            current = min(sending, self.rate) if self.paced else sending
-            # What the gateway let through just before saying "no" is its limit, more exactly than what was
-            # sent (which overshot it): CUBIC's plateau then sits at the limit rather than above it.
-            span = now - max(now - _ACCEPTED_WINDOW, self._resumed)
-            if span >= _ACCEPTED_MIN_SPAN:
-                accepted = sum(1 for at in self._accepted if at > now - span) / span
-                current = min(current, accepted)
-            current = max(MIN_RATE, current)
-            self.events += 1
-            self.paced = True
-            self._w_max = PLATEAU * current
-            self._k = (self._w_max - current * BETA) ** (1 / 3) / SCALE ** (1 / 3)
-            self._last_decrease = now
-            self.rate = max(MIN_RATE, current * BETA)
-            self._next_slot = max(self._next_slot, now)
+                    self.rate = max(MIN_RATE, self._cubic(now))
+            else:
+                self.throttled += 1
+                if ticket >= self._last_decrease:  # else: sent before the last decrease, the same event
+                    self._decrease(now)
+            if retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
+                self._resumed = self._paused_until
+
+    def _decrease(self, now: float) -> None:
+        """A throttling event: remember where the gateway said no, and drop the rate below it."""
+        # Paced, the client sent at its rate (a sending rate measured across a Retry-After pause would be
+        # far too low); not yet paced, at the rate measured since its first request.
+        current = self.rate if self.paced else self._sending_rate(now)
+        # What the gateway let through just before saying "no" is its limit, more exactly than what was
+        # sent (which overshot it): CUBIC's plateau then sits at the limit rather than above it.
+        span = now - max(now - _ACCEPTED_WINDOW, self._resumed)
+        answers = sum(1 for at in self._accepted if at > now - span)
+        if span >= _ACCEPTED_MIN_SPAN and answers >= _ACCEPTED_MIN_ANSWERS:
+            current = min(current, answers / span)
+        current = max(MIN_RATE, current)
+        self.events += 1
+        self.paced = True
+        self._w_max = PLATEAU * current
+        self._k = (self._w_max - current * BETA) ** (1 / 3) / SCALE ** (1 / 3)
+        self._last_decrease = now
+        self.rate = max(MIN_RATE, current * BETA)
+        self._next_slot = max(self._next_slot, now)
 
     def _cubic(self, now: float) -> float:
         return SCALE * (now - self._last_decrease - self._k) ** 3 + self._w_max
 
     def _count_sent(self, at: float) -> None:
+        if self._bucket_start is None:
+            self._bucket_start = at
         self._bucket_count += 1
         elapsed = at - self._bucket_start
         if elapsed >= _MEASURE_BUCKET:
@@ -158,7 +167,7 @@ class AdaptiveRateController:
 
     def _sending_rate(self, now: float) -> float:
         """The smoothed sending rate; before a first full bucket, the rate of the bucket so far."""
-        if self._measured:
+        if self._measured or self._bucket_start is None:
             return self._measured
         elapsed = now - self._bucket_start
         return self._bucket_count / elapsed if elapsed > 0 else 0.0
