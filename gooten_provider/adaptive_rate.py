@@ -43,11 +43,15 @@ _SMOOTHING = 0.8
 # trusted only when at least the shorter span was measured (time paused by a Retry-After excluded) and
 # enough answers came in it (a slow server may not have answered anything yet).
 _ACCEPTED_WINDOW = 1.0
-_ACCEPTED_MIN_SPAN = 0.5
-_ACCEPTED_MIN_ANSWERS = 10
+_ACCEPTED_MIN_SPAN = 0.05
+_ACCEPTED_MIN_ANSWERS = 3
 #: CUBIC's plateau is set this much below the rate at which the gateway said "no": that rate still holds
 #: the gateway's burst, so a plateau right at it would drain the burst and be throttled again within seconds.
 PLATEAU = 0.95
+#: At most one decrease per this many seconds: 429s right after a decrease answer requests that met a
+#: gateway bucket still empty from before it, and cutting again for each would collapse the rate (as TCP
+#: cuts once per round trip, not once per lost packet).
+MIN_DECREASE_INTERVAL = 1.0
 
 
 class AdaptiveRateController:
@@ -126,7 +130,8 @@ class AdaptiveRateController:
                     self.rate = max(MIN_RATE, self._cubic(now))
             else:
                 self.throttled += 1
-                if ticket >= self._last_decrease:  # else: sent before the last decrease, the same event
+                # sent before the last decrease, or too soon after it: part of the same event
+                if ticket >= self._last_decrease and now - self._last_decrease >= MIN_DECREASE_INTERVAL:
                     self._decrease(now)
             if retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
