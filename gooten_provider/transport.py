@@ -28,7 +28,7 @@ class GootenRetry(Retry):
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         """Retry reads on the usual statuses; retry a write only when Gooten refused it with 429."""
-        if method.upper() not in self.allowed_methods:
+        if self.allowed_methods is not None and method.upper() not in self.allowed_methods:
             return status_code == 429
         return super().is_retry(method, status_code, has_retry_after)
 

@@ -12,6 +12,7 @@ try:
 except ImportError:  # Airflow < 3.2: ProvidersManager itself lists the hooks
     ProvidersManagerTaskRuntime = ProvidersManager
 
+from gooten_provider import __version__
 from gooten_provider.get_provider_info import get_provider_info
 from gooten_provider.hooks.gooten import GootenHook
 
@@ -106,4 +107,4 @@ def test_airflow_cli_lists_the_provider():
     )
     (table,) = [line for line in listed.stdout.splitlines() if line.startswith('[{"package_name"')]
     providers = {p["package_name"]: p for p in json.loads(table)}
-    assert providers["airflow-provider-gooten"]["version"] == "0.1.0"
+    assert providers["airflow-provider-gooten"]["version"] == __version__
