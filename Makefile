@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 # The suites run again on other Airflow lines (make test-oldest, make test-airflow-3.1): everything but
 # the browser tests, the secrets audit and the soak; the example DAGs run with dag.test() in tests/dags
 # and once with `airflow dags test` (the demo test).
-COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/testing tests/errors tests/dags \
-	tests/integration
+COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/testing tests/errors \
+	tests/dags tests/integration
 COMPAT_PYTEST := -p no:cacheprovider -q $(COMPAT_TESTS) --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_exits_non_zero_when_the_run_fails_and_shows_why
