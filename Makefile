@@ -67,7 +67,7 @@ dist: install
 	rm -rf dist
 	$(UV) build --quiet --out-dir dist
 	$(BIN)/twine check --strict dist/*
-	$(BIN)/check-wheel-contents --package gooten_provider dist/*.whl
+	$(BIN)/check-wheel-contents --package gooten_provider --toplevel gooten_provider dist/*.whl
 	$(BIN)/python scripts/check_dist.py dist
 	$(BIN)/python scripts/dist_smoke.py dist
 
