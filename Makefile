@@ -7,10 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The suites run again on other Airflow lines (make test-oldest, make test-airflow-3.1): everything but
 # the browser tests, the secrets audit and the soak; the example DAGs run with dag.test() in tests/dags
-# and once with `airflow dags test` (the demo test).
-COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/testing tests/errors \
-	tests/dags tests/integration
-COMPAT_PYTEST := -p no:cacheprovider -q $(COMPAT_TESTS) --deselect \
+# and once with `airflow dags test` (the demo test). The DAG runs are listed one per line (-v), so that
+# CI's log shows each of them on each Airflow line.
+COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/testing tests/errors
+COMPAT_DAG_TESTS := tests/dags tests/integration --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_exits_non_zero_when_the_run_fails_and_shows_why
 
@@ -55,11 +55,13 @@ typecheck: install
 # stays true, and on the newest Airflow 3.1.
 test-oldest: .venv-oldest/.installed
 	.venv-oldest/bin/python constraints/check_constraints.py constraints/oldest.txt
-	.venv-oldest/bin/pytest $(COMPAT_PYTEST)
+	.venv-oldest/bin/pytest -p no:cacheprovider -q $(COMPAT_TESTS)
+	.venv-oldest/bin/pytest -p no:cacheprovider -v $(COMPAT_DAG_TESTS)
 
 test-airflow-3.1: .venv-airflow-3.1/.installed
 	.venv-airflow-3.1/bin/python constraints/check_constraints.py constraints/airflow-3.1.txt
-	.venv-airflow-3.1/bin/pytest $(COMPAT_PYTEST)
+	.venv-airflow-3.1/bin/pytest -p no:cacheprovider -q $(COMPAT_TESTS)
+	.venv-airflow-3.1/bin/pytest -p no:cacheprovider -v $(COMPAT_DAG_TESTS)
 
 # Build the sdist and wheel into dist/, check them, then install the wheel into a fresh venv next to the
 # newest Airflow on the package index and run a DAG from the README there (scripts/dist_smoke.py).

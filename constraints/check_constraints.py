@@ -75,6 +75,9 @@ def main(argv: list[str]) -> int:
     found = problems(project, pinned_versions(lock), lock.name)
     for problem in found:
         print(f"{lock.relative_to(ROOT)}: {problem}; run `make constraints`.", file=sys.stderr)
+    if not found:
+        pins = pinned_versions(lock)
+        print(f"{lock.relative_to(ROOT)} matches pyproject.toml: apache-airflow {pins[AIRFLOW]}.")
     return 1 if found else 0
 
 
