@@ -695,7 +695,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "conn-uri-key-not-encoded",
         "lookup",
-        "a connection URI whose billing key is not percent-encoded (`gooten://<recipe id>:<key with + / =>@`)",
+        "a connection URI with the billing key not percent-encoded (`gooten://<recipe>:<key with + / =>@`)",
         ANY_HOOK_CALL,
         lambda env: (
             _connection_variable(env, f"gooten://{env.api.recipe_id}:{env.api.billing_key}@")
