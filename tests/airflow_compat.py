@@ -31,16 +31,19 @@ def testable(dag: Any) -> Any:
 
 
 def sync_bag_to_db(bag: Any, bundle_name: str = "dags-folder") -> None:
-    """Serialize a bag's DAGs into the metadata DB: a function from Airflow 3.1 on, a method before."""
+    """Serialize a bag's DAGs into the metadata DB: a function from Airflow 3.1 on, a method on 3.0."""
     try:
-        from airflow.dag_processing.dagbag import sync_bag_to_db
-    except ImportError:  # Airflow 3.0: a method, which needs each DAG's file relative to the bundle
-        for dag in bag.dags.values():
-            if dag.relative_fileloc is None:  # a DAG defined in a test: as 3.0's DagBag sets it then
-                dag.relative_fileloc = dag.fileloc
-        bag.sync_to_db(bundle_name, None)
-    else:
-        sync_bag_to_db(bag, bundle_name, None)
+        from airflow.dag_processing.dagbag import sync_bag_to_db  # 3.2+
+    except ImportError:
+        try:
+            from airflow.models.dagbag import sync_bag_to_db  # 3.1
+        except ImportError:  # 3.0: a method, which needs each DAG's file relative to the bundle
+            for dag in bag.dags.values():
+                if dag.relative_fileloc is None:  # a DAG defined in a test: as 3.0's DagBag sets it then
+                    dag.relative_fileloc = dag.fileloc
+            bag.sync_to_db(bundle_name, None)
+            return
+    sync_bag_to_db(bag, bundle_name, None)
 
 
 def run_inline_dag(dag: Any, **test_kwargs: Any) -> Any:
