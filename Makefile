@@ -5,14 +5,21 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-OLDEST_VENV := .venv-oldest
-OLDEST_TESTS := tests/unit tests/client tests/hooks tests/operators tests/testing tests/errors
+# The suites run again on other Airflow lines (make test-oldest, make test-airflow-3.1): everything but
+# the browser tests, the secrets audit and the soak; the example DAGs run with dag.test() in tests/dags
+# and once with `airflow dags test` (the demo test). The DAG runs are listed one per line (-v), so that
+# CI's log shows each of them on each Airflow line.
+COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/testing tests/errors
+COMPAT_DAG_TESTS := tests/dags tests/integration --deselect \
+	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
+	tests/dags/test_demo_slow.py::test_make_demo_exits_non_zero_when_the_run_fails_and_shows_why
 
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test test-oldest test-ui bench soak constraints demo airflow lint clean
+.PHONY: install test typecheck test-oldest test-airflow-3.1 test-ui dist bench soak constraints demo airflow \
+	lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,20 +34,44 @@ install: $(BIN)/.installed
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) typecheck
 	$(BIN)/pytest
 	$(MAKE) test-oldest
+	$(MAKE) test-airflow-3.1
 
-# The unit-level suites again on the oldest Airflow that pyproject.toml admits, so the range stays true.
-$(OLDEST_VENV)/.installed: $(UV) constraints/oldest.txt pyproject.toml
-	rm -rf $(OLDEST_VENV)
-	$(UV) venv --quiet --python $(PYTHON) $(OLDEST_VENV)
-	$(UV) pip sync --quiet --python $(OLDEST_VENV)/bin/python constraints/oldest.txt
-	$(UV) pip install --quiet --python $(OLDEST_VENV)/bin/python --no-deps -e .
+typecheck: install
+	$(BIN)/mypy
+
+# An environment per lock in constraints/ (.venv-oldest from oldest.txt, .venv-airflow-3.1 from
+# airflow-3.1.txt), rebuilt when its lock or pyproject.toml changes.
+.venv-%/.installed: $(UV) constraints/%.txt pyproject.toml
+	rm -rf .venv-$*
+	$(UV) venv --quiet --python $(PYTHON) .venv-$*
+	$(UV) pip sync --quiet --python .venv-$*/bin/python constraints/$*.txt
+	$(UV) pip install --quiet --python .venv-$*/bin/python --no-deps -e .
 	touch $@
 
-test-oldest: $(OLDEST_VENV)/.installed
-	$(OLDEST_VENV)/bin/python constraints/check_oldest.py
-	$(OLDEST_VENV)/bin/pytest -p no:cacheprovider $(OLDEST_TESTS)
+# The suites again on the oldest Airflow (and dependencies) that pyproject.toml admits, so the range
+# stays true, and on the newest Airflow 3.1.
+test-oldest: .venv-oldest/.installed
+	.venv-oldest/bin/python constraints/check_constraints.py constraints/oldest.txt
+	.venv-oldest/bin/pytest -p no:cacheprovider -q $(COMPAT_TESTS)
+	.venv-oldest/bin/pytest -p no:cacheprovider -v $(COMPAT_DAG_TESTS)
+
+test-airflow-3.1: .venv-airflow-3.1/.installed
+	.venv-airflow-3.1/bin/python constraints/check_constraints.py constraints/airflow-3.1.txt
+	.venv-airflow-3.1/bin/pytest -p no:cacheprovider -q $(COMPAT_TESTS)
+	.venv-airflow-3.1/bin/pytest -p no:cacheprovider -v $(COMPAT_DAG_TESTS)
+
+# Build the sdist and wheel into dist/, check them, then install the wheel into a fresh venv next to the
+# newest Airflow on the package index and run a DAG from the README there (scripts/dist_smoke.py).
+dist: install
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/check-wheel-contents --package gooten_provider --toplevel gooten_provider dist/*.whl
+	$(BIN)/python scripts/check_dist.py dist
+	$(BIN)/python scripts/dist_smoke.py dist
 
 # Browser tests of the Airflow UI (tests/ui, docs/ui.md): Debian's chromium (apt-get install when
 # /usr/bin/chromium is missing, as root) driven by Playwright from uv.lock. About a minute.
@@ -49,8 +80,11 @@ test-ui: install
 	GOOTEN_UI_TESTS=1 $(BIN)/pytest tests/ui
 
 constraints: $(UV)
-	$(UV) pip compile --quiet pyproject.toml constraints/oldest.in --resolution lowest-direct \
-		--python-version 3.11 --custom-compile-command "make constraints" -o constraints/oldest.txt
+	$(UV) pip compile --quiet pyproject.toml --extra examples constraints/oldest.in \
+		--resolution lowest-direct --python-version 3.11 --custom-compile-command "make constraints" \
+		-o constraints/oldest.txt
+	$(UV) pip compile --quiet pyproject.toml --extra examples constraints/airflow-3.1.in \
+		--python-version 3.11 --custom-compile-command "make constraints" -o constraints/airflow-3.1.txt
 
 demo: install
 	$(BIN)/python demo/demo.py
@@ -71,4 +105,4 @@ lint: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) $(TOOLS) .pytest_cache
+	rm -rf $(VENV) .venv-oldest .venv-airflow-3.1 .venv-dist $(TOOLS) .pytest_cache .mypy_cache dist

@@ -14,13 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
+from airflow.providers.common.compat.sdk import (  # the same names on every Airflow 3 line
+    AirflowFailException,
+    Param,
+    TaskGroup,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
 from airflow.providers.common.sql.operators.sql import (
     SQLColumnCheckOperator,
     SQLExecuteQueryOperator,
     SQLTableCheckOperator,
 )
-from airflow.sdk import Param, TaskGroup, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 from gooten_examples.assets import WAREHOUSE_ORDERS
 from gooten_examples.audit import (
     FAILING_OUTCOMES,

@@ -13,8 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import (  # the same names on every Airflow 3 line
+    AirflowFailException,
+    Param,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
 from gooten_examples.audit import FAILING_OUTCOMES, format_table, status_text
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator

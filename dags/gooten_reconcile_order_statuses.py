@@ -16,9 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
+from airflow.providers.common.compat.sdk import (  # the same names on every Airflow 3 line
+    AirflowFailException,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 from gooten_examples.assets import WAREHOUSE_ORDERS
 from gooten_examples.audit import (
     FAILING_OUTCOMES,
@@ -41,6 +46,12 @@ from gooten_examples.warehouse import WAREHOUSE_CONN_ID, warehouse_hook
 
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+
+try:  # Airflow 3.2+
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+except ImportError:  # Airflow 3.0 and 3.1 (common-compat does not map these two)
+    from airflow.timetables.assets import AssetOrTimeSchedule
+    from airflow.timetables.trigger import CronTriggerTimetable
 
 DOC_MD = """
 ### Reconcile Gooten order statuses with the warehouse

@@ -5,7 +5,8 @@ Everything happens on this machine, on 127.0.0.1, in a throwaway directory:
 1. builds a SQLite warehouse holding a batch of demo orders (``dags/gooten_examples/seed.py``);
 2. starts the local Gooten API (``gooten_provider.testing.GootenApiServer``) holding the same orders;
 3. migrates a throwaway Airflow metadata DB and runs ``airflow dags test gooten_dq_hold_cancel`` with
-   the ``gooten_default`` and ``gooten_warehouse`` connections set as environment variables;
+   the ``gooten_default`` and ``gooten_warehouse`` connections set as environment variables (on
+   Airflow 3.0, ``airflow dags reserialize`` first: its ``dags test`` reads the DAG from the DB);
 4. prints each order: the rules it failed, the action, its Gooten status before -> after, the outcome;
 5. stops the API and removes the directory (kept, with Airflow's output, when the run failed).
 
@@ -189,6 +190,15 @@ def errors(path: Path, context: int = 30) -> str:
     return "\n\n".join(found)
 
 
+def dags_test_reads_the_db() -> bool:
+    """Whether ``airflow dags test`` finds a DAG only once it is serialized in the metadata DB (3.0)."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    return Version(version("apache-airflow")) < Version("3.1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the exit code (0 only when the Airflow run succeeded)."""
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
@@ -222,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             before = {order.order_id: api.item_statuses(order.order_id) for order in orders}
             env = airflow_env(workdir / "airflow-home", api, warehouse)
             code = run_step("airflow db migrate", [str(airflow), "db", "migrate"], env, log, args.verbose)
+            if code == 0 and dags_test_reads_the_db():
+                command = [str(airflow), "dags", "reserialize"]
+                code = run_step("airflow dags reserialize", command, env, log, args.verbose)
             if code == 0:
                 command = [str(airflow), "dags", "test", DAG_ID]
                 if args.dry_run:

@@ -42,7 +42,7 @@ class GootenApiError(AirflowException):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.status_code = status_code
+        self.status_code = status_code  # type: ignore[assignment]  # AirflowException's is an HTTPStatus
         self.errors = tuple(errors)
         self.error_reference_code = error_reference_code
 

@@ -46,7 +46,7 @@ class GootenRetry(Retry):
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         """Retry reads on the usual statuses; retry a write only when refused with a 429 that is retried."""
-        if method.upper() not in self.allowed_methods:
+        if self.allowed_methods is not None and method.upper() not in self.allowed_methods:
             return status_code == 429 and 429 in (self.status_forcelist or ())
         return super().is_retry(method, status_code, has_retry_after)
 

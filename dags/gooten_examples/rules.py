@@ -99,7 +99,7 @@ def seconds_between_sql(start: str, end: str, dialect: str) -> str:
 
 def seconds_between(start: str, end: str) -> str:
     """Jinja macro: :func:`seconds_between_sql` in the dialect of the ``gooten_warehouse`` connection."""
-    from airflow.sdk import BaseHook
+    from airflow.providers.common.compat.sdk import BaseHook
 
     from gooten_examples.warehouse import WAREHOUSE_CONN_ID
 

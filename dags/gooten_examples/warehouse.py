@@ -93,8 +93,8 @@ def warehouse_hook(conn_id: str = WAREHOUSE_CONN_ID) -> DbApiHook:
 
     :raises TypeError: the connection's type has no common-sql hook (e.g. an HTTP connection).
     """
+    from airflow.providers.common.compat.sdk import BaseHook
     from airflow.providers.common.sql.hooks.sql import DbApiHook
-    from airflow.sdk import BaseHook
 
     hook = BaseHook.get_connection(conn_id).get_hook()
     if not isinstance(hook, DbApiHook):

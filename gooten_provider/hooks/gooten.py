@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
 from gooten_provider.billing_key import billing_key_forms
 from gooten_provider.defaults import DEFAULT_BACKOFF_FACTOR, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.get_provider_info import CONNECTION_TYPE
+from gooten_provider.hooks.connection_lookup import not_found_hint
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
@@ -169,7 +170,7 @@ class GootenHook(BaseHook):
         timeout = self.timeout
         if timeout is None:
             timeout = _number_from_extra(extras, "timeout", self.gooten_conn_id, minimum=0.001)
-        max_retries = self.max_retries
+        max_retries: float | None = self.max_retries
         if max_retries is None:
             max_retries = _number_from_extra(
                 extras, "max_retries", self.gooten_conn_id, minimum=0, maximum=10, whole=True
@@ -212,7 +213,10 @@ class GootenHook(BaseHook):
     @cached_property
     def _connection(self) -> Connection:
         """The Airflow connection, looked up once per hook (a secrets backend may be a network call)."""
-        return self.get_connection(self.gooten_conn_id)
+        try:
+            return self.get_connection(self.gooten_conn_id)
+        except AirflowNotFoundException as exc:  # Airflow says only "isn't defined": add why and what to do
+            raise AirflowNotFoundException(f"{exc}. {not_found_hint(self.gooten_conn_id)}") from None
 
     @property
     def admin_order_url(self) -> str | None:

@@ -155,7 +155,7 @@ class GootenOrderStatusOperator(BaseOperator):
         self.order_ids = order_ids
         self.status = status
         self.gooten_conn_id = gooten_conn_id
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[assignment,method-assign]  # the templated field's name
         self.max_workers = max_workers
         self.fail_on_ineligible = fail_on_ineligible
         self.reason = reason
@@ -169,7 +169,7 @@ class GootenOrderStatusOperator(BaseOperator):
         """Change every order; return one record per order (see the class docstring)."""
         target = normalize_target_status(self.status)
         dry_run = _as_bool(self.dry_run, "dry_run")
-        reason = str(self.reason).strip() if self.reason is not None else ""
+        reason: str | None = str(self.reason).strip() if self.reason is not None else ""
         reason = reason or None
         order_ids = parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
         if not order_ids:

@@ -99,9 +99,10 @@ class GootenOrderStatusSensor(BaseSensorOperator):
             )
         done = all(status in self.target_statuses for status in statuses)
         self.log.info(
-            "Order %s items: %s; waiting for %s.",
+            "Order %s items: %s; %s %s.",
             order_id,
             ", ".join(statuses),
-            ", ".join(self.target_statuses) if not done else "done",
+            "done, every item is in" if done else "waiting for",
+            ", ".join(self.target_statuses),
         )
         return done

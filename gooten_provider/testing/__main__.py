@@ -1,9 +1,10 @@
 """Run the local Gooten API in the foreground: ``python -m gooten_provider.testing --port 8089``.
 
-Prints one line, ``Local Gooten API listening on http://127.0.0.1:PORT (recipe id <id>)``, and runs
-until SIGINT or SIGTERM. The billing key is never printed; unless ``--billing-key-env`` names an
-environment variable holding another one, it is
-:data:`~gooten_provider.testing.server.DEFAULT_BILLING_KEY`.
+Prints ``Local Gooten API listening on http://127.0.0.1:PORT (recipe id <id>)``, then a ready
+``export AIRFLOW_CONN_GOOTEN_DEFAULT=...`` line and the orders it holds (see
+:mod:`gooten_provider.testing.startup`), and runs until SIGINT or SIGTERM. The billing key it accepts is
+the fake :data:`~gooten_provider.testing.server.DEFAULT_BILLING_KEY`, unless ``--billing-key-env`` names
+an environment variable holding another one; that one is never printed.
 
 ``--rate-limit 50 --rate-burst 5`` throttles each Recipe ID as an API gateway would (not
 Gooten-documented behaviour; see :mod:`gooten_provider.testing.throttling`).
@@ -22,6 +23,7 @@ from types import FrameType
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, parse_fault_kinds
 from gooten_provider.testing.orders import demo_order_specs, load_order_specs
 from gooten_provider.testing.server import DEFAULT_RECIPE_ID, GootenApiServer
+from gooten_provider.testing.startup import startup_text
 
 
 def _non_negative(text: str) -> float:
@@ -156,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"Local Gooten API listening on {server.base_url} (recipe id {server.recipe_id})", flush=True)
+        print(startup_text(server, args.billing_key_env), flush=True)
         while not stop.wait(0.5):
             pass
     finally:

@@ -22,12 +22,12 @@ if str(DAGS_FOLDER) not in sys.path:
 
 
 def load_dag(dag_id: str) -> Any:
-    """Parse ``dags/`` and return one DAG (fails the test on any import error)."""
-    from airflow.dag_processing.dagbag import DagBag
+    """Parse ``dags/`` and return one DAG, ready for ``test()`` (fails the test on any import error)."""
+    from tests.airflow_compat import dag_bag, testable
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    bag = dag_bag(dag_folder=str(DAGS_FOLDER))
     assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
+    return testable(bag.dags[dag_id])
 
 
 def set_connections(monkeypatch: Any, api: Any, warehouse: Path) -> None:

