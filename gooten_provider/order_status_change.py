@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -234,7 +234,7 @@ def _settle_refusal(
     order_id: str,
     target: str,
     refusal: GootenApiError,
-    record: Any,
+    record: Callable[..., dict[str, Any]],
     *,
     earlier_write_lost: bool,
 ) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def _settle_by_reading(
     order_id: str,
     target: str,
     unknown: GootenOutcomeUnknownError,
-    record: Any,
+    record: Callable[..., dict[str, Any]],
     backoff: float,
     window: float,
 ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, parse_fault_kinds
 from gooten_provider.testing.orders import demo_order_specs, load_order_specs
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             orders.extend(demo_order_specs())
         if args.orders_file:
             orders.extend(load_order_specs(args.orders_file))
-        options = {}
+        options: dict[str, Any] = {}
         if args.rate_burst is not None and args.rate_limit is None:
             parser.error("--rate-burst needs --rate-limit")
         if args.billing_key_env:
