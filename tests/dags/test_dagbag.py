@@ -1,11 +1,11 @@
-"""The DAG folder parses cleanly: exactly the three example DAGs, and the support package is ignored."""
+"""The DAG folder parses cleanly: exactly the example DAGs, and the support package is ignored."""
 
 from __future__ import annotations
 
 from . import DAG_IDS, DAGS_FOLDER
 
 
-def test_dags_folder_imports_without_errors_and_holds_the_three_examples() -> None:
+def test_dags_folder_imports_without_errors_and_holds_the_examples() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
