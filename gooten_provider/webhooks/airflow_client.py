@@ -28,6 +28,15 @@ _PAGE = 100
 _EXCERPT = 200
 
 
+def _json_detail(reply: httpx.Response) -> str | None:
+    """FastAPI's short ``detail`` of an error answer (``"Forbidden"``, ``"Invalid JWT token"``), if any."""
+    try:
+        detail = reply.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    return detail if isinstance(detail, str) and len(detail) <= 80 else None
+
+
 class AirflowDeliveryError(Exception):
     """Airflow did not take an event; the message is safe to log and store."""
 
@@ -134,8 +143,14 @@ class AirflowEventsClient:
             offset += _PAGE
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request with the bearer token; on a 401, log in again once (username and password)."""
+        """Send a request with the bearer token.
+
+        Airflow answers 401 to an expired token and 403 to one it cannot verify (signed with an old
+        ``jwt_secret``, revoked): with a username and password, a token that was not fresh is dropped
+        and the request sent once more after logging in again.
+        """
         for attempt in (1, 2):
+            fresh = self._token is None
             headers = {"Authorization": f"Bearer {await self._bearer()}"}
             try:
                 reply = await self._http.request(method, path, headers=headers, **kwargs)
@@ -148,19 +163,20 @@ class AirflowEventsClient:
                 raise AirflowDeliveryError(
                     f"Airflow is unreachable at {self.base_url} for {method} {path} ({type(error).__name__})."
                 ) from None
-            if reply.status_code != 401:
-                return reply
-            if self._credentials.token or attempt == 2:
-                raise AirflowDeliveryError(
-                    f"Airflow answered 401 Unauthorized to {method} {path}: "
-                    + (
-                        "the API token was refused (expired or revoked?); give the relay a new one."
-                        if self._credentials.token
-                        else "a fresh token from POST /auth/token was refused."
-                    )
+            renewable = not self._credentials.token and not fresh and attempt == 1
+            if reply.status_code not in (401, 403) or not renewable:
+                break
+            self._token = None  # expired or no longer valid: log in again
+        if reply.status_code == 401:
+            raise AirflowDeliveryError(
+                f"Airflow answered 401 Unauthorized to {method} {path}: "
+                + (
+                    "the API token was refused (expired?); give the relay a new one."
+                    if self._credentials.token
+                    else "a fresh token from POST /auth/token was refused."
                 )
-            self._token = None  # expired: log in again
-        raise AssertionError("unreachable")  # pragma: no cover
+            )
+        return reply
 
     async def _bearer(self) -> str:
         if self._token:
@@ -189,9 +205,12 @@ class AirflowEventsClient:
         if reply.is_success:
             return
         if reply.status_code == 403:
+            detail = _json_detail(reply)
             raise AirflowDeliveryError(
-                f"Airflow answered 403 Forbidden to {what}: the relay's Airflow user may not read assets or "
-                "create asset events; give it those permissions."
+                f"Airflow answered 403 Forbidden to {what}"
+                + (f" ({detail})" if detail else "")
+                + ": the token is not valid for this Airflow (signed with another jwt_secret, or revoked), "
+                "or the relay's Airflow user may not read assets or create asset events."
             )
         excerpt = " ".join(reply.text.split())[:_EXCERPT]
         raise AirflowDeliveryError(

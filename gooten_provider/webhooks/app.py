@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -41,6 +42,30 @@ log = logging.getLogger("gooten_provider.webhooks")
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _SHOWN_PATH = f"{WEBHOOK_PATH}/<token>"
+_TOKEN_IN_PATH = re.compile(rf"({re.escape(WEBHOOK_PATH)}/)[^\s?#\"']+")
+
+
+class TokenPathFilter(logging.Filter):
+    """Replaces the token of any webhook path in a log record with ``<token>``.
+
+    The relay turns uvicorn's access log off, but a server run another way (or a logging setup that
+    turns it back on) would log request paths: this filter on ``uvicorn.access`` keeps the token out.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place; never drops it."""
+        message = record.getMessage()
+        redacted = _TOKEN_IN_PATH.sub(r"\g<1><token>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_token_path_filter(logger_name: str = "uvicorn.access") -> None:
+    """Attach :class:`TokenPathFilter` to a logger (once)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(existing, TokenPathFilter) for existing in logger.filters):
+        logger.addFilter(TokenPathFilter())
 
 
 def _digest(token: str) -> bytes:
@@ -83,10 +108,12 @@ async def _read_body(request: Request, timeout: float) -> bytes:
 
 
 def create_app(settings: RelaySettings) -> Starlette:
-    """The relay as an ASGI app; its lifespan runs the delivery loop (``app.state.deliverer``).
+    """The relay as an ASGI app; its lifespan runs the delivery loop.
 
-    ``app.state.outbox`` is the :class:`~gooten_provider.webhooks.outbox.Outbox`.
+    ``app.state`` holds its ``outbox`` (:class:`~gooten_provider.webhooks.outbox.Outbox`), ``deliverer``
+    (:class:`~gooten_provider.webhooks.delivery.Deliverer`) and ``airflow_client``.
     """
+    install_token_path_filter()
     outbox = Outbox(settings.outbox_path, settings.dedupe_window)
     client = AirflowEventsClient(
         settings.airflow_url,
@@ -198,4 +225,5 @@ def create_app(settings: RelaySettings) -> Starlette:
     )
     app.state.outbox = outbox
     app.state.deliverer = deliverer
+    app.state.airflow_client = client
     return app
