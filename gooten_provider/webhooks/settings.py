@@ -119,7 +119,8 @@ class RelaySettings:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}.")
         if self.retry_initial > self.retry_max:
             raise ValueError(
-                f"retry_initial ({self.retry_initial}) must not exceed retry_max ({self.retry_max})."
+                f"The first retry delay ({self.retry_initial:g} s) must not exceed the longest "
+                f"({self.retry_max:g} s): lower --retry-initial or raise --retry-max."
             )
 
 
