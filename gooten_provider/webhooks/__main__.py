@@ -81,6 +81,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # "--token x" must not pass for "--token-file x"
     )
     parser.add_argument("--new-token", action="store_true", help="print a fresh webhook token and exit")
     where = parser.add_argument_group("listening")
