@@ -120,6 +120,11 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     airflow.add_argument("--airflow-token-file", metavar="PATH", help="file holding an Airflow API token")
     airflow.add_argument("--airflow-password-file", metavar="PATH", help="file holding the Airflow password")
     airflow.add_argument(
+        "--omit-nice-id",
+        action="store_true",
+        help="leave Gooten's NiceId out of events (it starts with letters of the recipient's first name)",
+    )
+    airflow.add_argument(
         "--asset-uri", default=ORDERS_URI, help=f"asset to post events to (default {ORDERS_URI})"
     )
     airflow.add_argument(
@@ -170,6 +175,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         retry_initial=args.retry_initial,
         retry_max=args.retry_max,
         airflow_timeout=args.airflow_timeout,
+        include_nice_id=not args.omit_nice_id,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -156,6 +157,8 @@ def create_app(settings: RelaySettings) -> Starlette:
         body = await _read_body(request, settings.read_timeout)
         order_id = next((v for k, v in request.query_params.multi_items() if k.lower() == "orderid"), None)
         change = parse_order_change(body, order_id, datetime.now(UTC))
+        if not settings.include_nice_id:
+            change = dataclasses.replace(change, nice_id=None)
         try:
             stored = await asyncio.to_thread(outbox.add, change)
         except sqlite3.Error as error:

@@ -93,6 +93,8 @@ class RelaySettings:
     :param retry_initial: seconds to wait after a first failed delivery (then doubling).
     :param retry_max: the longest wait between two delivery attempts.
     :param airflow_timeout: seconds to wait for each answer of Airflow.
+    :param include_nice_id: put Gooten's ``NiceId`` in events; Gooten starts it with the first letters of
+        the recipient's first name (``Richa13-cd4``), so a deployment may prefer to leave it out.
     """
 
     token: str = field(repr=False)
@@ -105,6 +107,7 @@ class RelaySettings:
     retry_initial: float = 1.0
     retry_max: float = 60.0
     airflow_timeout: float = 10.0
+    include_nice_id: bool = True
 
     def __post_init__(self) -> None:
         check_token(self.token)

@@ -52,6 +52,18 @@ def test_a_webhook_becomes_one_event_with_only_what_a_pipeline_needs(
     assert not [value for value in PII if value in json.dumps(event)]
 
 
+def test_the_nice_id_can_be_left_out(start_relay: Any, airflow_api: AirflowApi):
+    relay = start_relay(include_nice_id=False)
+    order_id = unique_order()
+
+    relay.post(order_json(order_id, ["Shipped"], NiceId="Richa7-5f3"))
+
+    relay.wait_delivered()
+    [event] = airflow_api.events(order_id)
+    assert event["nice_id"] is None
+    assert "Richa" not in json.dumps(event)
+
+
 def _timestamp(iso: str) -> float:
     import datetime as dt
 
