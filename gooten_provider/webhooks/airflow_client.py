@@ -9,6 +9,10 @@
 
 Every failure is an :class:`AirflowDeliveryError` whose message says what happened and holds no secret
 (the relay stores and logs it): response excerpts are cut short and every known secret is masked.
+
+It is synchronous (``requests``, one keep-alive connection): the relay calls it from its delivery thread,
+so that its CPU time stays off the event loop that answers Gooten. It connects to Airflow directly,
+never through an HTTP proxy named in the environment.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import requests
 
 from gooten_provider.redaction import redact
 
@@ -28,7 +32,7 @@ _PAGE = 100
 _EXCERPT = 200
 
 
-def _json_detail(reply: httpx.Response) -> str | None:
+def _json_detail(reply: requests.Response) -> str | None:
     """FastAPI's short ``detail`` of an error answer (``"Forbidden"``, ``"Invalid JWT token"``), if any."""
     try:
         detail = reply.json().get("detail")
@@ -41,7 +45,7 @@ class AirflowDeliveryError(Exception):
     """Airflow did not take an event; the message is safe to log and store."""
 
 
-def _json(reply: httpx.Response, what: str) -> dict[str, Any]:
+def _json(reply: requests.Response, what: str) -> dict[str, Any]:
     """The JSON object of a successful answer."""
     try:
         body = reply.json()
@@ -98,21 +102,23 @@ class AirflowEventsClient:
         self._token = credentials.token
         self._asset_id: int | None = None
         self._secrets = {*credentials.secrets, *(value for value in secrets if value)}
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self.timeout = timeout
+        self._http = requests.Session()
+        self._http.trust_env = False  # no proxy from the environment: Airflow is reached directly
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        self._http.close()
 
-    async def create_event(self, extra: dict[str, Any]) -> None:
+    def create_event(self, extra: dict[str, Any]) -> None:
         """Create one event on the asset with this ``extra``.
 
         :raises AirflowDeliveryError: Airflow is unreachable, refused the credentials, has no such asset,
             or answered anything but 2xx.
         """
-        asset_id = await self._find_asset_id()
+        asset_id = self._find_asset_id()
         body = {"asset_id": asset_id, "extra": extra}
-        reply = await self._call("POST", EVENTS_PATH, json=body)
+        reply = self._call("POST", EVENTS_PATH, json=body)
         if reply.status_code == 404:
             self._asset_id = None  # deleted and created again under another id: look it up next time
             raise AirflowDeliveryError(
@@ -121,13 +127,13 @@ class AirflowEventsClient:
             )
         self._check(reply, f"POST {EVENTS_PATH}")
 
-    async def _find_asset_id(self) -> int:
+    def _find_asset_id(self) -> int:
         if self._asset_id is not None:
             return self._asset_id
         offset = 0
         while True:
             params: dict[str, str | int] = {"uri_pattern": self.asset_uri, "limit": _PAGE, "offset": offset}
-            reply = await self._call("GET", ASSETS_PATH, params=params)
+            reply = self._call("GET", ASSETS_PATH, params=params)
             self._check(reply, f"GET {ASSETS_PATH}")
             page = _json(reply, f"GET {ASSETS_PATH}").get("assets") or []
             for asset in page:
@@ -142,7 +148,7 @@ class AirflowEventsClient:
                 )
             offset += _PAGE
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send a request with the bearer token.
 
         Airflow answers 401 to an expired token and 403 to one it cannot verify (signed with an old
@@ -151,15 +157,22 @@ class AirflowEventsClient:
         """
         for attempt in (1, 2):
             fresh = self._token is None
-            headers = {"Authorization": f"Bearer {await self._bearer()}"}
+            headers = {"Authorization": f"Bearer {self._bearer()}"}
             try:
-                reply = await self._http.request(method, path, headers=headers, **kwargs)
-            except httpx.TimeoutException as error:
+                reply = self._http.request(
+                    method,
+                    self.base_url + path,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+            except requests.Timeout as error:
                 raise AirflowDeliveryError(
                     f"Airflow at {self.base_url} did not answer {method} {path} in time "
                     f"({type(error).__name__})."
                 ) from None
-            except httpx.HTTPError as error:
+            except requests.RequestException as error:
                 raise AirflowDeliveryError(
                     f"Airflow is unreachable at {self.base_url} for {method} {path} ({type(error).__name__})."
                 ) from None
@@ -178,13 +191,13 @@ class AirflowEventsClient:
             )
         return reply
 
-    async def _bearer(self) -> str:
+    def _bearer(self) -> str:
         if self._token:
             return self._token
         body = {"username": self._credentials.username, "password": self._credentials.password}
         try:
-            reply = await self._http.post(TOKEN_PATH, json=body)
-        except httpx.HTTPError as error:
+            reply = self._http.post(self.base_url + TOKEN_PATH, json=body, timeout=self.timeout)
+        except requests.RequestException as error:
             raise AirflowDeliveryError(
                 f"Airflow is unreachable at {self.base_url} for POST {TOKEN_PATH} ({type(error).__name__})."
             ) from None
@@ -201,8 +214,8 @@ class AirflowEventsClient:
         self._secrets.add(token)
         return token
 
-    def _check(self, reply: httpx.Response, what: str) -> None:
-        if reply.is_success:
+    def _check(self, reply: requests.Response, what: str) -> None:
+        if 200 <= reply.status_code < 300:
             return
         if reply.status_code == 403:
             detail = _json_detail(reply)

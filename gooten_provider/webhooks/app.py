@@ -206,14 +206,12 @@ def create_app(settings: RelaySettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(deliverer.run(), name="gooten-relay-delivery")
+        deliverer.start()
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await client.aclose()
+            await asyncio.to_thread(deliverer.stop)
+            client.close()
             outbox.close()
 
     app = Starlette(

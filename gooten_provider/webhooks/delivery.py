@@ -1,17 +1,20 @@
-"""The relay's delivery loop: from the outbox to Airflow, oldest change first, until Airflow accepts each.
+"""The relay's delivery thread: from the outbox to Airflow, oldest change first, until Airflow accepts each.
 
 It wakes when a change is stored and sends the pending changes one by one. When a delivery fails, the
-whole loop backs off (exponentially, with jitter, up to ``retry_max`` seconds): a failure almost always
+whole thread backs off (exponentially, with jitter, up to ``retry_max`` seconds): a failure almost always
 means Airflow as a whole is down, slow or refusing the credentials, so hammering it with the other
 changes would not help. The failed change is tried again first. A relay that restarts finds its
 undelivered changes in the outbox and starts again at once.
+
+It is a thread, not a task of the event loop: the HTTP client's CPU time then never delays the answers to
+Gooten, which the event loop gives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
+import threading
 import time
 from typing import Protocol
 
@@ -30,7 +33,7 @@ KEEP_DELIVERED_AT_LEAST = 86400.0
 class EventSink(Protocol):
     """Where changes go: :class:`~gooten_provider.webhooks.airflow_client.AirflowEventsClient`."""
 
-    async def create_event(self, extra: dict[str, object]) -> None:
+    def create_event(self, extra: dict[str, object]) -> None:
         """Create one event; raise :class:`AirflowDeliveryError` if it was not taken."""
 
 
@@ -41,7 +44,7 @@ def backoff_delay(failures: int, initial: float, maximum: float) -> float:
 
 
 class Deliverer:
-    """Sends the outbox's pending changes as events, in order, retrying with backoff.
+    """Sends the outbox's pending changes as events, in order, retrying with backoff, on its own thread.
 
     :param retry_initial: seconds to wait after a first failure.
     :param retry_max: the longest wait between two attempts.
@@ -60,49 +63,66 @@ class Deliverer:
         self.failures = 0
         #: The last delivery error (no secret in it), ``None`` once a delivery succeeds.
         self.last_error: str | None = None
-        self._wake = asyncio.Event()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
         self._last_prune = 0.0
 
+    def start(self) -> None:
+        """Start the delivery thread."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="gooten-relay-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the thread after the delivery in flight, if any (what is pending stays in the outbox)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
     def wake(self) -> None:
-        """Tell the loop a change was stored (call from the event loop's thread)."""
+        """Tell the thread a change was stored (from any thread)."""
         self._wake.set()
 
-    async def run(self) -> None:
-        """Deliver until cancelled; an unexpected error (the outbox's disk) is logged and backed off."""
-        while True:
+    def _run(self) -> None:
+        while not self._stopping.is_set():
             try:
-                await self._deliver_pending()
-            except Exception:
+                self._deliver_pending()
+            except Exception:  # the outbox's disk, say: keep the relay delivering once it recovers
                 self.failures += 1
                 delay = backoff_delay(self.failures, self.retry_initial, self.retry_max)
                 log.exception("The delivery loop failed; trying again in %.1f s.", delay)
-                await asyncio.sleep(delay)
+                self._stopping.wait(delay)
 
-    async def _deliver_pending(self) -> None:
+    def _deliver_pending(self) -> None:
         """Send what is pending, or wait to be woken when nothing is."""
         self._wake.clear()  # before reading: a change stored from now on wakes the wait below
-        await self._prune_now_and_then()
-        pending = await asyncio.to_thread(self.outbox.pending, BATCH)
+        self._prune_now_and_then()
+        pending = self.outbox.pending(BATCH)
         if not pending:
-            await self._wake.wait()
+            self._wake.wait()
             return
         for item in pending:
-            try:
-                await self.sink.create_event(item.change.event_extra())
-            except AirflowDeliveryError as error:
-                await self._failed(item.row_id, item.change.order_id, str(error))
+            if self._stopping.is_set():
                 return
-            await asyncio.to_thread(self.outbox.mark_delivered, item.row_id, time.time())
+            try:
+                self.sink.create_event(item.change.event_extra())
+            except AirflowDeliveryError as error:
+                self._failed(item.row_id, item.change.order_id, str(error))
+                return
+            self.outbox.mark_delivered(item.row_id, time.time())
             if self.failures:
                 log.info("Airflow accepts events again, after %d failed attempt(s).", self.failures)
             self.failures, self.last_error = 0, None
             log.info("Delivered change %d (order %s) to Airflow.", item.row_id, item.change.order_id)
 
-    async def _failed(self, row_id: int, order_id: str, error: str) -> None:
+    def _failed(self, row_id: int, order_id: str, error: str) -> None:
         self.failures += 1
         self.last_error = error
         delay = backoff_delay(self.failures, self.retry_initial, self.retry_max)
-        await asyncio.to_thread(self.outbox.mark_failed, row_id, error, time.time())
+        self.outbox.mark_failed(row_id, error, time.time())
         log.warning(
             "Could not deliver change %d (order %s), attempt %d in a row: %s Trying again in %.1f s.",
             row_id,
@@ -111,14 +131,14 @@ class Deliverer:
             error,
             delay,
         )
-        await asyncio.sleep(delay)
+        self._stopping.wait(delay)
 
-    async def _prune_now_and_then(self) -> None:
+    def _prune_now_and_then(self) -> None:
         now = time.time()
         if now - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = now
         keep = max(self.outbox.dedupe_window, KEEP_DELIVERED_AT_LEAST)
-        pruned = await asyncio.to_thread(self.outbox.prune, now - keep)
+        pruned = self.outbox.prune(now - keep)
         if pruned:
             log.info("Pruned %d delivered change(s) older than %.0f s from the outbox.", pruned, keep)

@@ -4,12 +4,17 @@ A change is committed (WAL journal, ``synchronous=FULL``: on disk before the com
 relay answers Gooten, so neither an Airflow outage nor a relay restart loses it. Rows hold only the
 :class:`~gooten_provider.webhooks.order_change.OrderChange` fields, never the order JSON.
 
+Delivery bookkeeping (delivered, failed attempts, pruning) goes through a second connection with
+``synchronous=NORMAL``: no ``fsync`` of its own. A crash may forget that a change was delivered, and it is
+then delivered again after the restart: delivery is at least once (consumers tell events apart by
+``change_id``), and a change is never lost.
+
 Exact duplicates collapse: a change of an order whose latest change has the same item statuses and was
 received within the dedupe window only increments that row's ``duplicates``. (Comparing with the latest
 change, not any change in the window, keeps New -> Hold -> New as three changes.)
 
-One connection serves every thread, behind a lock; the relay calls it from worker threads so that a
-commit's ``fsync`` never blocks the event loop.
+The connections serve every thread, behind one lock; the relay calls :meth:`Outbox.add` from worker
+threads so that a commit's ``fsync`` never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -97,12 +102,11 @@ class Outbox:
         self.dedupe_window = float(dedupe_window)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._writer = self._connect("FULL")  # accepted changes: on disk before the answer
+        self._db = self._connect("NORMAL")  # reads and delivery bookkeeping
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
-            self._db.close()
+            self.close()
             raise RuntimeError(
                 f"{self.path} is an outbox of schema version {version}; this relay reads version "
                 f"{SCHEMA_VERSION}. Run the relay version that wrote it until its outbox is delivered."
@@ -110,9 +114,16 @@ class Outbox:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        return db
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connections."""
         with self._lock:
+            self._writer.close()
             self._db.close()
 
     def add(self, change: OrderChange) -> Stored:
@@ -120,9 +131,9 @@ class Outbox:
         statuses = json.dumps(list(change.item_statuses))
         received = change.received_at.timestamp()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._writer.execute("BEGIN IMMEDIATE")
             try:
-                latest = self._db.execute(
+                latest = self._writer.execute(
                     "SELECT id, item_statuses, received_at FROM changes WHERE order_id = ? "
                     "ORDER BY id DESC LIMIT 1",
                     (change.order_id,),
@@ -132,20 +143,20 @@ class Outbox:
                     and latest[1] == statuses
                     and 0 <= received - latest[2] <= self.dedupe_window
                 ):
-                    self._db.execute(
+                    self._writer.execute(
                         "UPDATE changes SET duplicates = duplicates + 1 WHERE id = ?", (latest[0],)
                     )
                     stored = Stored(latest[0], duplicate=True)
                 else:
-                    cursor = self._db.execute(
+                    cursor = self._writer.execute(
                         "INSERT INTO changes (change_id, order_id, nice_id, item_statuses, received_at) "
                         "VALUES (?, ?, ?, ?, ?)",
                         (change.change_id, change.order_id, change.nice_id, statuses, received),
                     )
                     stored = Stored(int(cursor.lastrowid or 0), duplicate=False)
-                self._db.execute("COMMIT")
+                self._writer.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._writer.execute("ROLLBACK")
                 raise
         return stored
 
