@@ -118,7 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--burst-concurrency", type=int, default=16, help="webhooks: burst clients")
     parser.add_argument("--burst-seconds", type=float, default=10, help="webhooks: burst duration")
     parser.add_argument("--webhook-changes", type=int, default=60, help="webhooks: changes sent to Airflow")
-    parser.add_argument("--webhook-change-rate", type=float, default=1, help="webhooks: changes/s to Airflow")
+    parser.add_argument(
+        "--webhook-change-rate",
+        type=float,
+        action="append",
+        help="webhooks: changes a second to Airflow (repeat for several paces; default 1 and 10)",
+    )
     parser.add_argument("--webhook-runs", type=int, default=5, help="webhooks: changes timed to a DAG run")
     parser.add_argument("--no-airflow-stack", action="store_true", help="webhooks: the accept part only")
     parser.add_argument(
@@ -252,7 +257,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
         if not args.no_airflow_stack:
             to_airflow = webhooks.run_to_airflow(
                 changes=args.webhook_changes,
-                rate=args.webhook_change_rate,
+                rates=args.webhook_change_rate or [1.0, 10.0],
                 runs=args.webhook_runs,
                 progress=lambda line: print(line, flush=True),
             )

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -361,18 +361,18 @@ def run_accept(
 
 @dataclass
 class ToAirflowResult:
-    """Delays from moving an order in the local API to its event in Airflow, and to a finished run."""
+    """Delays from an order moved in the local API to its event in Airflow (per pace), and to a run."""
 
     changes: int
-    rate: float
-    event_delays_s: list[float]
-    missing_events: int
+    rates: list[float]
+    event_delays_s: dict[str, list[float]]
+    missing_events: dict[str, int]
     run_delays_s: list[float]
     stack_start_seconds: float
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["event_delay"] = _stats(self.event_delays_s)
+        data["event_delay"] = {rate: _stats(delays) for rate, delays in self.event_delays_s.items()}
         data["run_delay"] = _stats(self.run_delays_s)
         return data
 
@@ -457,9 +457,9 @@ def _timestamp(iso: str) -> float:
 
 
 def run_to_airflow(
-    *, changes: int, rate: float, runs: int, progress: Callable[[str], None]
+    *, changes: int, rates: Sequence[float], runs: int, progress: Callable[[str], None]
 ) -> ToAirflowResult:
-    """The to-Airflow part: ``runs`` changes one at a time to a finished run, then ``changes`` at ``rate``."""
+    """The to-Airflow part: ``runs`` changes one at a time to a finished run, then ``changes`` per rate."""
     from gooten_provider.client import GootenClient
     from gooten_provider.testing import DEFAULT_BILLING_KEY, DEFAULT_RECIPE_ID
 
@@ -499,49 +499,62 @@ def run_to_airflow(
             run_delays.append(_timestamp(run["end_date"]) - sent)
             progress(f"    moved -> finished run: {run_delays[-1]:.1f} s ({run['state']})")
 
-        progress(f"  {changes} changes at {rate:g}/s")
-        sent_changes = []
-        begin = time.monotonic()
-        for index in range(changes):
-            if (wait := begin + index / rate - time.monotonic()) > 0:
-                time.sleep(wait)
-            order_id, status = next_change()
-            sent_changes.append((order_id, status, stack.move(order_id, status)))
-        deadline = time.monotonic() + 120
-        delays: list[float] = []
-        while True:
-            events = [e for e in stack.events() if e["extra"] and e["extra"].get("order_id")]
-            used: set[int] = set()
-            delays = []
-            for order_id, status, sent in sent_changes:
-                match = next(
-                    (
-                        e
-                        for e in events
-                        if e["id"] not in used
-                        and e["extra"]["order_id"] == order_id
-                        and set(e["extra"]["item_statuses"]) == {status}
-                        and _timestamp(e["timestamp"]) >= sent - 1
-                    ),
-                    None,
-                )
-                if match is not None:
-                    used.add(match["id"])
-                    delays.append(_timestamp(match["timestamp"]) - sent)
-            if len(delays) == len(sent_changes) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        progress(f"    event delays: {_stats(delays)} s; {len(sent_changes) - len(delays)} missing")
+        used: set[int] = set()
+        delays_by_rate: dict[str, list[float]] = {}
+        missing: dict[str, int] = {}
+        for rate in rates:
+            progress(f"  {changes} changes at {rate:g}/s")
+            sent_changes = []
+            begin = time.monotonic()
+            for index in range(changes):
+                if (wait := begin + index / rate - time.monotonic()) > 0:
+                    time.sleep(wait)
+                order_id, status = next_change()
+                sent_changes.append((order_id, status, stack.move(order_id, status)))
+            delays = _event_delays(stack, sent_changes, used)
+            delays_by_rate[f"{rate:g}"] = [round(d, 3) for d in delays]
+            missing[f"{rate:g}"] = len(sent_changes) - len(delays)
+            progress(f"    event delays: {_stats(delays)} s; {missing[f'{rate:g}']} missing")
         return ToAirflowResult(
             changes,
-            rate,
-            [round(d, 3) for d in delays],
-            len(sent_changes) - len(delays),
+            list(rates),
+            delays_by_rate,
+            missing,
             [round(d, 3) for d in run_delays],
             round(stack.start_seconds, 1),
         )
     finally:
         stack.stop()
+
+
+def _event_delays(
+    stack: Stack, sent_changes: list[tuple[str, str, float]], used: set[int], timeout: float = 120
+) -> list[float]:
+    """Seconds from each move to its event's timestamp in Airflow (matched once, by order and status)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [e for e in stack.events() if e["extra"] and e["extra"].get("order_id")]
+        taken: set[int] = set()
+        delays = []
+        for order_id, status, sent in sent_changes:
+            match = next(
+                (
+                    e
+                    for e in events
+                    if e["id"] not in used | taken
+                    and e["extra"]["order_id"] == order_id
+                    and set(e["extra"]["item_statuses"]) == {status}
+                    and _timestamp(e["timestamp"]) >= sent - 1
+                ),
+                None,
+            )
+            if match is not None:
+                taken.add(match["id"])
+                delays.append(_timestamp(match["timestamp"]) - sent)
+        if len(delays) == len(sent_changes) or time.monotonic() > deadline:
+            used |= taken
+            return delays
+        time.sleep(1)
 
 
 def _wait_for_recording_run(
@@ -613,29 +626,27 @@ def format_tables(accept: AcceptResult | None, to_airflow: ToAirflowResult | Non
         ]
         parts.append("\n".join(lines))
     if to_airflow is not None:
-        event, run = _stats(to_airflow.event_delays_s), _stats(to_airflow.run_delays_s)
-        found = f"{len(to_airflow.event_delays_s)} (missing: {to_airflow.missing_events})"
+        run = _stats(to_airflow.run_delays_s)
+        paces = " and ".join(f"{rate:g}" for rate in to_airflow.rates)
         lines = [
             f"To Airflow: the stack of `make airflow` (up in {to_airflow.stack_start_seconds:.0f} s); "
-            f"{to_airflow.changes} order changes at {to_airflow.rate:g} per second, then "
-            f"{len(to_airflow.run_delays_s)} changes one at a time.",
+            f"{len(to_airflow.run_delays_s)} changes one at a time, then {to_airflow.changes} order changes "
+            f"at {paces} per second.",
             "",
             _row(["from an order moved in the local API to", "changes", "median", "p90", "max", "min"]),
             "|---|---:|---:|---:|---:|---:|",
             _row(
                 [
-                    "its asset event in Airflow",
-                    found,
-                    *(f"{event[k]:.2f} s" for k in ("median", "p90", "max", "min")),
-                ]
-            ),
-            _row(
-                [
-                    f"the end of the `{HISTORY_DAG_ID}` run that recorded it",
+                    f"the end of the `{HISTORY_DAG_ID}` run that recorded it (one at a time)",
                     len(to_airflow.run_delays_s),
                     *(f"{run[k]:.1f} s" for k in ("median", "p90", "max", "min")),
                 ]
             ),
         ]
+        for rate, delays in to_airflow.event_delays_s.items():
+            event = _stats(delays)
+            found = f"{len(delays)} (missing: {to_airflow.missing_events[rate]})"
+            cells = [f"its asset event in Airflow, {rate} change(s) a second", found]
+            lines.append(_row([*cells, *(f"{event[k]:.2f} s" for k in ("median", "p90", "max", "min"))]))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
