@@ -207,6 +207,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     import uvicorn
 
+    # The delivery and outbox threads share the GIL with the event loop that answers Gooten: hand it over
+    # every millisecond (not every 5) so that an answer never waits long behind them.
+    sys.setswitchinterval(0.001)
+
     from gooten_provider.webhooks.app import create_app
 
     if not _is_loopback(args.host):

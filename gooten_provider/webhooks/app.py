@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from gooten_provider.webhooks.airflow_client import AirflowEventsClient
 from gooten_provider.webhooks.delivery import Deliverer
+from gooten_provider.webhooks.group_commit import GroupCommitter
 from gooten_provider.webhooks.order_change import MAX_BODY_BYTES, WebhookRefused, parse_order_change
 from gooten_provider.webhooks.outbox import Outbox
 from gooten_provider.webhooks.settings import WEBHOOK_PATH, RelaySettings
@@ -123,6 +124,7 @@ def create_app(settings: RelaySettings) -> Starlette:
         timeout=settings.airflow_timeout,
         secrets=[settings.token],
     )
+    committer = GroupCommitter(outbox)
     deliverer = Deliverer(outbox, client, retry_initial=settings.retry_initial, retry_max=settings.retry_max)
     expected = _digest(settings.token)
 
@@ -160,7 +162,7 @@ def create_app(settings: RelaySettings) -> Starlette:
         if not settings.include_nice_id:
             change = dataclasses.replace(change, nice_id=None)
         try:
-            stored = await asyncio.to_thread(outbox.add, change)
+            stored = await committer.add(change)
         except sqlite3.Error as error:
             log.error("Could not store a change of order %s in the outbox: %s", change.order_id, error)
             raise WebhookRefused(
@@ -206,10 +208,12 @@ def create_app(settings: RelaySettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        committer.start()
         deliverer.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(committer.stop)
             await asyncio.to_thread(deliverer.stop)
             client.close()
             outbox.close()

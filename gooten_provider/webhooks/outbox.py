@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,37 +129,39 @@ class Outbox:
 
     def add(self, change: OrderChange) -> Stored:
         """Commit a change, or count it as a duplicate of the order's latest change; durable on return."""
-        statuses = json.dumps(list(change.item_statuses))
-        received = change.received_at.timestamp()
+        return self.add_many([change])[0]
+
+    def add_many(self, changes: Sequence[OrderChange]) -> list[Stored]:
+        """Commit changes in one transaction (one ``fsync``), in order; durable on return.
+
+        Each is compared with its order's latest change, including one added earlier in the same call.
+        """
         with self._lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                latest = self._writer.execute(
-                    "SELECT id, item_statuses, received_at FROM changes WHERE order_id = ? "
-                    "ORDER BY id DESC LIMIT 1",
-                    (change.order_id,),
-                ).fetchone()
-                if (
-                    latest is not None
-                    and latest[1] == statuses
-                    and 0 <= received - latest[2] <= self.dedupe_window
-                ):
-                    self._writer.execute(
-                        "UPDATE changes SET duplicates = duplicates + 1 WHERE id = ?", (latest[0],)
-                    )
-                    stored = Stored(latest[0], duplicate=True)
-                else:
-                    cursor = self._writer.execute(
-                        "INSERT INTO changes (change_id, order_id, nice_id, item_statuses, received_at) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (change.change_id, change.order_id, change.nice_id, statuses, received),
-                    )
-                    stored = Stored(int(cursor.lastrowid or 0), duplicate=False)
+                stored = [self._add(change) for change in changes]
                 self._writer.execute("COMMIT")
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
         return stored
+
+    def _add(self, change: OrderChange) -> Stored:
+        statuses = json.dumps(list(change.item_statuses))
+        received = change.received_at.timestamp()
+        latest = self._writer.execute(
+            "SELECT id, item_statuses, received_at FROM changes WHERE order_id = ? ORDER BY id DESC LIMIT 1",
+            (change.order_id,),
+        ).fetchone()
+        if latest is not None and latest[1] == statuses and 0 <= received - latest[2] <= self.dedupe_window:
+            self._writer.execute("UPDATE changes SET duplicates = duplicates + 1 WHERE id = ?", (latest[0],))
+            return Stored(latest[0], duplicate=True)
+        cursor = self._writer.execute(
+            "INSERT INTO changes (change_id, order_id, nice_id, item_statuses, received_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (change.change_id, change.order_id, change.nice_id, statuses, received),
+        )
+        return Stored(int(cursor.lastrowid or 0), duplicate=False)
 
     def pending(self, limit: int = 100) -> list[PendingChange]:
         """The oldest undelivered changes, oldest first."""

@@ -74,13 +74,13 @@ def _register_the_asset() -> None:
 
 @pytest.fixture(scope="session")
 def airflow_api(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowApi]:
-    """Airflow's REST API on a loopback port, with a user for the relay and the orders asset."""
+    """Airflow's REST API on a loopback port, with a user for the relay (role op) and the orders asset."""
     from airflow.configuration import conf
 
     passwords = tmp_path_factory.mktemp("airflow-auth") / "passwords.json"
     passwords.write_text(json.dumps({USERNAME: PASSWORD}), encoding="utf-8")
     settings = {
-        ("core", "simple_auth_manager_users"): f"{USERNAME}:admin",
+        ("core", "simple_auth_manager_users"): f"{USERNAME}:op",  # the least role that may create events
         ("core", "simple_auth_manager_passwords_file"): str(passwords),
         ("core", "simple_auth_manager_all_admins"): "False",
         ("api_auth", "jwt_secret"): "relay-tests-" + "x" * 64,
