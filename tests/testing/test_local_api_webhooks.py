@@ -7,6 +7,11 @@ so that retries (and the duplicates they cause) are observable.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +23,7 @@ import pytest
 import requests
 
 from gooten_provider.testing import GootenApiServer
+from gooten_provider.testing.orders import demo_order_specs
 from gooten_provider.testing.webhooks import webhook_url_for
 
 
@@ -185,3 +191,44 @@ def test_the_order_id_is_appended_to_the_registered_url(registered: str, sent_to
 def test_a_webhook_url_that_is_not_http_is_refused_without_echoing_it() -> None:
     with pytest.raises(ValueError, match=r"^webhook_url must be an http:// or https:// URL\.$"):
         GootenApiServer(webhook_url="ftp://h/gooten/webhook/s3cret-token?orderid=")
+
+
+def test_the_command_line_takes_the_webhook_url_from_an_environment_variable(receiver: Receiver) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gooten_provider.testing",
+            "--port",
+            "0",
+            "--demo-orders",
+            "--webhook-url-env",
+            "HOOK",
+        ],
+        env={**os.environ, "HOOK": receiver.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        base_url = re.search(r"listening on (\S+) ", line)
+        assert base_url, line
+        order_id = demo_order_specs()[0]["id"]
+        moved = requests.post(
+            f"{base_url.group(1)}/admin/orders/{order_id}/status", params={"status": "Shipped"}, timeout=5
+        )
+        assert moved.status_code == 200
+        deadline = time.monotonic() + 10
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert [(oid, body["Items"][0]["Status"]) for _, oid, body in receiver.received] == [
+        (order_id, "Shipped")
+    ]
+    assert "s3cret-token" not in line + out + err
