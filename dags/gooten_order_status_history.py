@@ -16,8 +16,8 @@ import datetime as dt
 from typing import Any
 
 import pendulum
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 from gooten_examples.audit import format_table
 from gooten_examples.status_history import (
     append_history,
