@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=7, help="startup: fresh processes per measure")
     parser.add_argument("--webhook-rate", type=float, default=200, help="webhooks: open-loop webhooks/s")
     parser.add_argument("--webhook-seconds", type=float, default=30, help="webhooks: open-loop duration")
+    parser.add_argument("--webhook-rounds", type=int, default=3, help="webhooks: rounds of the accept part")
     parser.add_argument("--burst-concurrency", type=int, default=16, help="webhooks: burst clients")
     parser.add_argument("--burst-seconds", type=float, default=10, help="webhooks: burst duration")
     parser.add_argument("--webhook-changes", type=int, default=60, help="webhooks: changes sent to Airflow")
@@ -247,6 +248,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
         print("\nWebhooks: the relay's accept rate and latency, and the delay to Airflow", flush=True)
         measured = when()
         accept = webhooks.run_accept(
+            rounds=args.webhook_rounds,
             rate=args.webhook_rate,
             seconds=args.webhook_seconds,
             burst_concurrency=args.burst_concurrency,

@@ -101,6 +101,13 @@ class LoadRun:
     failed: int
     latencies_ms: list[float] = field(repr=False)
     relay_cpu_seconds: float
+    round: int = 1
+    #: 1-minute load average of the machine when the load started (other jobs share it).
+    load_average: float = 0.0
+    #: Open loop: seconds from the last webhook until every change had reached the stub.
+    drain_seconds: float | None = None
+    #: Open loop: accept-to-delivery delay percentiles (ms).
+    delivery_delay_ms: dict[str, float] | None = None
 
     @property
     def accepted_per_second(self) -> float:
@@ -108,6 +115,10 @@ class LoadRun:
 
     def summary(self) -> dict[str, Any]:
         return {
+            "round": self.round,
+            "load_average": round(self.load_average, 2),
+            "drain_seconds": self.drain_seconds,
+            "delivery_delay_ms": self.delivery_delay_ms,
             "mode": self.mode,
             "rate": self.rate,
             "concurrency": self.concurrency,
@@ -126,20 +137,13 @@ class LoadRun:
 
 @dataclass
 class AcceptResult:
-    """The open-loop runs, the burst, and how long delivery to the stub took after the open loop."""
+    """The open-loop and burst runs of every round."""
 
     body_bytes: int
     runs: list[LoadRun]
-    drain_seconds: float
-    delivery_delay_ms: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "body_bytes": self.body_bytes,
-            "runs": [run.summary() for run in self.runs],
-            "drain_seconds": self.drain_seconds,
-            "delivery_delay_ms": self.delivery_delay_ms,
-        }
+        return {"body_bytes": self.body_bytes, "runs": [run.summary() for run in self.runs]}
 
 
 async def _post(port: int, request: bytes) -> int:
@@ -251,15 +255,95 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _pending(port: int) -> int:
+    return int(requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["pending"])
+
+
+def _delivered(stub_port: int) -> list[float]:
+    return list(requests.get(f"http://127.0.0.1:{stub_port}/stats", timeout=30).json()["arrivals"])
+
+
+def _open_loop_round(
+    webhooks: Webhooks,
+    relay: subprocess.Popen[bytes],
+    stub_port: int,
+    rate: float,
+    seconds: float,
+    number: int,
+    progress: Callable[[str], None],
+) -> LoadRun:
+    """One open-loop run, then the wait until every change reached the stub."""
+    progress(f"  round {number}: open loop, {rate:g} webhooks/s for {seconds:g} s, a new connection each")
+    before = len(_delivered(stub_port))
+    load, cpu = os.getloadavg()[0], _cpu_seconds(relay.pid)
+    latencies, failures, accepted_at = asyncio.run(_open_loop(webhooks, rate, seconds))
+    cpu = _cpu_seconds(relay.pid) - cpu
+    started = time.monotonic()
+    _wait(lambda: _pending(webhooks.port) == 0, 300, "delivery to the stub")
+    drain = time.monotonic() - started
+    arrivals = _delivered(stub_port)[before:]
+    delays = [1000 * (a - b) for a, b in zip(sorted(arrivals), sorted(accepted_at), strict=False)]
+    delivery = {key: round(percentile(delays, q), 1) for key, q in (("p50", 50), ("p99", 99), ("max", 100))}
+    run = LoadRun(
+        "open loop",
+        rate,
+        None,
+        seconds,
+        int(rate * seconds),
+        len(latencies),
+        failures,
+        latencies,
+        cpu,
+        number,
+        load,
+        round(drain, 2),
+        delivery,
+    )
+    progress(f"    {run.summary()}")
+    return run
+
+
+def _burst_round(
+    webhooks: Webhooks,
+    relay: subprocess.Popen[bytes],
+    concurrency: int,
+    seconds: float,
+    number: int,
+    progress: Callable[[str], None],
+) -> LoadRun:
+    """One closed-loop burst, then the wait until the outbox is empty again."""
+    progress(f"  round {number}: burst, {concurrency} clients back to back for {seconds:g} s")
+    load, cpu = os.getloadavg()[0], _cpu_seconds(relay.pid)
+    latencies, failures, elapsed = asyncio.run(_closed_loop(webhooks, concurrency, seconds))
+    run = LoadRun(
+        "closed loop",
+        None,
+        concurrency,
+        elapsed,
+        len(latencies) + failures,
+        len(latencies),
+        failures,
+        latencies,
+        _cpu_seconds(relay.pid) - cpu,
+        number,
+        load,
+    )
+    progress(f"    {run.summary()}")
+    _wait(lambda: _pending(webhooks.port) == 0, 300, "delivery to the stub")
+    return run
+
+
 def run_accept(
     *,
+    rounds: int,
     rate: float,
     seconds: float,
     burst_concurrency: int,
     burst_seconds: float,
     progress: Callable[[str], None],
 ) -> AcceptResult:
-    """The accept part: open loop at ``rate``, then the burst; the relay delivers to the stub throughout."""
+    """The accept part: ``rounds`` times an open loop at ``rate``, then a burst; the relay delivers to the
+    stub throughout (one relay process for all rounds)."""
     work = Path(tempfile.mkdtemp(prefix="gooten-bench-webhooks-"))
     token, relay_port, stub_port = new_token(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GOOTEN_RELAY"))}
@@ -295,62 +379,11 @@ def run_accept(
             60,
             "warm-up delivery",
         )
-        delivered_before = requests.get(f"http://127.0.0.1:{stub_port}/stats", timeout=10).json()["events"]
-
-        progress(f"  open loop: {rate:g} webhooks/s for {seconds:g} s, a new connection each")
-        cpu = _cpu_seconds(relay.pid)
-        latencies, failures, accepted_at = asyncio.run(_open_loop(webhooks, rate, seconds))
-        open_run = LoadRun(
-            "open loop",
-            rate,
-            None,
-            seconds,
-            int(rate * seconds),
-            len(latencies),
-            failures,
-            latencies,
-            _cpu_seconds(relay.pid) - cpu,
-        )
-        progress(f"    {open_run.summary()}")
-        started = time.monotonic()
-        _wait(
-            lambda: requests.get(f"http://127.0.0.1:{relay_port}/healthz", timeout=5).json()["pending"] == 0,
-            300,
-            "delivery to the stub",
-        )
-        drain = time.monotonic() - started
-        arrivals = requests.get(f"http://127.0.0.1:{stub_port}/stats", timeout=30).json()["arrivals"][
-            delivered_before:
-        ]
-        delays = [
-            1000 * (arrived - accepted)
-            for arrived, accepted in zip(sorted(arrivals), sorted(accepted_at), strict=False)
-        ]
-        delivery = {
-            "p50": round(percentile(delays, 50), 1),
-            "p99": round(percentile(delays, 99), 1),
-            "max": round(max(delays, default=0.0), 1),
-        }
-        progress(
-            f"    delivered to the stub {drain:.1f} s after the last webhook; accept->delivery {delivery} ms"
-        )
-
-        progress(f"  burst: {burst_concurrency} clients back to back for {burst_seconds:g} s")
-        cpu = _cpu_seconds(relay.pid)
-        latencies, failures, elapsed = asyncio.run(_closed_loop(webhooks, burst_concurrency, burst_seconds))
-        burst = LoadRun(
-            "closed loop",
-            None,
-            burst_concurrency,
-            elapsed,
-            len(latencies) + failures,
-            len(latencies),
-            failures,
-            latencies,
-            _cpu_seconds(relay.pid) - cpu,
-        )
-        progress(f"    {burst.summary()}")
-        return AcceptResult(body_bytes, [open_run, burst], round(drain, 2), delivery)
+        runs: list[LoadRun] = []
+        for number in range(1, rounds + 1):
+            runs.append(_open_loop_round(webhooks, relay, stub_port, rate, seconds, number, progress))
+            runs.append(_burst_round(webhooks, relay, burst_concurrency, burst_seconds, number, progress))
+        return AcceptResult(body_bytes, runs)
     finally:
         _stop(relay)
         _stop(stub)
@@ -602,28 +635,35 @@ def format_tables(accept: AcceptResult | None, to_airflow: ToAirflowResult | Non
         lines = [
             f"Accept: the relay process delivering to the Airflow stub; a {accept.body_bytes}-byte order "
             "JSON, a new TCP connection per webhook; latency from when each webhook was due to the end of "
-            "its answer.",
+            "its answer. Load: the machine's 1-minute load average when the run started (2 cores, shared "
+            "with other jobs).",
             "",
-            _row(["load", "webhooks", "accepted", "failed", "accepted/s", "p50", "p90", "p99", "max"])
-            + " relay CPU per webhook |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            _row(["round", "load", "webhooks", "accepted", "failed", "accepted/s", "p50", "p90", "p99"])
+            + " max | relay CPU per webhook | all reached the stub |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for run in accept.runs:
             s = run.summary()
             if run.mode == "open loop":
                 load = f"open loop, {s['rate']:g}/s for {s['seconds']:g} s"
+                drained = f"{run.drain_seconds:.1f} s after the last"
             else:
-                load = f"burst, {s['concurrency']} clients back to back for {s['seconds']:.0f} s"
+                load = f"burst, {s['concurrency']} clients for {s['seconds']:.0f} s"
+                drained = "-"
             latencies = [f"{s[key]:.1f} ms" for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]
             counts = [s["sent"], s["accepted"], s["failed"], f"{s['accepted_per_second']:.0f}"]
-            lines.append(_row([load, *counts, *latencies, f"{s['relay_cpu_ms_per_webhook']:.2f} ms"]))
-        d = accept.delivery_delay_ms
-        lines += [
-            "",
-            f"After the open loop, every change had reached the stub {accept.drain_seconds:.1f} s after "
-            f"the last webhook; accept to delivery: median {d['p50']:.0f} ms, p99 {d['p99']:.0f} ms, "
-            f"max {d['max']:.0f} ms.",
-        ]
+            cpu = f"{s['relay_cpu_ms_per_webhook']:.2f} ms"
+            lines.append(
+                _row([f"{run.round}: {load}", f"{run.load_average:.1f}", *counts, *latencies, cpu, drained])
+            )
+        open_runs = [run for run in accept.runs if run.mode == "open loop"]
+        if open_runs:
+            p99s = sorted(percentile(run.latencies_ms, 99) for run in open_runs)
+            lines += [
+                "",
+                f"Open loop at {open_runs[0].rate:g}/s: p99 {', '.join(f'{p:.1f}' for p in p99s)} ms over "
+                f"{len(p99s)} round(s), median {statistics.median(p99s):.1f} ms.",
+            ]
         parts.append("\n".join(lines))
     if to_airflow is not None:
         run = _stats(to_airflow.run_delays_s)
