@@ -36,7 +36,12 @@ from starlette.routing import Route
 from gooten_provider.webhooks.airflow_client import AirflowEventsClient
 from gooten_provider.webhooks.delivery import Deliverer
 from gooten_provider.webhooks.group_commit import GroupCommitter
-from gooten_provider.webhooks.order_change import MAX_BODY_BYTES, WebhookRefused, parse_order_change
+from gooten_provider.webhooks.order_change import (
+    MAX_BODY_BYTES,
+    WebhookRefused,
+    parse_order_change,
+    printable,
+)
 from gooten_provider.webhooks.outbox import Outbox
 from gooten_provider.webhooks.settings import WEBHOOK_PATH, RelaySettings
 
@@ -164,14 +169,16 @@ def create_app(settings: RelaySettings) -> Starlette:
         try:
             stored = await committer.add(change)
         except sqlite3.Error as error:
-            log.error("Could not store a change of order %s in the outbox: %s", change.order_id, error)
+            log.error(
+                "Could not store a change of order %s in the outbox: %s", printable(change.order_id), error
+            )
             raise WebhookRefused(
                 503, "outbox_unavailable", "The relay could not store the change; send it again later."
             ) from None
         deliverer.wake()
-        statuses = ", ".join(change.item_statuses)
+        statuses = printable(", ".join(change.item_statuses))
         verdict = "duplicate of change" if stored.duplicate else "stored as change"
-        detail = f"order {change.order_id} ({statuses}): {verdict} {stored.row_id}"
+        detail = f"order {printable(change.order_id)} ({statuses}): {verdict} {stored.row_id}"
         return JSONResponse({"accepted": True, "duplicate": stored.duplicate}), detail
 
     async def no_token(request: Request) -> Response:

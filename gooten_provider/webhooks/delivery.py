@@ -19,6 +19,7 @@ import time
 from typing import Protocol
 
 from gooten_provider.webhooks.airflow_client import AirflowDeliveryError
+from gooten_provider.webhooks.order_change import printable
 from gooten_provider.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -110,13 +111,15 @@ class Deliverer:
             try:
                 self.sink.create_event(item.change.event_extra())
             except AirflowDeliveryError as error:
-                self._failed(item.row_id, item.change.order_id, str(error))
+                self._failed(item.row_id, printable(item.change.order_id), str(error))
                 return
             self.outbox.mark_delivered(item.row_id, time.time())
             if self.failures:
                 log.info("Airflow accepts events again, after %d failed attempt(s).", self.failures)
             self.failures, self.last_error = 0, None
-            log.info("Delivered change %d (order %s) to Airflow.", item.row_id, item.change.order_id)
+            log.info(
+                "Delivered change %d (order %s) to Airflow.", item.row_id, printable(item.change.order_id)
+            )
 
     def _failed(self, row_id: int, order_id: str, error: str) -> None:
         self.failures += 1

@@ -35,6 +35,11 @@ class WebhookRefused(Exception):
         self.message = message
 
 
+def printable(text: str) -> str:
+    """``text`` for a log line: as it is when printable, else its ``repr`` (no forged lines, no escapes)."""
+    return text if text.isprintable() else repr(text)
+
+
 def _shown(value: object, limit: int = 80) -> str:
     """A short ``repr`` of a value taken from the request, for an error message."""
     text = repr(value)

@@ -7,6 +7,7 @@ which also generates its section of ``docs/errors.md``.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 import uuid
@@ -282,3 +283,21 @@ def test_health_reports_counts_only(start_relay: Any):
     assert (health["pending"], health["delivered"], health["duplicates"]) == (1, 0, 1)
     assert health["oldest_pending_age_seconds"] >= 0
     assert "Airflow" not in json.dumps(health)  # no error text for anyone who can reach it
+
+
+def test_values_from_the_request_cannot_forge_log_lines(start_relay: Any, caplog: Any):
+    relay = start_relay(airflow_url=f"http://127.0.0.1:{free_port()}")
+    forged = "3001-x\n2026-01-01 00:00:00 INFO relay: all good"
+    with caplog.at_level(logging.INFO, logger="gooten_provider.webhooks"):
+        reply = requests.post(
+            relay.webhook_url(None),
+            params={"orderid": forged},
+            json=order_json(forged, ["Shipped\r\n"]),
+            timeout=10,
+        )
+        wait_for(lambda: relay.deliverer.failures >= 1, 30, "a delivery attempt")
+
+    assert reply.status_code == 200
+    messages = [record.getMessage() for record in caplog.records if record.name.startswith("gooten_provider")]
+    assert any(repr(forged) in message for message in messages)
+    assert not [message for message in messages if "\n" in message or "\r" in message]
