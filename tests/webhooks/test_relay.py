@@ -150,7 +150,7 @@ def test_changes_wait_while_airflow_is_down_and_arrive_in_order_once_it_is_back(
     assert relay.outbox.stats().pending == 3
     assert [e for order_id in order_ids for e in airflow_api.events(order_id)] == []
     assert set(relay.outbox.errors()) == {
-        f"Airflow is unreachable at http://127.0.0.1:{port} for POST /auth/token (ConnectionError)."
+        f"Airflow is unreachable at http://127.0.0.1:{port} for POST /auth/token (ConnectionRefusedError)."
     }
 
     airflow_back = ServedApp(airflow_api.served.app, port).start()
