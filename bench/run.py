@@ -24,7 +24,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
 RESULTS = REPO_ROOT / "bench" / "results"
-PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "throttling")
+PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "throttling", "webhooks")
 
 
 def machine() -> dict[str, Any]:
@@ -114,6 +114,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--airflow-orders", type=int, default=200, help="airflow: orders per DAG run")
     parser.add_argument("--airflow-rounds", type=int, default=3, help="airflow: runs of each DAG")
     parser.add_argument("--samples", type=int, default=7, help="startup: fresh processes per measure")
+    parser.add_argument("--webhook-rate", type=float, default=200, help="webhooks: open-loop webhooks/s")
+    parser.add_argument("--webhook-seconds", type=float, default=30, help="webhooks: open-loop duration")
+    parser.add_argument("--webhook-rounds", type=int, default=3, help="webhooks: rounds of the accept part")
+    parser.add_argument("--burst-concurrency", type=int, default=16, help="webhooks: burst clients")
+    parser.add_argument("--burst-seconds", type=float, default=10, help="webhooks: burst duration")
+    parser.add_argument("--webhook-changes", type=int, default=60, help="webhooks: changes sent to Airflow")
+    parser.add_argument(
+        "--webhook-change-rate",
+        type=float,
+        action="append",
+        help="webhooks: changes a second to Airflow (repeat for several paces; default 1 and 10)",
+    )
+    parser.add_argument("--webhook-runs", type=int, default=5, help="webhooks: changes timed to a DAG run")
+    parser.add_argument("--no-airflow-stack", action="store_true", help="webhooks: the accept part only")
     parser.add_argument(
         "--no-record", action="store_true", help="print only; leave the doc and results alone"
     )
@@ -246,6 +260,34 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             record(
                 "startup", f"{when_line(measured)}\n\n{tables}", {"measured": measured, **result_st.to_json()}
             )
+
+    if "webhooks" in parts:
+        from bench import webhooks
+
+        print("\nWebhooks: the relay's accept rate and latency, and the delay to Airflow", flush=True)
+        measured = when()
+        accept = webhooks.run_accept(
+            rounds=args.webhook_rounds,
+            rate=args.webhook_rate,
+            seconds=args.webhook_seconds,
+            burst_concurrency=args.burst_concurrency,
+            burst_seconds=args.burst_seconds,
+            progress=lambda line: print(line, flush=True),
+        )
+        to_airflow = None
+        if not args.no_airflow_stack:
+            to_airflow = webhooks.run_to_airflow(
+                changes=args.webhook_changes,
+                rates=args.webhook_change_rate or [1.0, 10.0],
+                runs=args.webhook_runs,
+                progress=lambda line: print(line, flush=True),
+            )
+        tables = webhooks.format_tables(accept, to_airflow)
+        print(tables, flush=True)
+        if not args.no_record:
+            data = {"measured": measured, "accept": accept.to_json()}
+            data["to_airflow"] = to_airflow.to_json() if to_airflow else None
+            record("webhooks", f"{when_line(measured)}\n\n{tables}", data)
 
 
 if __name__ == "__main__":

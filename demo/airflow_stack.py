@@ -9,7 +9,11 @@ Starts, all on 127.0.0.1 and in ``.demo/airflow/`` (wiped at each start):
   servers off (``--skip-serve-logs``: only the API server listens), connection testing enabled, and the
   ``gooten_default`` and ``gooten_warehouse`` connections set as environment variables
   (``gooten_default`` has ``admin_order_url`` set to the local API's read-only order page, so a task's
-  "Gooten order" button opens something real).
+  "Gooten order" button opens something real);
+* the webhook relay (``python -m gooten_provider.webhooks``) with a fresh token, logging in to Airflow as
+  ``admin``; the local Gooten API sends its webhooks to it, so every item status change (an example DAG
+  holding an order, or ``POST /admin/orders/<id>/status?status=Shipped``) becomes an event on the asset
+  ``gooten://orders`` and a run of ``gooten_order_status_history``.
 
 It prints the URL and login once everything is healthy. Ctrl-C (or SIGTERM) stops all of it.
 ``--ready-file`` also writes the URLs and login as JSON once healthy, for scripts and tests (``tests/ui``).
@@ -45,6 +49,7 @@ COMPONENTS: dict[str, list[str]] = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+RELAY = "webhook-relay"
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 sys.path.insert(0, str(DAGS_FOLDER))  # gooten_examples, as Airflow itself does for the DAG bundle
@@ -57,6 +62,7 @@ from gooten_examples.seed import (  # noqa: E402
 )
 
 from gooten_provider.testing import GootenApiServer  # noqa: E402
+from gooten_provider.webhooks.settings import new_token  # noqa: E402
 
 
 class Stop(Exception):
@@ -102,6 +108,56 @@ def airflow_env(home: Path, port: int, api: GootenApiServer, warehouse: Path) ->
     gooten_default["extra"]["admin_order_url"] = api.admin_order_url
     env["AIRFLOW_CONN_GOOTEN_DEFAULT"] = json.dumps(gooten_default)
     return env
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def relay_command(relay_port: int, airflow_port: int, home: Path) -> list[str]:
+    """The relay's command line: no secret in it (they are in its environment)."""
+    return [
+        sys.executable,
+        "-m",
+        "gooten_provider.webhooks",
+        "--port",
+        str(relay_port),
+        "--airflow-url",
+        f"http://{HOST}:{airflow_port}",
+        "--outbox",
+        str(home / "webhook-outbox.sqlite3"),
+        "--retry-initial",
+        "0.5",
+        "--retry-max",
+        "5",
+    ]
+
+
+def relay_env(token: str) -> dict[str, str]:
+    """The relay's environment: its webhook token, and the admin login to Airflow."""
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "GOOTEN_RELAY"))
+    }
+    env.update(
+        {
+            "GOOTEN_RELAY_TOKEN": token,
+            "GOOTEN_RELAY_AIRFLOW_USERNAME": USERNAME,
+            "GOOTEN_RELAY_AIRFLOW_PASSWORD": PASSWORD,
+        }
+    )
+    return env
+
+
+def relay_healthy(relay_port: int) -> bool:
+    """Tell whether the relay answers ``/healthz``."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{relay_port}/healthz", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def health(port: int) -> dict[str, str]:
@@ -156,30 +212,39 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def banner(port: int, api: GootenApiServer, warehouse: Path, home: Path) -> str:
+def banner(port: int, api: GootenApiServer, warehouse: Path, home: Path, relay_port: int) -> str:
     """What to tell the user once everything is up."""
+    some_order = api.order_ids()[0]
     return f"""
 Airflow is up: http://{HOST}:{port}   (login: {USERNAME} / {PASSWORD})
 
-  DAGs                 gooten_dq_hold_cancel, gooten_reconcile_order_statuses, gooten_manual_order_status
+  DAGs                 gooten_dq_hold_cancel, gooten_reconcile_order_statuses, gooten_manual_order_status,
+                       gooten_order_status_history (on each Gooten webhook)
   local Gooten API     {api.base_url}  ({len(api.order_ids())} demo orders; connection gooten_default)
                        an order's page: {api.admin_order_url} (the "Gooten order" button)
+  webhook relay        http://{HOST}:{relay_port}  (the local API's webhooks -> events on gooten://orders)
   SQLite warehouse     {warehouse}  (connection gooten_warehouse)
   logs                 {home / "logs"}
 
 Try: trigger gooten_dq_hold_cancel (it holds and cancels the orders failing the rules), then
 gooten_reconcile_order_statuses, then gooten_manual_order_status from its trigger form (dry run first).
+Every status change sends Gooten's webhooks, and gooten_order_status_history runs on them; play Gooten's
+production with:
+  curl -X POST '{api.base_url}/admin/orders/{some_order}/status?status=Shipped'
 The two connections are environment variables, so the UI's Connections list does not show them.
 
 Press Ctrl-C to stop everything."""
 
 
-def write_ready_file(path: Path, port: int, api: GootenApiServer, warehouse: Path, home: Path) -> None:
+def write_ready_file(
+    path: Path, port: int, api: GootenApiServer, warehouse: Path, home: Path, relay_port: int
+) -> None:
     """Write what a script needs to drive the running stack, as JSON (atomically: it appears complete).
 
     Keys: ``airflow_url``, ``username``, ``password``, ``gooten_api_url``, ``admin_order_url``,
-    ``warehouse``, ``home``, ``logs`` and ``pid`` (this process: SIGTERM it to stop the stack).
-    The billing key is not written: it is :data:`gooten_provider.testing.DEFAULT_BILLING_KEY`.
+    ``relay_url``, ``warehouse``, ``home``, ``logs`` and ``pid`` (this process: SIGTERM it to stop the
+    stack). The billing key is not written: it is :data:`gooten_provider.testing.DEFAULT_BILLING_KEY`;
+    nor is the relay's token (the local API sends the webhooks).
     """
     ready = {
         "airflow_url": f"http://{HOST}:{port}",
@@ -187,6 +252,7 @@ def write_ready_file(path: Path, port: int, api: GootenApiServer, warehouse: Pat
         "password": PASSWORD,
         "gooten_api_url": api.base_url,
         "admin_order_url": api.admin_order_url,
+        "relay_url": f"http://{HOST}:{relay_port}",
         "warehouse": str(warehouse),
         "home": str(home),
         "logs": str(home / "logs"),
@@ -205,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gooten-port", type=int, default=0, help="local Gooten API port (default: any free)"
     )
+    parser.add_argument("--relay-port", type=int, default=0, help="webhook relay port (default: any free)")
     parser.add_argument(
         "--home", type=Path, default=DEFAULT_HOME, help=f"state directory (default {DEFAULT_HOME})"
     )
@@ -239,7 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     processes: dict[str, subprocess.Popen[bytes]] = {}
     orders = demo_orders()
     warehouse = build_sqlite_warehouse(home / "warehouse.db", orders)
-    api = GootenApiServer(orders=gooten_order_specs(orders), port=args.gooten_port)
+    token, relay_port = new_token(), args.relay_port or free_port()
+    api = GootenApiServer(
+        orders=gooten_order_specs(orders),
+        port=args.gooten_port,
+        webhook_url=f"http://{HOST}:{relay_port}/gooten/webhook/{token}?orderid=",
+    )
     try:
         api.start()
         env = airflow_env(home, args.port, api, warehouse)
@@ -261,7 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, arguments in COMPONENTS.items():
             extra = ["--port", str(args.port)] if name == "api-server" else []
             processes[name] = start(name, [airflow, *arguments, *extra], env, logs)
-        print("Starting the API server, scheduler, dag-processor and triggerer ", end="", flush=True)
+        processes[RELAY] = start(RELAY, relay_command(relay_port, args.port, home), relay_env(token), logs)
+        print(
+            "Starting the API server, scheduler, dag-processor, triggerer and webhook relay ",
+            end="",
+            flush=True,
+        )
         deadline = time.monotonic() + args.timeout
         while True:
             dead = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
@@ -272,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
             status = health(args.port)
-            if status and all(value == "healthy" for value in status.values()):
+            if status and all(value == "healthy" for value in status.values()) and relay_healthy(relay_port):
                 break
             if time.monotonic() > deadline:
                 print(f"\nNot healthy after {args.timeout:.0f} s: {status or 'no answer'}; logs in {logs}")
@@ -281,8 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(1)
         print(" healthy.")
         if args.ready_file is not None:
-            write_ready_file(args.ready_file, args.port, api, warehouse, home)
-        print(banner(args.port, api, warehouse, home), flush=True)
+            write_ready_file(args.ready_file, args.port, api, warehouse, home, relay_port)
+        print(banner(args.port, api, warehouse, home, relay_port), flush=True)
         while True:
             for name, process in processes.items():
                 if process.poll() is not None:

@@ -82,4 +82,6 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.sensors.gooten"]}],
         "extra-links": ["gooten_provider.links.GootenOrderLink"],
         "connection-types": [CONNECTION_TYPE],
+        # gooten://orders, the asset the webhook relay posts events to (gooten_provider.assets)
+        "asset-uris": [{"schemes": ["gooten"], "handler": "gooten_provider.asset_uri.normalize_gooten_uri"}],
     }

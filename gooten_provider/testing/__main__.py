@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow-seconds", type=_non_negative, default=2.0, help="delay of 'slow' faults")
     parser.add_argument("--recipe-id", default=DEFAULT_RECIPE_ID, help="recipe id to accept")
     parser.add_argument(
+        "--webhook-url-env",
+        metavar="VAR",
+        help="environment variable holding the URL to send Gooten's webhooks to (it holds a token)",
+    )
+    parser.add_argument(
         "--billing-key-env",
         metavar="VAR",
         help="environment variable holding the billing key to accept (default: the fake test key)",
@@ -130,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not key:
                 parser.error(f"environment variable {args.billing_key_env} is not set or empty")
             options["billing_key"] = key
+        if args.webhook_url_env:
+            options["webhook_url"] = os.environ.get(args.webhook_url_env) or parser.error(
+                f"environment variable {args.webhook_url_env} is not set or empty"
+            )
         server = GootenApiServer(
             recipe_id=args.recipe_id,
             port=args.port,

@@ -8,6 +8,9 @@ It mimics what is known of Gooten's ``https://api.print.io``:
 * ``GET /api/ordersearch?recipeid=&partnerBillingKey=&page=&pageSize=...`` pages through orders;
 * ``GET /admin/orders/{order_id}`` is a read-only HTML page of one order, a stand-in for the order's page
   in the Gooten Admin (the target of the "Gooten order" extra link in demos; no credentials, no faults);
+* ``POST /admin/orders/{order_id}/status?status=Shipped`` (local only, not Gooten's) moves every item of
+  an order to a status, playing Gooten's production; with ``webhook_url`` set, every item status change
+  sends Gooten's webhooks (see :mod:`gooten_provider.testing.webhooks`);
 * anything else is an HTML 404 page.
 
 Errors use Gooten's ``HadError`` envelope with HTTP 200 by default (``error_status`` switches that),
@@ -53,6 +56,7 @@ from gooten_provider.statuses import TARGET_STATUSES
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, CONNECTION_FAULTS, FaultKind, FaultPlan
 from gooten_provider.testing.orders import OrderStore, SearchFilter, add_specs
 from gooten_provider.testing.throttling import RequestThrottle, retry_after_seconds
+from gooten_provider.testing.webhooks import WebhookOrderStore, WebhookSender, move_order_items
 
 #: Recipe id the local API accepts unless told otherwise. Fake, for tests only.
 DEFAULT_RECIPE_ID = "a2b7c1d4-5e6f-4a8b-9c0d-1e2f3a4b5c6d"
@@ -70,12 +74,14 @@ _GET_ORDER_PATH = re.compile(r"^/api/v/\d+/source/(?:api|ios|android)/orders$")
 #: Prefix of the read-only HTML order page: ``GET /admin/orders/{order_id}``.
 ADMIN_ORDER_PATH = "/admin/orders/"
 _ADMIN_ORDER_PATH = re.compile(r"^/admin/orders/([^/]+)/?$", re.IGNORECASE)
+_ADMIN_STATUS_PATH = re.compile(r"^/admin/orders/([^/]+)/status/?$", re.IGNORECASE)
 
 # Route names, used internally and by JournalEntry consumers through ``path``/``method``.
 _ROUTE_STATUS = "orderstatus"
 _ROUTE_ORDER = "order"
 _ROUTE_SEARCH = "ordersearch"
 _ROUTE_ADMIN = "admin_order"
+_ROUTE_ADMIN_STATUS = "admin_status"
 
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
@@ -125,9 +131,9 @@ class JournalEntry:
     #: Whether a status change was applied to the store.
     applied: bool
     #: ``"updated"``, ``"ineligible"``, ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
-    #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"not_found"``,
-    #: ``"throttled"`` (answered 429 by the rate limit; :attr:`fault` is ``None``), or the fault name when a
-    #: fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
+    #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"admin_status"``,
+    #: ``"not_found"``, ``"throttled"`` (answered 429 by the rate limit; :attr:`fault` is ``None``), or the
+    #: fault name when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
     outcome: str
     #: Increments per accepted TCP connection (keeps increasing across restarts).
     connection_id: int
@@ -216,6 +222,8 @@ def _route_for(method: str, raw_path: str) -> str | None:
     path = _origin_path(raw_path)
     if method == "GET" and _ADMIN_ORDER_PATH.match(path):
         return _ROUTE_ADMIN
+    if method == "POST" and _ADMIN_STATUS_PATH.match(path):
+        return _ROUTE_ADMIN_STATUS
     path = path.casefold().rstrip("/") or "/"
     if path == ORDER_STATUS_PATH and method == "POST":
         return _ROUTE_STATUS
@@ -544,6 +552,8 @@ class GootenApiServer:
     :param rate_burst: requests each Recipe ID may send at once (the token bucket's size); ``None`` is one
         second's worth. Only with ``rate_limit``.
     :param rate_clock: the clock of the token buckets (default :func:`time.monotonic`), for tests.
+    :param webhook_url: where to send Gooten's webhooks after every item status change, as registered in
+        the Gooten Admin (``.../gooten/webhook/<token>?orderid=``); ``None`` sends none.
     """
 
     def __init__(
@@ -565,6 +575,7 @@ class GootenApiServer:
         rate_limit: float | None = None,
         rate_burst: int | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
+        webhook_url: str | None = None,
     ) -> None:
         if not recipe_id or not billing_key:
             raise ValueError("recipe_id and billing_key must not be empty.")
@@ -597,7 +608,9 @@ class GootenApiServer:
         self._requested_port = int(port)
         self._bound_port: int | None = None
         self._lock = threading.RLock()
-        self._store = OrderStore()
+        #: Sends Gooten's webhooks (``webhook_url`` set), see :attr:`WebhookSender.deliveries`; else ``None``.
+        self.webhooks = WebhookSender(webhook_url) if webhook_url else None
+        self._store = OrderStore() if self.webhooks is None else WebhookOrderStore(self.webhooks)
         self._faults = FaultPlan(fault_rate, fault_kinds, seed)
         self._journal: list[JournalEntry] = []
         self._connection_ids = itertools.count(1)
@@ -649,6 +662,8 @@ class GootenApiServer:
         if httpd is None:
             return
         self._stopping.set()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         httpd.shutdown()
         httpd.server_close()
         handlers = httpd.close_connections()
@@ -899,12 +914,15 @@ class GootenApiServer:
             request.order_id = None
         elif route == _ROUTE_ADMIN:
             request.order_id = _admin_order_id(raw_path)
+        elif route == _ROUTE_ADMIN_STATUS:
+            match = _ADMIN_STATUS_PATH.match(_origin_path(raw_path))
+            request.order_id = unquote(match.group(1)) if match else None
         return request
 
     def _throttle_wait(self, request: _Request) -> float:
         """Take a token for an API call: ``0.0`` lets it on, else the seconds until a token is due."""
         throttle = self.throttle
-        if throttle is None or request.route is None or request.route == _ROUTE_ADMIN:
+        if throttle is None or request.route in (None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS):
             return 0.0
         return throttle.take(request.params.get("recipeid", ""))
 
@@ -914,7 +932,7 @@ class GootenApiServer:
         return _Reply(429, _json_bytes({"Message": "Too many requests"}), headers=headers)
 
     def _draw_fault(self, request: _Request) -> FaultKind | None:
-        if request.route is None or request.route == _ROUTE_ADMIN:  # faults are for API calls only
+        if request.route in (None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS):  # faults are for API calls only
             return None
         with self._lock:
             return self._faults.draw(request.order_id, request.method)
@@ -960,6 +978,10 @@ class GootenApiServer:
             return _Result(_Reply(404, _NOT_FOUND_PAGE, _HTML), "not_found")
         if request.route == _ROUTE_ADMIN:
             return self._admin_order(request)
+        if request.route == _ROUTE_ADMIN_STATUS:
+            with self._lock:
+                status, body = move_order_items(self._store, request.order_id, request.params.get("status"))
+            return _Result(_Reply(status, _json_bytes(body)), "admin_status", applied=status == 200)
         if request.recipe_check != "ok":
             return _Result(
                 _Reply(self.error_status, _json_bytes({"Message": "Invalid recipeId"})), "invalid_recipe"

@@ -15,7 +15,12 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
-DAG_IDS = {"gooten_dq_hold_cancel", "gooten_reconcile_order_statuses", "gooten_manual_order_status"}
+DAG_IDS = {
+    "gooten_dq_hold_cancel",
+    "gooten_reconcile_order_statuses",
+    "gooten_manual_order_status",
+    "gooten_order_status_history",
+}
 
 if str(DAGS_FOLDER) not in sys.path:
     sys.path.append(str(DAGS_FOLDER))

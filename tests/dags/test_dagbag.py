@@ -1,4 +1,4 @@
-"""The DAG folder parses cleanly: exactly the three example DAGs, and the support package is ignored."""
+"""The DAG folder parses cleanly: exactly the example DAGs, and the support package is ignored."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.airflow_compat import dag_bag
 from . import DAG_IDS, DAGS_FOLDER
 
 
-def test_dags_folder_imports_without_errors_and_holds_the_three_examples() -> None:
+def test_dags_folder_imports_without_errors_and_holds_the_examples() -> None:
     bag = dag_bag(dag_folder=str(DAGS_FOLDER))
 
     assert bag.import_errors == {}

@@ -125,6 +125,7 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
             "gooten_manual_order_status",
             {"order_ids": [by_label["repeat-order"]], "status": "Test", "dry_run": True, "reason": None},
         ),
+        ("gooten_order_status_history", {"order_ids": [by_label["clean"], "404-missing"]}),
     ]
     for dag_id, conf in runs:
         dag_run = load_dag(dag_id).test(run_conf=conf)
@@ -179,7 +180,7 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
 
     # the audit saw real traffic and real output, or it proves nothing
     assert sum(1 for e in api.journal if e.key_check == "ok") > 20
-    assert len(evidence.run_ids) == 6
+    assert len(evidence.run_ids) == 7
     assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)
     assert any(where.startswith("rendered fields gooten_manual_order_status") for where in evidence.texts)
     assert "partnerBillingKey=***" in caplog.text + captured.out  # urllib3's request lines, redacted

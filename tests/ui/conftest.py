@@ -107,6 +107,8 @@ class AirflowStack:
     logs: Path
     stdout: Path
     process: subprocess.Popen[bytes]
+    relay_url: str = ""
+    warehouse: Path | None = None
     _token: str | None = field(default=None, repr=False)
 
     @property
@@ -244,6 +246,8 @@ def start_stack(workdir: Path) -> AirflowStack:
             logs=Path(ready["logs"]),
             stdout=stdout,
             process=process,
+            relay_url=ready.get("relay_url", ""),
+            warehouse=Path(ready["warehouse"]) if ready.get("warehouse") else None,
         )
         stack.wait_for_dag(MANUAL_DAG_ID, max(10.0, deadline - time.monotonic()))
     except BaseException:  # also Ctrl-C: never leave a stack behind
