@@ -41,7 +41,7 @@ class EventSink(Protocol):
 def backoff_delay(failures: int, initial: float, maximum: float) -> float:
     """Seconds to wait after ``failures`` failures in a row: ``initial * 2**(failures-1)`` +-20%, capped."""
     delay = initial * 2 ** min(max(0, failures - 1), 30)
-    return min(maximum, delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not cryptography
+    return float(min(maximum, delay * random.uniform(0.8, 1.2)))  # noqa: S311 - jitter, not cryptography
 
 
 class Deliverer:

@@ -129,6 +129,6 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
     return OrderChange(
         order_id=order_id,
         nice_id=nice_id if isinstance(nice_id, str) and nice_id else None,
-        item_statuses=tuple(canonical_status(status.strip()) for status in statuses),
+        item_statuses=tuple(canonical_status(str(status).strip()) for status in statuses),
         received_at=received_at.astimezone(UTC),
     )
