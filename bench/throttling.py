@@ -96,13 +96,9 @@ def _operator_run(config: dict[str, Any], ids: list[str], max_workers: int, adap
         {**config, "extra": {**config["extra"], "adaptive_rate": adaptive}}
     )
 
-    class _TaskInstance:
-        xcoms: dict[str, Any] = {}  # noqa: RUF012
+    from bench.soak import _RecordingTaskInstance  # the one stand-in for a task instance the benches use
 
-        def xcom_push(self, key: str, value: Any) -> None:
-            self.xcoms[key] = value
-
-    ti = _TaskInstance()
+    ti = _RecordingTaskInstance()
     operator = GootenOrderStatusOperator(
         task_id="throttled", order_ids=ids, status="Hold", gooten_conn_id=CONN_ID, max_workers=max_workers
     )
@@ -180,7 +176,6 @@ def run_multi(
             )
             for ids in batches
         ]
-        started = time.perf_counter()
         for process in processes:
             process.start()
         results = [queue.get(timeout=600) for _ in processes]
@@ -204,7 +199,6 @@ def run_multi(
         )
         for index, result in enumerate(results)
     ]
-    del started
     return MultiTaskRun(
         adaptive=adaptive,
         retry_after=retry_after,
