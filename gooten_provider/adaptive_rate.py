@@ -23,6 +23,7 @@ overshoots the limit, and a plateau there would be throttled again within second
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -57,8 +58,9 @@ MIN_DECREASE_INTERVAL = 1.0
 class AdaptiveRateController:
     """Paces every request of one client across its threads; lowers the rate on 429, raises it on success.
 
-    Call :meth:`acquire` before each request (it waits, and returns a ticket), then :meth:`record` with the
-    ticket and what the answer was. Thread-safe.
+    Call :meth:`acquire` (or, on an event loop, ``await`` :meth:`aacquire`) before each request (it waits,
+    and returns a ticket), then :meth:`record` with the ticket and what the answer was. Thread-safe; the
+    lock is never held while waiting, so threads and coroutines may share one controller.
 
     :param clock: seconds that never go backwards (tests pass their own).
     :param sleep: how to wait (tests pass their own).
@@ -100,19 +102,43 @@ class AdaptiveRateController:
         The ticket is the clock time the request goes out; pass it to :meth:`record`.
         """
         while True:
-            with self._lock:
-                now = self._clock()
-                slot = max(now, self._paused_until)
-                if self.paced:
-                    slot = max(slot, self._next_slot)
-                    self._next_slot = slot + 1.0 / self.rate
-                self._count_sent(slot)
-            if slot > now:
-                self._sleep(slot - now)
-            with self._lock:
-                if self._paused_until <= slot:
-                    return slot
-            # a Retry-After came in while this thread waited for its slot: wait for it as well
+            slot, wait = self.reserve()
+            if wait > 0:
+                self._sleep(wait)
+            if self.confirm(slot):
+                return slot
+
+    async def aacquire(self) -> float:
+        """:meth:`acquire` for an event loop: the wait is an ``asyncio.sleep``, so the loop keeps running."""
+        while True:
+            slot, wait = self.reserve()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self.confirm(slot):
+                return slot
+
+    def reserve(self) -> tuple[float, float]:
+        """Take the next send slot without waiting: return ``(slot, seconds to wait before it)``.
+
+        The pure half of :meth:`acquire`, shared by the sync and the async transports; after the wait, call
+        :meth:`confirm` with the slot.
+        """
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._paused_until)
+            if self.paced:
+                slot = max(slot, self._next_slot)
+                self._next_slot = slot + 1.0 / self.rate
+            self._count_sent(slot)
+        return slot, slot - now
+
+    def confirm(self, slot: float) -> bool:
+        """Tell whether a reserved slot still holds: ``False`` when a ``Retry-After`` came in meanwhile.
+
+        Then reserve again: the gateway asked every thread of the client to wait.
+        """
+        with self._lock:
+            return self._paused_until <= slot
 
     def record(self, ticket: float, *, throttled: bool, retry_after: float | None = None) -> None:
         """Take in one answer: ``throttled`` (a 429) lowers the rate once per event, others raise it.

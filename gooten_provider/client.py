@@ -10,10 +10,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import math
-import time
 from collections.abc import Iterator
-from functools import cached_property
 from types import TracebackType
 from typing import Any
 
@@ -28,8 +25,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from gooten_provider.adaptive_rate import AdaptiveRateController
-from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
-from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
+from gooten_provider.base_url import DEFAULT_BASE_URL
 from gooten_provider.defaults import (
     DEFAULT_BACKOFF_FACTOR,
     DEFAULT_MAX_RETRIES,
@@ -37,25 +33,23 @@ from gooten_provider.defaults import (
     DEFAULT_THROTTLE_TIMEOUT,
     DEFAULT_TIMEOUT,
 )
-from gooten_provider.exceptions import (
-    GootenApiError,
-    GootenConfigurationError,
-    GootenConnectionError,
-    GootenHttpError,
-    GootenIncompleteAnswerError,
-    GootenOutcomeUnknownError,
-    GootenRateLimitError,
-)
-from gooten_provider.order_ids import normalize_order_id
+from gooten_provider.exceptions import GootenApiError
 from gooten_provider.rate_limit import RateLimiter
 from gooten_provider.redaction import install_urllib3_log_redaction
-from gooten_provider.responses import parse_response
-from gooten_provider.statuses import canonical_status, normalize_target_status
-from gooten_provider.transport import build_session, parse_retry_after
+from gooten_provider.request_core import (
+    MAX_BACKOFF_SECONDS,
+    ORDER_PATH,
+    ORDER_SEARCH_PATH,
+    ORDER_STATUS_PATH,
+    GootenRequest,
+    RequestCore,
+    TransportFailure,
+    is_worth_reading_again,
+    parse_retry_after,
+)
+from gooten_provider.transport import build_session
 
-ORDER_STATUS_PATH = "/api/orderstatus"
-ORDER_PATH = "/api/v/5/source/api/orders"
-ORDER_SEARCH_PATH = "/api/ordersearch"
+__all__ = ["ORDER_PATH", "ORDER_SEARCH_PATH", "ORDER_STATUS_PATH", "SEARCH_FILTERS", "GootenClient"]
 
 # Python keyword -> Gooten's query parameter, for search_orders().
 SEARCH_FILTERS = {
@@ -116,11 +110,15 @@ def _cause_name(exc: BaseException) -> str:
     return type(inner).__name__
 
 
-def _is_worth_reading_again(exc: BaseException) -> bool:
-    """A read whose answer was cut, or came with a success status but not as Gooten's JSON."""
-    if isinstance(exc, GootenIncompleteAnswerError):
-        return True
-    return isinstance(exc, GootenHttpError) and exc.status_code is not None and exc.status_code < 300
+def _failure(exc: requests.RequestException) -> TransportFailure:
+    """What a ``requests`` error means, in the core's terms."""
+    if _never_reached_server(exc):
+        return TransportFailure.TLS if _tls_failed(exc) else TransportFailure.NOT_SENT
+    if _timed_out(exc):
+        return TransportFailure.TIMED_OUT
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or _cause_name(exc) == "IncompleteRead":
+        return TransportFailure.CUT_ANSWER
+    return TransportFailure.BROKEN
 
 
 class GootenClient:
@@ -158,57 +156,32 @@ class GootenClient:
         adaptive_rate: bool = True,
         throttle_timeout: float = DEFAULT_THROTTLE_TIMEOUT,
     ) -> None:
-        if not isinstance(recipe_id, str) or not recipe_id.strip():
-            raise GootenConfigurationError("A Gooten Recipe ID is required (the connection's login field).")
-        if not isinstance(billing_key, str) or not billing_key.strip():
-            raise GootenConfigurationError(
-                "A Gooten Partner Billing Key is required (the connection's password field)."
-            )
-        if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
-            raise GootenConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or not 0 <= max_retries <= 10:
-            raise GootenConfigurationError(
-                f"max_retries must be a whole number from 0 to 10, got {max_retries!r}."
-            )
-        if requests_per_second is not None and (
-            isinstance(requests_per_second, bool)
-            or not isinstance(requests_per_second, (int, float))
-            or not 0 < requests_per_second < math.inf
-        ):
-            raise GootenConfigurationError(
-                f"requests_per_second must be a positive number (or None for no cap), got "
-                f"{requests_per_second!r}."
-            )
-        if (
-            not isinstance(backoff_factor, (int, float))
-            or not math.isfinite(backoff_factor)
-            or backoff_factor < 0
-        ):
-            raise GootenConfigurationError(
-                f"backoff_factor must be 0 or more seconds, got {backoff_factor!r}."
-            )
-        if not isinstance(throttle_timeout, (int, float)) or not 0 <= throttle_timeout < math.inf:
-            raise GootenConfigurationError(
-                f"throttle_timeout must be 0 or more seconds, got {throttle_timeout!r}."
-            )
-        if not isinstance(adaptive_rate, bool):
-            raise GootenConfigurationError(f"adaptive_rate must be True or False, got {adaptive_rate!r}.")
-        self.recipe_id = recipe_id.strip()
-        self._billing_key = prepare_billing_key(billing_key)
-        self.base_url = normalize_base_url(base_url, port)
-        # A host given without a scheme is taken as https; a TLS failure then likely means plain HTTP.
-        self._scheme_assumed = "://" not in (base_url or DEFAULT_BASE_URL)
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.backoff_factor = float(backoff_factor)
+        #: The sans-I/O core (settings, requests, answers, errors), shared with the async client.
+        self.core = RequestCore(
+            recipe_id,
+            billing_key,
+            base_url=base_url,
+            port=port,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            requests_per_second=requests_per_second,
+            adaptive_rate=adaptive_rate,
+            throttle_timeout=throttle_timeout,
+        )
+        self.recipe_id = self.core.recipe_id
+        self.base_url = self.core.base_url
+        self.timeout = self.core.timeout
+        self.max_retries = self.core.max_retries
+        self.backoff_factor = self.core.backoff_factor
+        self.throttle_timeout = self.core.throttle_timeout
         self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second is not None else None
-        self.throttle_timeout = float(throttle_timeout)
         #: The rate controller every thread of this client shares, or ``None`` with ``adaptive_rate=False``.
         self.rate_controller = AdaptiveRateController() if adaptive_rate else None
         install_urllib3_log_redaction()
         self.session = build_session(
             max_retries=self.max_retries,
-            backoff_factor=backoff_factor,
+            backoff_factor=self.backoff_factor,
             pool_maxsize=pool_maxsize,
             retry_throttled=not adaptive_rate,
         )
@@ -216,29 +189,23 @@ class GootenClient:
     def __repr__(self) -> str:
         return f"GootenClient(base_url={self.base_url!r}, recipe_id={self.recipe_id!r})"
 
-    @cached_property
+    @property
     def secret_forms(self) -> tuple[str, ...]:
         """Every form of the billing key that must be masked wherever text is shown (raw and encoded)."""
-        return billing_key_forms(self._billing_key)
+        return self.core.secret_forms
 
     # -- reads -------------------------------------------------------------------------------------------
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """Return one order as Gooten describes it (``Id``, ``NiceId``, ``Items[]`` with ``Status``, ...)."""
-        order_id = normalize_order_id(order_id)
-        return self._request("GET", ORDER_PATH, {"id": order_id}, with_key=False, about=f"order {order_id}")
+        return self._request(self.core.order_request(order_id))
 
     def get_order_status(self, order_id: str) -> list[str]:
         """Return the status of each item of the order, in item order (Gooten has no order-level status).
 
         :raises GootenApiError: the order has no items to read a status from.
         """
-        order = self.get_order(order_id)
-        items = [item for item in order.get("Items") or [] if isinstance(item, dict)]
-        statuses = [canonical_status(str(item.get("Status"))) for item in items]
-        if not statuses:
-            raise GootenApiError(f"Gooten order {order_id} has no items, so it has no status to read.")
-        return statuses
+        return self.core.item_statuses(order_id, self.get_order(order_id))
 
     def search_orders(
         self, *, page_size: int = 100, **filters: str | dt.date | None
@@ -267,8 +234,7 @@ class GootenClient:
     def _search_pages(self, params: dict[str, str], page_size: int) -> Iterator[dict[str, Any]]:
         page = 1
         while True:
-            page_query = {**params, "page": page, "pageSize": page_size}
-            body = self._request("GET", ORDER_SEARCH_PATH, page_query, about=f"page {page}")
+            body = self._request(self.core.search_page_request(params, page, page_size))
             orders = body.get("Orders") or []
             yield from orders
             if not orders or page >= int(body.get("TotalPages") or 1):
@@ -277,7 +243,7 @@ class GootenClient:
 
     def check_credentials(self) -> None:
         """Make one read-only call that needs both the Recipe ID and the billing key; raise if refused."""
-        self._request("GET", ORDER_SEARCH_PATH, {"page": 1, "pageSize": 1}, about="a credentials check")
+        self._request(self.core.credentials_request())
 
     # -- writes ------------------------------------------------------------------------------------------
 
@@ -291,47 +257,31 @@ class GootenClient:
         :raises GootenOutcomeUnknownError: the change may have been applied; read the order to settle it.
         :raises GootenApiError: Gooten refused the change (e.g. the order is past the statuses that allow it).
         """
-        order_id = normalize_order_id(order_id)
-        target = normalize_target_status(status)
-        return self._request(
-            "POST",
-            ORDER_STATUS_PATH,
-            {"id": order_id, "orderStatusName": target},
-            about=f"order {order_id} -> {target}",
-        )
+        return self._request(self.core.status_change_request(order_id, status))
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
-    def _request(
-        self, method: str, path: str, params: dict[str, Any], *, about: str, with_key: bool = True
-    ) -> dict[str, Any]:
-        if method != "GET":
-            return self._send(method, path, params, about=about, with_key=with_key)
+    def _request(self, request: GootenRequest) -> dict[str, Any]:
+        if request.is_write:
+            return self._send(request)
         # urllib3 retries reads by status code and before the body; an HTML page or a cut JSON body sent with
         # 200 (a proxy's or a maintenance page), or a body cut off mid-way, is retried here, with the same
-        # budget and backoff.
+        # budget and backoff as the async client's reads (the core's is_worth_reading_again).
         retrying = Retrying(
-            retry=retry_if_exception(_is_worth_reading_again),
+            retry=retry_if_exception(is_worth_reading_again),
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential(multiplier=self.backoff_factor, max=30)
+            wait=wait_exponential(multiplier=self.backoff_factor, max=MAX_BACKOFF_SECONDS)
             + wait_random(0, self.backoff_factor),
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
-                body = self._send(method, path, params, about=about, with_key=with_key)
+                body = self._send(request)
         return body
 
-    def _send(
-        self, method: str, path: str, params: dict[str, Any], *, about: str, with_key: bool
-    ) -> dict[str, Any]:
-        query: dict[str, Any] = {"recipeid": self.recipe_id, **params}
-        if with_key:
-            query["partnerBillingKey"] = self._billing_key  # requests encodes it, exactly once
-        action = f"{method} {path} ({about})"
-        is_write = method != "GET"
+    def _send(self, request: GootenRequest) -> dict[str, Any]:
         controller = self.rate_controller
-        throttled_since: float | None = None
+        throttle = self.core.throttle_window(request)
         while True:
             ticket = controller.acquire() if controller else 0.0
             if self._rate_limiter:
@@ -339,14 +289,14 @@ class GootenClient:
             error: GootenApiError | None = None
             try:
                 response = self.session.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    params=query,
+                    request.method,
+                    f"{self.base_url}{request.path}",
+                    params=request.query,  # requests encodes the billing key, exactly once
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                error = self._transport_error(exc, action, is_write)
+                error = self._transport_error(exc, request)
             if error is not None:
                 # Raised out here, so that requests' exception (its text holds the full URL, key included)
                 # is neither its cause nor its context.
@@ -356,56 +306,15 @@ class GootenClient:
             # Throttled: nothing was applied, so it is sent again, for as long as throttle_timeout allows.
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             controller.record(ticket, throttled=True, retry_after=retry_after)
-            now = time.monotonic()
-            throttled_since = now if throttled_since is None else throttled_since
-            if now + (retry_after or 0.0) - throttled_since >= self.throttle_timeout:
-                more = f" and asked to wait {retry_after:g} s more" if retry_after else ""
-                raise GootenRateLimitError(
-                    f"Gooten answered 429 Too Many Requests to {action} for {now - throttled_since:.1f} s"
-                    f"{more}, past throttle_timeout ({self.throttle_timeout:g} s); nothing was applied. "
-                    "Gooten is throttling this account: lower max_workers, spread the work over time, or "
-                    "raise throttle_timeout.",
-                    status_code=429,
-                )
+            throttle.throttled(retry_after)
         if controller is not None:
             controller.record(ticket, throttled=False)
-        return parse_response(response, action=action, is_write=is_write, secrets=self.secret_forms)
+        return self.core.parse(response, request)
 
-    def _transport_error(self, exc: requests.RequestException, action: str, is_write: bool) -> GootenApiError:
-        cause = _cause_name(exc)
+    def _transport_error(self, exc: requests.RequestException, request: GootenRequest) -> GootenApiError:
         # urllib3 wraps the last error in MaxRetryError only when it retried until it gave up.
-        tries = (
-            f" after {self.max_retries + 1} attempt(s)"
-            if isinstance(_outer_reason(exc), MaxRetryError)
-            else ""
-        )
-        if _never_reached_server(exc):
-            hint = ""
-            if _tls_failed(exc):
-                hint = (
-                    " The TLS handshake failed: the connection's host has no scheme, so https was assumed; "
-                    "if the server speaks plain HTTP (a local API), write http:// in the host."
-                    if self._scheme_assumed
-                    else " The TLS handshake failed: is the server an https server?"
-                )
-            return GootenConnectionError(
-                f"Could not connect to {self.base_url} for {action}{tries} ({cause}); "
-                f"the request was never sent.{hint}"
-            )
-        if _timed_out(exc):
-            what = f"no answer within {self.timeout:g} s"
-        elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or cause == "IncompleteRead":
-            what = f"the connection broke during the answer ({cause})"
-            if not is_write:
-                return GootenIncompleteAnswerError(f"{action}: {what}.")
-        else:
-            what = f"the connection broke before an answer ({cause})"
-        if is_write:
-            return GootenOutcomeUnknownError(
-                f"{action}: {what}; the change may or may not have been applied. "
-                "Read the order to find out before sending it again."
-            )
-        return GootenConnectionError(f"{action}: {what}{tries.replace(' after', ', after')}.")
+        attempts = self.max_retries + 1 if isinstance(_outer_reason(exc), MaxRetryError) else 1
+        return self.core.transport_error(_failure(exc), request, cause=_cause_name(exc), attempts=attempts)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -20,11 +21,22 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next_slot = time.monotonic()
 
-    def wait(self) -> None:
-        """Block until this caller's slot comes up."""
+    def reserve(self) -> float:
+        """Take this caller's slot; return the seconds to wait before it (for sync and async callers)."""
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next_slot)
             self._next_slot = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
+        return slot - now
+
+    def wait(self) -> None:
+        """Block until this caller's slot comes up."""
+        delay = self.reserve()
+        if delay > 0:
+            time.sleep(delay)
+
+    async def await_slot(self) -> None:
+        """Wait on the event loop until this caller's slot comes up."""
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)

@@ -6,10 +6,8 @@ and unknown routes as HTML pages; every case is checked on every response.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
-import requests
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from gooten_provider.exceptions import (
     GootenApiError,
@@ -27,6 +25,25 @@ _CREDENTIAL_FIELDS = {
     "partnerbillingkey": "password (Partner Billing Key, unencoded, as the Gooten Admin shows it)",
     "recipeid": "login (Recipe ID)",
 }
+
+
+class HttpAnswer(Protocol):
+    """What is read of an HTTP answer: a ``requests.Response`` and an ``httpx.Response`` both are one."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status code."""
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The headers (case-insensitive in both libraries)."""
+
+    def json(self) -> Any:
+        """The body as JSON; raises ``ValueError`` when it is not JSON."""
 
 
 #: Shown instead of a body that echoes the key in a form redaction cannot replace in place.
@@ -80,7 +97,7 @@ def _error_from_envelope(
 
 
 def parse_response(
-    response: requests.Response, *, action: str, is_write: bool, secrets: Iterable[str] = ()
+    response: HttpAnswer, *, action: str, is_write: bool, secrets: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Return Gooten's JSON body, or raise the error it stands for.
 

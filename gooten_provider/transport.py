@@ -9,36 +9,16 @@ pace itself (``adaptive_rate=False``); otherwise the client retries it, so that 
 
 from __future__ import annotations
 
-import re
-
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from gooten_provider import __version__
+from gooten_provider.request_core import RETRYABLE_STATUSES, parse_retry_after
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+__all__ = ["RETRYABLE_STATUSES", "USER_AGENT", "build_retry", "build_session", "parse_retry_after"]
+
 USER_AGENT = f"airflow-provider-gooten/{__version__}"
-
-
-#: A ``Retry-After`` longer than this is cut to it, so one answer cannot stall a task for an hour.
-MAX_RETRY_AFTER_SECONDS = 60.0
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds, fractions allowed, or an HTTP date), capped.
-
-    ``None`` when the header is absent or unreadable.
-    """
-    if value is None:
-        return None
-    try:
-        seconds = (
-            float(value) if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value) else Retry().parse_retry_after(value)
-        )
-    except Exception:  # urllib3's InvalidHeader, or a date it cannot read
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class GootenRetry(Retry):
