@@ -80,6 +80,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.hooks.gooten"]}],
         "operators": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.operators.gooten"]}],
         "sensors": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.sensors.gooten"]}],
+        "triggers": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.triggers.gooten"]}],
         "extra-links": ["gooten_provider.links.GootenOrderLink"],
         "connection-types": [CONNECTION_TYPE],
         # gooten://orders, the asset the webhook relay posts events to (gooten_provider.assets)

@@ -59,10 +59,18 @@ class QueryKeyRedactingFilter(logging.Filter):
         return True
 
 
-def install_urllib3_log_redaction() -> None:
-    """Attach the redacting filter to every urllib3 logger (once per logger)."""
-    existing = [name for name in logging.root.manager.loggerDict if name.startswith("urllib3.")]
-    for name in {*_URLLIB3_LOGGERS, *existing}:
+def install_log_redaction(names: Iterable[str]) -> None:
+    """Attach the redacting filter to these loggers and their existing children (once per logger)."""
+    names = tuple(names)
+    existing = [
+        name for name in logging.root.manager.loggerDict if any(name.startswith(f"{n}.") for n in names)
+    ]
+    for name in {*names, *existing}:
         logger = logging.getLogger(name)
         if not any(isinstance(f, QueryKeyRedactingFilter) for f in logger.filters):
             logger.addFilter(QueryKeyRedactingFilter())
+
+
+def install_urllib3_log_redaction() -> None:
+    """Attach the redacting filter to every urllib3 logger (once per logger)."""
+    install_log_redaction(_URLLIB3_LOGGERS)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
 from gooten_provider.billing_key import billing_key_forms
@@ -20,7 +21,14 @@ from gooten_provider.hooks.connection_lookup import not_found_hint
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
 
+    from gooten_provider.async_client import AsyncGootenClient
     from gooten_provider.client import GootenClient
+
+
+def _mask_all(forms: Iterable[str]) -> None:
+    """Register every form of the key with Airflow's secret masker (may call the supervisor: sync)."""
+    for form in forms:
+        mask_secret(form)
 
 
 def _number_from_extra(
@@ -140,6 +148,38 @@ class GootenHook(BaseHook):
         from gooten_provider.client import GootenClient  # the HTTP stack loads at run time, not at DAG parse
 
         conn = self._connection
+        settings = self._client_settings(conn, conn.extra_dejson)
+        client = GootenClient(**settings)
+        for form in client.secret_forms:  # a key stored encoded is sent decoded: mask that form too
+            mask_secret(form)
+        return client
+
+    async def get_async_client(self) -> AsyncGootenClient:
+        """A new :class:`~gooten_provider.async_client.AsyncGootenClient` (reads only) for an event loop.
+
+        For triggers: the connection is read with the async-safe accessors of common-compat (a secrets
+        backend or the triggerer's supervisor may be a network call) and secrets are masked from a worker
+        thread, so the triggerer's event loop never blocks. The caller closes it (``async with``).
+        """
+        from asgiref.sync import sync_to_async
+
+        from gooten_provider.async_client import AsyncGootenClient
+
+        conn = await self._aconnection()
+        extras = await get_async_extra_dejson(conn)
+        settings = await sync_to_async(self._client_settings)(conn, extras)  # masks the key: a thread
+        client = AsyncGootenClient(**settings)
+        await sync_to_async(_mask_all)(client.secret_forms)
+        return client
+
+    async def _aconnection(self) -> Connection:
+        try:
+            return await get_async_connection(self.gooten_conn_id, self)
+        except AirflowNotFoundException as exc:
+            raise AirflowNotFoundException(f"{exc}. {not_found_hint(self.gooten_conn_id)}") from None
+
+    def _client_settings(self, conn: Connection, extras: Any) -> dict[str, Any]:
+        """The client's keyword arguments from the connection and this hook's overrides (key masked)."""
         login, password = (conn.login or "").strip(), (conn.password or "").strip()
         missing = [
             name
@@ -151,9 +191,7 @@ class GootenHook(BaseHook):
                 f"Gooten connection {self.gooten_conn_id!r} has no {' and no '.join(missing)}: set both in "
                 f"the connection (Admin > Connections, or AIRFLOW_CONN_{self.gooten_conn_id.upper()})."
             )
-        for form in billing_key_forms(password):
-            mask_secret(form)
-        extras = conn.extra_dejson
+        _mask_all(billing_key_forms(password))
         if not isinstance(extras, dict):
             raise GootenConfigurationError(
                 f"Gooten connection {self.gooten_conn_id!r}: the extra must be a JSON object such as "
@@ -191,20 +229,17 @@ class GootenHook(BaseHook):
             throttle_timeout = _number_from_extra(extras, "throttle_timeout", self.gooten_conn_id, minimum=0)
         if throttle_timeout is not None:
             client_options["throttle_timeout"] = throttle_timeout
-        client = GootenClient(
-            login,
-            password,
-            base_url=conn.host,
-            port=conn.port,
-            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-            max_retries=int(DEFAULT_MAX_RETRIES if max_retries is None else max_retries),
-            backoff_factor=DEFAULT_BACKOFF_FACTOR if backoff_factor is None else backoff_factor,
-            requests_per_second=self.requests_per_second,
+        return {
+            "recipe_id": login,
+            "billing_key": password,
+            "base_url": conn.host,
+            "port": conn.port,
+            "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
+            "max_retries": int(DEFAULT_MAX_RETRIES if max_retries is None else max_retries),
+            "backoff_factor": DEFAULT_BACKOFF_FACTOR if backoff_factor is None else backoff_factor,
+            "requests_per_second": self.requests_per_second,
             **client_options,
-        )
-        for form in client.secret_forms:  # a key stored encoded is sent decoded: mask that form too
-            mask_secret(form)
-        return client
+        }
 
     def get_conn(self) -> GootenClient:
         """Return the :class:`GootenClient` of this hook."""

@@ -1,0 +1,88 @@
+"""Waiting for orders to reach a status: the decisions the sensor and its trigger share (no Airflow, no I/O).
+
+Both read every order still pending, then judge the round here, so that a poke on a worker and a poll in
+the triggerer succeed, fail and explain themselves the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from gooten_provider.exceptions import (
+    GootenApiError,
+    GootenAuthenticationError,
+    GootenConfigurationError,
+    GootenConnectionError,
+    GootenHttpError,
+    GootenOutcomeUnknownError,
+    GootenRateLimitError,
+)
+
+# Statuses a base URL that answers from the wrong place gives; 408 and 429 are only "not now".
+_TEMPORARY_4XX = frozenset({408, 429})
+
+
+def read_failure_reason(exc: GootenApiError) -> str | None:
+    """``None`` when a failed read is worth trying at the next poke; otherwise why waiting is pointless.
+
+    Network trouble, throttling and 5xx answers pass. A 404 or another 4xx, a redirect, refused credentials
+    or Gooten's refusal (an unknown order) will not change by waiting: they end the wait at once.
+    """
+    if isinstance(exc, (GootenConnectionError, GootenRateLimitError, GootenOutcomeUnknownError)):
+        return None
+    if isinstance(exc, GootenAuthenticationError):
+        return "Gooten refused the connection's credentials; waiting will not change that"
+    if isinstance(exc, GootenConfigurationError):
+        return "the connection is not usable as configured"
+    if isinstance(exc, GootenHttpError):
+        code = exc.status_code
+        if code is None or code >= 500 or code < 300 or code in _TEMPORARY_4XX:
+            return None
+        if code == 404:
+            return (
+                "HTTP 404 means no such API path: the connection's host (API base URL) is probably wrong; "
+                "Gooten's is https://api.print.io"
+            )
+        if code < 400:
+            return (
+                f"HTTP {code} is a redirect, never followed (the request holds credentials): check the "
+                "connection's host, its scheme (https://) and path"
+            )
+        return f"HTTP {code} says the request itself is wrong (host or credentials), not that Gooten is busy"
+    return "Gooten refused the read"
+
+
+def failed_orders(
+    statuses: Mapping[str, Sequence[str]], failure_statuses: Collection[str]
+) -> dict[str, list[str]]:
+    """The orders with at least one item in a failure status, with their item statuses."""
+    return {
+        order_id: list(items)
+        for order_id, items in statuses.items()
+        if any(status in failure_statuses for status in items)
+    }
+
+
+def is_done(order_id: str, statuses: Mapping[str, Sequence[str]], target_statuses: Collection[str]) -> bool:
+    """Whether every item of an order read is in a target status."""
+    items = statuses.get(order_id)
+    return bool(items) and all(status in target_statuses for status in items or ())
+
+
+def failure_message(
+    failed: Mapping[str, Sequence[str]], failure_statuses: Collection[str], target_statuses: Sequence[str]
+) -> str:
+    """One line per order that reached a failure status, naming the statuses and what was awaited."""
+    lines = []
+    for order_id, items in failed.items():
+        reached = sorted({status for status in items if status in failure_statuses})
+        lines.append(
+            f"Gooten order {order_id} reached {', '.join(reached)} (items: {', '.join(items)}) while "
+            f"waiting for {', '.join(target_statuses)}."
+        )
+    return "\n".join(lines)
+
+
+def read_error_message(errors: Mapping[str, tuple[GootenApiError, str]]) -> str:
+    """One line per order whose read failed for good: the error, and why waiting will not help."""
+    return "\n".join(f"Order {order_id}: {exc} ({reason})." for order_id, (exc, reason) in errors.items())

@@ -1,0 +1,185 @@
+"""The trigger behind the deferrable :class:`~gooten_provider.sensors.gooten.GootenOrderStatusSensor`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from gooten_provider.exceptions import GootenApiError
+from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.order_wait import (
+    failed_orders,
+    failure_message,
+    is_done,
+    read_error_message,
+    read_failure_reason,
+)
+
+if TYPE_CHECKING:
+    from gooten_provider.async_client import AsyncGootenClient
+
+#: What :meth:`GootenOrderStatusTrigger.run` yields in ``status``.
+SUCCESS, FAILURE, TIMEOUT, ERROR = "success", "failure", "timeout", "error"
+
+
+class GootenOrderStatusTrigger(BaseTrigger):
+    """Poll Gooten orders from the triggerer until every item of every order is in ``target_statuses``.
+
+    Each round reads, concurrently (at most ``max_concurrency`` at once, paced by the client's adaptive rate
+    controller), every order not yet done; orders done are not read again. A round starts at most once per
+    ``poke_interval``, so each order is read at most once per interval (plus the client's retries of a
+    failed read). It only reads, so it is safe to run more than once, and the deadline is absolute, so a
+    triggerer restart does not extend the wait.
+
+    It yields one event, a JSON object: ``status`` (``success``, ``failure``: an order reached one of
+    ``failure_statuses``; ``timeout``: ``end_time`` passed; ``error``: a read that waiting will not fix, such
+    as a 404 from a wrong base URL or refused credentials), ``message``, and ``statuses``:
+    ``{order_id: [item statuses]}`` of every order read so far.
+
+    :param order_ids: the orders to watch (already parsed and checked by the sensor).
+    :param target_statuses: statuses that count as done (Gooten's spelling).
+    :param failure_statuses: statuses that end the wait with a failure.
+    :param gooten_conn_id: the Gooten connection; its credentials are read in the triggerer, never kept here.
+    :param poke_interval: seconds between the starts of two rounds of reads.
+    :param end_time: the deadline, in seconds since the epoch (UTC).
+    :param max_concurrency: reads in flight at once.
+    :param known_statuses: statuses already read (by the sensor's poke on the worker); done orders among
+        them are not read again.
+    """
+
+    def __init__(
+        self,
+        *,
+        order_ids: Sequence[str],
+        target_statuses: Sequence[str],
+        failure_statuses: Sequence[str] = (),
+        gooten_conn_id: str = GootenHook.default_conn_name,
+        poke_interval: float = 60.0,
+        end_time: float,
+        max_concurrency: int = 8,
+        known_statuses: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
+        if isinstance(order_ids, str) or not order_ids or not all(isinstance(o, str) for o in order_ids):
+            raise ValueError(f"order_ids must be a non-empty list of order ids, got {order_ids!r}.")
+        if not isinstance(poke_interval, (int, float)) or not poke_interval > 0:
+            raise ValueError(f"poke_interval must be a positive number of seconds, got {poke_interval!r}.")
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(
+                f"max_concurrency must be a whole number of at least 1, got {max_concurrency!r}."
+            )
+        self.order_ids = list(order_ids)
+        self.target_statuses = list(target_statuses)
+        self.failure_statuses = list(failure_statuses)
+        self.gooten_conn_id = gooten_conn_id
+        self.poke_interval = float(poke_interval)
+        self.end_time = float(end_time)
+        self.max_concurrency = max_concurrency
+        self.known_statuses = {k: list(v) for k, v in (known_statuses or {}).items() if k in self.order_ids}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and JSON-safe kwargs: ids, statuses, timing, the connection id; no credential."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "order_ids": list(self.order_ids),
+                "target_statuses": list(self.target_statuses),
+                "failure_statuses": list(self.failure_statuses),
+                "gooten_conn_id": self.gooten_conn_id,
+                "poke_interval": self.poke_interval,
+                "end_time": self.end_time,
+                "max_concurrency": self.max_concurrency,
+                "known_statuses": {k: list(v) for k, v in self.known_statuses.items()},
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done, failed, an error that waiting will not fix, or ``end_time``; yield one event."""
+        statuses: dict[str, list[str]] = dict(self.known_statuses)
+        try:
+            hook = GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
+            client = await hook.get_async_client()
+        except Exception as exc:  # a missing or unusable connection: the task fails with the reason
+            yield self._event(
+                ERROR, f"Could not use Gooten connection {self.gooten_conn_id!r}: {exc}", statuses
+            )
+            return
+        async with client:
+            yield await self._poll(client, statuses)
+
+    async def _poll(self, client: AsyncGootenClient, statuses: dict[str, list[str]]) -> TriggerEvent:
+        targets, failures = set(self.target_statuses), set(self.failure_statuses)
+        rounds = 0
+        while True:
+            started = time.monotonic()
+            pending = [o for o in self.order_ids if not is_done(o, statuses, targets)]
+            read = await self._read_all(client, pending)
+            rounds += 1
+            fatal: dict[str, tuple[GootenApiError, str]] = {}
+            for order_id, result in read.items():
+                if isinstance(result, GootenApiError):
+                    reason = read_failure_reason(result)
+                    if reason is not None:
+                        fatal[order_id] = (result, reason)
+                    else:
+                        self.log.warning(
+                            "Could not read order %s this time, will try again: %s", order_id, result
+                        )
+                else:
+                    statuses[order_id] = result
+            if fatal:
+                return self._event(ERROR, read_error_message(fatal), statuses)
+            failed = failed_orders(statuses, failures)
+            if failed:
+                return self._event(FAILURE, failure_message(failed, failures, self.target_statuses), statuses)
+            waiting = [o for o in self.order_ids if not is_done(o, statuses, targets)]
+            if not waiting:
+                return self._event(
+                    SUCCESS,
+                    f"All {len(self.order_ids)} order(s) reached {', '.join(self.target_statuses)}.",
+                    statuses,
+                )
+            remaining = self.end_time - time.time()
+            self.log.info(
+                "Round %d: %d of %d order(s) done, waiting for %s; %d read(s) this round.",
+                rounds,
+                len(self.order_ids) - len(waiting),
+                len(self.order_ids),
+                ", ".join(self.target_statuses),
+                len(pending),
+            )
+            pause = self.poke_interval - (time.monotonic() - started)
+            if remaining <= max(pause, 0.0):
+                await asyncio.sleep(max(remaining, 0.0))
+                return self._event(
+                    TIMEOUT,
+                    f"{len(waiting)} of {len(self.order_ids)} order(s) had not reached "
+                    f"{', '.join(self.target_statuses)} by the sensor's timeout; still waiting for: "
+                    f"{', '.join(waiting[:20])}{' ...' if len(waiting) > 20 else ''}.",
+                    statuses,
+                )
+            await asyncio.sleep(max(pause, 0.0))
+
+    async def _read_all(
+        self, client: AsyncGootenClient, order_ids: Sequence[str]
+    ) -> dict[str, list[str] | GootenApiError]:
+        """Read these orders, at most ``max_concurrency`` at once; a failed read gives its error."""
+        gate = asyncio.Semaphore(self.max_concurrency)
+
+        async def read(order_id: str) -> list[str] | GootenApiError:
+            async with gate:
+                try:
+                    return await client.get_order_status(order_id)
+                except GootenApiError as exc:
+                    return exc
+
+        results = await asyncio.gather(*(read(order_id) for order_id in order_ids))
+        return dict(zip(order_ids, results, strict=True))
+
+    def _event(self, status: str, message: str, statuses: Mapping[str, Sequence[str]]) -> TriggerEvent:
+        ordered = {order_id: list(statuses[order_id]) for order_id in self.order_ids if order_id in statuses}
+        return TriggerEvent({"status": status, "message": message, "statuses": ordered})  # type: ignore[no-untyped-call]
