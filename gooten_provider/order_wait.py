@@ -49,7 +49,7 @@ def read_failure_reason(exc: GootenApiError) -> str | None:
                 "connection's host, its scheme (https://) and path"
             )
         return f"HTTP {code} says the request itself is wrong (host or credentials), not that Gooten is busy"
-    return "Gooten refused the read"
+    return "waiting will not change Gooten's answer"
 
 
 def failed_orders(

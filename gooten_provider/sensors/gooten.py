@@ -171,11 +171,10 @@ class GootenOrderStatusSensor(BaseSensorOperator):
         return GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
 
     def _order_id_list(self) -> list[str]:
-        value = self.order_ids if self.order_ids is not None else self.order_id
-        try:
-            return parse_order_ids(value, check_shape=self.check_order_ids)
-        except ValueError as exc:
-            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+        if self.order_ids is not None:
+            return parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
+        # order_id is one id: an empty rendering is an error, not an empty list
+        return parse_order_ids([self.order_id], check_shape=self.check_order_ids)
 
     def execute(self, context: Context) -> Any:
         """Poke on the worker; deferrable, poke once and then wait in the triggerer."""

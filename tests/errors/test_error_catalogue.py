@@ -1377,12 +1377,25 @@ CASES: tuple[Case, ...] = (
         'an unknown status, `target_statuses=["Shiped"]`',
         SENSOR_PARSE,
         lambda env: sensor(order_id=env.order(), target_statuses=["Shiped"]),
+        ValueError,
+        "target_statuses: 'Shiped' is not a Gooten status known to this provider (a typo?). Known statuses: "
+        "AccountingIssue, …",
+        0,
+        "the message ends by naming `allow_unknown_statuses=True`, for a status Gooten has and this "
+        "provider does not list",
+    ),
+    Case(
+        "sensor-status-unknown-allowed",
+        "sensor",
+        'an unknown status with `allow_unknown_statuses=True`, `target_statuses=["Reprinting"]`',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["Reprinting"], allow_unknown_statuses=True),
         None,
-        "target_statuses: 'Shiped' is not a Gooten status known to this provider (Gooten's list is not "
-        "fully documented, so it is kept as given). Known statuses: AccountingIssue, …",
+        "target_statuses: 'Reprinting' is not a Gooten status known to this provider; kept as given "
+        "(allow_unknown_statuses=True). Known statuses: AccountingIssue, …",
         0,
         "not an error, a warning: Gooten's list of statuses is not fully documented",
-        check=sensor_waits_for("Shiped"),
+        check=sensor_waits_for("Reprinting"),
     ),
     Case(
         "sensor-status-wrong-case",
@@ -1399,13 +1412,47 @@ CASES: tuple[Case, ...] = (
     Case(
         "sensor-target-is-failure",
         "sensor",
-        '`target_statuses=["Cancelled"]` (also a default failure status)',
+        '`target_statuses=["Cancelled"]` (also the default failure status)',
         SENSOR_PARSE,
         lambda env: sensor(order_id=env.order(), target_statuses=["Cancelled"]),
         ValueError,
-        "wait: Cancelled cannot be both a target and a failure status.",
+        "wait: target_statuses has Cancelled, which the default failure_statuses ('Cancelled',) also holds. "
+        "To wait for it, pass failure_statuses= explicitly, e.g. failure_statuses=() (or other statuses "
+        "that should end the wait).",
         0,
-        'pass `failure_statuses=()` to wait for `"Cancelled"`',
+    ),
+    Case(
+        "sensor-target-canceled",
+        "sensor",
+        '`target_statuses=["Canceled"]` (Gooten\'s other spelling of the default failure status)',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["Canceled"]),
+        ValueError,
+        "wait: target_statuses has Cancelled (given as 'Canceled'), which the default failure_statuses "
+        "('Cancelled',) also holds. To wait for it, pass failure_statuses= explicitly, …",
+        0,
+        "`Canceled` is read as the API's `Cancelled`",
+    ),
+    Case(
+        "sensor-target-is-explicit-failure",
+        "sensor",
+        '`target_statuses=["Hold"], failure_statuses=["Hold"]`',
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), target_statuses=["Hold"], failure_statuses=["Hold"]),
+        ValueError,
+        "wait: Hold cannot be both a target and a failure status.",
+        0,
+    ),
+    Case(
+        "sensor-orders-both-spellings",
+        "sensor",
+        "both `order_id=` and `order_ids=` (or neither)",
+        SENSOR_PARSE,
+        lambda env: sensor(order_id=env.order(), order_ids=[SAFE_A]),
+        ValueError,
+        "wait: give the orders to wait for as order_ids (one id or a list) or as order_id (one id), not "
+        "both.",
+        0,
     ),
     Case(
         "sensor-order-id-empty",
@@ -1424,10 +1471,26 @@ CASES: tuple[Case, ...] = (
         "an order id Gooten does not know",
         "`GootenOrderStatusSensor.poke`",
         lambda env: sensor(order_id=env.no_such_order()).poke({}),
-        GootenApiError,
-        f"Gooten refused {GET_ORDER}: id: Order not found.…",
+        AirflowFailException,
+        f"Order {{order_id}}: Gooten refused {GET_ORDER}: id: Order not found. (ErrorReferenceCode …) "
+        "(waiting will not change Gooten's answer).",
         1,
-        "fails the task at once; network errors and 5xx answers only make the poke return false",
+        "fails the task at once, without retries; network errors, 429 and 5xx answers only leave the order "
+        "for the next poke",
+    ),
+    Case(
+        "sensor-host-wrong-path",
+        "sensor",
+        "a base URL with a wrong path, `http://127.0.0.1:<port>/v1`",
+        "`GootenOrderStatusSensor.poke`",
+        lambda env: env.connect(host=f"{env.api.base_url}/v1") or sensor(order_id=env.order()).poke({}),
+        AirflowFailException,
+        f"Order {{order_id}}: Gooten answered HTTP 404 to {GET_ORDER}: "
+        "'<!DOCTYPE html> <html><head><title>404 - Not Found</title>… (HTTP 404 means no such API path: the "
+        "connection's host (API base URL) is probably wrong; Gooten's is https://api.print.io).",
+        1,
+        "fails at once instead of poking until the timeout; the deferrable sensor's trigger fails the same "
+        "way",
     ),
     # -- Gooten's answers --------------------------------------------------------------------------------
     Case(
