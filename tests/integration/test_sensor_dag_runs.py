@@ -1,0 +1,89 @@
+"""The sensor over many orders in real ``dag.test()`` runs: deferred (the trigger runs inline) and not."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from gooten_provider.sensors.gooten import GootenOrderStatusSensor
+from gooten_provider.testing import GootenApiServer
+from tests.integration.dag_runs import run_dag, task_states, xcom_values
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+@pytest.fixture
+def api(monkeypatch):
+    with GootenApiServer(retry_after=0.05) as server:
+        config = server.connection_config()
+        config["extra"].update({"backoff_factor": 0.01})
+        monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+        yield server
+
+
+def release_after_first_read(api: GootenApiServer, order_id: str) -> threading.Thread:
+    """Gooten releases a held order once the sensor has read it (as support would, while it waits)."""
+
+    def release() -> None:
+        deadline = time.monotonic() + 30
+        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        api.set_item_statuses(order_id, "New")
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poke"])
+def test_waits_for_held_orders_to_be_released_and_returns_every_orders_statuses(api, deferrable):
+    released = api.add_orders(4, statuses="New")
+    held = api.add_order(statuses="Hold")["Id"]
+    with DAG(f"gooten_test_sensor_release_{deferrable}", schedule=None, start_date=START) as dag:
+        GootenOrderStatusSensor(
+            task_id="wait",
+            order_ids=[*released, held],
+            target_statuses="New",
+            failure_statuses=["Cancelled"],
+            deferrable=deferrable,
+            poke_interval=0.2,
+            timeout=60,
+        )
+    releaser = release_after_first_read(api, held)
+    dag_run = run_dag(dag)
+    releaser.join()
+    assert task_states(dag_run) == {("wait", -1): "success"}
+    assert xcom_values(dag_run, "wait") == [{**{o: ["New"] for o in released}, held: ["New"]}]
+    assert len([e for e in api.journal if e.order_id == released[0]]) == 1  # done: never read again
+    assert api.writes() == []
+
+
+def test_deferred_sensor_fails_on_a_failure_status_reached_while_deferred(api):
+    order_id = api.add_order(statuses="Hold")["Id"]
+
+    def cancel() -> None:
+        deadline = time.monotonic() + 30
+        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        api.set_item_statuses(order_id, "Cancelled")
+
+    with DAG("gooten_test_sensor_deferred_fail", schedule=None, start_date=START) as dag:
+        GootenOrderStatusSensor(
+            task_id="wait",
+            order_id=order_id,
+            target_statuses="New",
+            deferrable=True,
+            poke_interval=0.2,
+            timeout=60,
+        )
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    dag_run = run_dag(dag)
+    thread.join()
+    assert task_states(dag_run) == {("wait", -1): "failed"}
