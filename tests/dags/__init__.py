@@ -20,6 +20,7 @@ DAG_IDS = {
     "gooten_reconcile_order_statuses",
     "gooten_manual_order_status",
     "gooten_order_status_history",
+    "gooten_wait_for_release",
 }
 
 if str(DAGS_FOLDER) not in sys.path:
