@@ -24,7 +24,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
 RESULTS = REPO_ROOT / "bench" / "results"
-PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "throttling", "webhooks")
+PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "throttling", "webhooks", "sensor")
 
 
 def machine() -> dict[str, Any]:
@@ -128,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--webhook-runs", type=int, default=5, help="webhooks: changes timed to a DAG run")
     parser.add_argument("--no-airflow-stack", action="store_true", help="webhooks: the accept part only")
+    parser.add_argument("--sensor-orders", type=int, default=1000, help="sensor: orders waited on")
+    parser.add_argument("--sensor-rounds", type=int, default=3, help="sensor: pokes of each mode")
+    parser.add_argument(
+        "--sensor-poke-interval", type=float, default=10, help="sensor: seconds between pokes"
+    )
     parser.add_argument(
         "--no-record", action="store_true", help="print only; leave the doc and results alone"
     )
@@ -288,6 +293,27 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             data = {"measured": measured, "accept": accept.to_json()}
             data["to_airflow"] = to_airflow.to_json() if to_airflow else None
             record("webhooks", f"{when_line(measured)}\n\n{tables}", data)
+
+    if "sensor" in parts:
+        from bench import sensor
+
+        print(
+            f"\nSensor: one wait over {args.sensor_orders} held orders, deferred vs reschedule mode",
+            flush=True,
+        )
+        measured = when()
+        result_se = sensor.run_sensor(
+            orders=args.sensor_orders,
+            rounds=args.sensor_rounds,
+            poke_interval=args.sensor_poke_interval,
+            latency=args.latency,
+            connect_latency=args.connect_latency,
+            progress=lambda line: print(line, flush=True),
+        )
+        table_se = sensor.format_table(result_se)
+        print(table_se, flush=True)
+        if not args.no_record:
+            record("sensor", f"{when_line(measured)}\n\n{table_se}", {"measured": measured, **result_se})
 
 
 if __name__ == "__main__":
