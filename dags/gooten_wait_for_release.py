@@ -13,6 +13,8 @@ Connections:
 
 from __future__ import annotations
 
+import os
+
 import pendulum
 from airflow.providers.common.compat.sdk import Param, dag, task
 
@@ -34,14 +36,17 @@ RELEASED_STATUSES = (
 )
 #: Cancelled while held: waiting longer is pointless.
 CANCELLED_STATUSES = ("Cancelled", "CancelledRefunded")
+#: Seconds between polls: 10 minutes, unless GOOTEN_RELEASE_POKE_INTERVAL says otherwise (``make airflow``
+#: sets 5, so that a release in the local API shows within seconds).
+POKE_INTERVAL = float(os.environ.get("GOOTEN_RELEASE_POKE_INTERVAL") or 600)
 
 DOC_MD = """
 ### Wait for held orders to be released
 
 Trigger it from the UI with the **order ids** Gooten support was asked to release. The
 `wait_for_release` sensor checks them once on a worker, then **defers**: the triggerer polls Gooten every
-10 minutes (each order still held, at most once per poll; orders released are not read again) for up to
-7 days, holding no worker slot. The run
+10 minutes (`GOOTEN_RELEASE_POKE_INTERVAL` seconds, if set; each order still held, at most once per poll;
+orders released are not read again) for up to 7 days, holding no worker slot. The run
 
 * succeeds when every item of every order has left `Hold` (`report` logs each order's item statuses);
 * fails at once when an order is cancelled instead, naming it, or when the connection's base URL or
@@ -79,7 +84,7 @@ def gooten_wait_for_release() -> None:
         target_statuses=RELEASED_STATUSES,
         failure_statuses=CANCELLED_STATUSES,
         deferrable=True,
-        poke_interval=600,
+        poke_interval=POKE_INTERVAL,
         timeout=7 * 24 * 3600,
     )
 

@@ -102,6 +102,8 @@ def airflow_env(home: Path, port: int, api: GootenApiServer, warehouse: Path) ->
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             "AIRFLOW_CONN_GOOTEN_WAREHOUSE": json.dumps(warehouse_connection(warehouse)),
             "PYTHONWARNINGS": "ignore",
+            # gooten_wait_for_release polls every 5 s here, not every 10 minutes: a release shows at once
+            "GOOTEN_RELEASE_POKE_INTERVAL": "5",
         }
     )
     gooten_default = api.connection_config("gooten_default")
