@@ -7,6 +7,8 @@ the triggerer succeed, fail and explain themselves the same way.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from gooten_provider.exceptions import (
     GootenApiError,
@@ -17,6 +19,9 @@ from gooten_provider.exceptions import (
     GootenOutcomeUnknownError,
     GootenRateLimitError,
 )
+
+#: Transient read failures logged one per line per poke; past this many they are counted.
+MAX_LOGGED_TRANSIENT = 10
 
 # Statuses a base URL that answers from the wrong place gives; 408 and 429 are only "not now".
 _TEMPORARY_4XX = frozenset({408, 429})
@@ -86,3 +91,35 @@ def failure_message(
 def read_error_message(errors: Mapping[str, tuple[GootenApiError, str]]) -> str:
     """One line per order whose read failed for good: the error, and why waiting will not help."""
     return "\n".join(f"Order {order_id}: {exc} ({reason})." for order_id, (exc, reason) in errors.items())
+
+
+@dataclass
+class ReadRound:
+    """The reads of one poke, sorted: statuses read, failures that end the wait, failures to try again."""
+
+    statuses: dict[str, list[str]] = field(default_factory=dict)
+    fatal: dict[str, tuple[GootenApiError, str]] = field(default_factory=dict)
+    transient: dict[str, GootenApiError] = field(default_factory=dict)
+
+    @classmethod
+    def sort(cls, results: Mapping[str, list[str] | GootenApiError]) -> ReadRound:
+        """Sort each order's result (its item statuses, or the error of its read)."""
+        round_ = cls()
+        for order_id, result in results.items():
+            if not isinstance(result, GootenApiError):
+                round_.statuses[order_id] = result
+            elif (reason := read_failure_reason(result)) is not None:
+                round_.fatal[order_id] = (result, reason)
+            else:
+                round_.transient[order_id] = result
+        return round_
+
+    def log_transient(self, log: Any) -> None:
+        """Warn about the reads to try again at the next poke: a line each for a few, then a count."""
+        for order_id, exc in list(self.transient.items())[:MAX_LOGGED_TRANSIENT]:
+            log.warning("Could not read order %s this time, will try again: %s", order_id, exc)
+        if len(self.transient) > MAX_LOGGED_TRANSIENT:
+            log.warning(
+                "... and %d more order(s) could not be read this time.",
+                len(self.transient) - MAX_LOGGED_TRANSIENT,
+            )

@@ -22,11 +22,11 @@ from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.order_ids import parse_order_ids
 from gooten_provider.order_wait import (
+    ReadRound,
     failed_orders,
     failure_message,
     is_done,
     read_error_message,
-    read_failure_reason,
 )
 from gooten_provider.statuses import KNOWN_STATUSES, normalize_known_status
 from gooten_provider.triggers.gooten import SUCCESS, TIMEOUT, GootenOrderStatusTrigger
@@ -195,6 +195,7 @@ class GootenOrderStatusSensor(BaseSensorOperator):
                 end_time=started + float(self.timeout),
                 max_concurrency=self.max_concurrency,
                 known_statuses=self._statuses,
+                not_before=started + float(self.poke_interval),
             ),
             method_name="execute_complete",
             timeout=timedelta(
@@ -223,20 +224,11 @@ class GootenOrderStatusSensor(BaseSensorOperator):
             )
         targets, failures = set(self.target_statuses), set(self.failure_statuses)
         pending = [o for o in order_ids if not is_done(o, self._statuses, targets)]
-        fatal: dict[str, tuple[GootenApiError, str]] = {}
-        for order_id, result in zip(pending, self._read_all(pending), strict=True):
-            if isinstance(result, GootenApiError):
-                reason = read_failure_reason(result)
-                if reason is not None:
-                    fatal[order_id] = (result, reason)
-                else:
-                    self.log.warning(
-                        "Could not read order %s this time, will try again: %s", order_id, result
-                    )
-            else:
-                self._statuses[order_id] = result
-        if fatal:
-            raise AirflowFailException(read_error_message(fatal))
+        read = ReadRound.sort(dict(zip(pending, self._read_all(pending), strict=True)))
+        if read.fatal:
+            raise AirflowFailException(read_error_message(read.fatal))
+        read.log_transient(self.log)
+        self._statuses.update(read.statuses)
         failed = failed_orders({o: self._statuses[o] for o in order_ids if o in self._statuses}, failures)
         if failed:
             raise AirflowFailException(failure_message(failed, failures, self.target_statuses))

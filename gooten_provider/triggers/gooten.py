@@ -12,11 +12,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.order_wait import (
+    ReadRound,
     failed_orders,
     failure_message,
     is_done,
     read_error_message,
-    read_failure_reason,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ class GootenOrderStatusTrigger(BaseTrigger):
     :param max_concurrency: reads in flight at once.
     :param known_statuses: statuses already read (by the sensor's poke on the worker); done orders among
         them are not read again.
+    :param not_before: epoch seconds before which the first round does not start: the sensor's poke read
+        the orders just before deferring, so the next read is due a ``poke_interval`` after it. (After a
+        triggerer restart this time has usually passed: the first round starts at once.)
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
         end_time: float,
         max_concurrency: int = 8,
         known_statuses: Mapping[str, Sequence[str]] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         if isinstance(order_ids, str) or not order_ids or not all(isinstance(o, str) for o in order_ids):
@@ -80,6 +84,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
         self.end_time = float(end_time)
         self.max_concurrency = max_concurrency
         self.known_statuses = {k: list(v) for k, v in (known_statuses or {}).items() if k in self.order_ids}
+        self.not_before = None if not_before is None else float(not_before)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and JSON-safe kwargs: ids, statuses, timing, the connection id; no credential."""
@@ -94,6 +99,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "max_concurrency": self.max_concurrency,
                 "known_statuses": {k: list(v) for k, v in self.known_statuses.items()},
+                "not_before": self.not_before,
             },
         )
 
@@ -114,25 +120,22 @@ class GootenOrderStatusTrigger(BaseTrigger):
     async def _poll(self, client: AsyncGootenClient, statuses: dict[str, list[str]]) -> TriggerEvent:
         targets, failures = set(self.target_statuses), set(self.failure_statuses)
         rounds = 0
+        first_due = (self.not_before or 0.0) - time.time()
+        if first_due > 0:  # the worker's poke just read them: the next read is due a poke_interval later
+            await asyncio.sleep(max(min(first_due, self.end_time - time.time()), 0.0))
+            if time.time() >= self.end_time:
+                return self._timeout(
+                    [o for o in self.order_ids if not is_done(o, statuses, targets)], statuses
+                )
         while True:
             started = time.monotonic()
             pending = [o for o in self.order_ids if not is_done(o, statuses, targets)]
-            read = await self._read_all(client, pending)
+            read = ReadRound.sort(await self._read_all(client, pending))
             rounds += 1
-            fatal: dict[str, tuple[GootenApiError, str]] = {}
-            for order_id, result in read.items():
-                if isinstance(result, GootenApiError):
-                    reason = read_failure_reason(result)
-                    if reason is not None:
-                        fatal[order_id] = (result, reason)
-                    else:
-                        self.log.warning(
-                            "Could not read order %s this time, will try again: %s", order_id, result
-                        )
-                else:
-                    statuses[order_id] = result
-            if fatal:
-                return self._event(ERROR, read_error_message(fatal), statuses)
+            statuses.update(read.statuses)
+            if read.fatal:
+                return self._event(ERROR, read_error_message(read.fatal), statuses)
+            read.log_transient(self.log)
             failed = failed_orders(statuses, failures)
             if failed:
                 return self._event(FAILURE, failure_message(failed, failures, self.target_statuses), statuses)
@@ -155,14 +158,17 @@ class GootenOrderStatusTrigger(BaseTrigger):
             pause = self.poke_interval - (time.monotonic() - started)
             if remaining <= max(pause, 0.0):
                 await asyncio.sleep(max(remaining, 0.0))
-                return self._event(
-                    TIMEOUT,
-                    f"{len(waiting)} of {len(self.order_ids)} order(s) had not reached "
-                    f"{', '.join(self.target_statuses)} by the sensor's timeout; still waiting for: "
-                    f"{', '.join(waiting[:20])}{' ...' if len(waiting) > 20 else ''}.",
-                    statuses,
-                )
+                return self._timeout(waiting, statuses)
             await asyncio.sleep(max(pause, 0.0))
+
+    def _timeout(self, waiting: Sequence[str], statuses: Mapping[str, Sequence[str]]) -> TriggerEvent:
+        return self._event(
+            TIMEOUT,
+            f"{len(waiting)} of {len(self.order_ids)} order(s) had not reached "
+            f"{', '.join(self.target_statuses)} by the sensor's timeout; still waiting for: "
+            f"{', '.join(waiting[:20])}{' ...' if len(waiting) > 20 else ''}.",
+            statuses,
+        )
 
     async def _read_all(
         self, client: AsyncGootenClient, order_ids: Sequence[str]

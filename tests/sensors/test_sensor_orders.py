@@ -56,6 +56,7 @@ def test_deferrable_pokes_once_then_defers_to_the_trigger_without_credentials(go
     assert kwargs["failure_statuses"] == ["Cancelled"]
     assert kwargs["poke_interval"] == 30
     assert before + 3600 <= kwargs["end_time"] <= time.time() + 3600  # absolute, from the first poke
+    assert before + 30 <= kwargs["not_before"] <= time.time() + 30  # the next read: one interval later
     assert deferred.value.timeout.total_seconds() > 3600  # Airflow's backstop comes after the trigger's
     text = json.dumps(kwargs)
     assert not any(form in text for form in billing_key_forms(gooten_api.billing_key))

@@ -70,7 +70,9 @@ def reads(api: GootenApiServer, order_id: str) -> list[Any]:
 
 def test_serialize_round_trip_holds_ids_and_no_credential(start_api):
     api = start_api()
-    original = trigger(["1-a", "2-b"], known_statuses={"1-a": ["Shipped"]}, max_concurrency=3)
+    original = trigger(
+        ["1-a", "2-b"], known_statuses={"1-a": ["Shipped"]}, max_concurrency=3, not_before=time.time()
+    )
     classpath, kwargs = original.serialize()
     assert classpath == CLASSPATH
     assert GootenOrderStatusTrigger(**kwargs).serialize() == (classpath, kwargs)
@@ -136,6 +138,17 @@ def test_times_out_at_the_absolute_deadline_reading_each_order_at_most_once_per_
     assert 1 <= len(starts) <= int(elapsed / interval) + 1
     # request latency moves each read a little within its round; rounds themselves start an interval apart
     assert all(later - earlier >= interval * 0.75 for earlier, later in itertools.pairwise(starts))
+
+
+def test_the_first_round_waits_for_the_next_poke_due_after_the_workers(start_api):
+    api = start_api()
+    order_id = api.add_order(statuses="Shipped")["Id"]
+    # the worker read it just now: the next read is due after the deadline, so none is made
+    payload = first_event(trigger([order_id], not_before=time.time() + 60, end_time=time.time() + 0.2))
+    assert payload["status"] == "timeout"
+    assert reads(api, order_id) == []
+    # due already (a triggerer restart, later): read at once
+    assert first_event(trigger([order_id], not_before=time.time() - 1))["status"] == "success"
 
 
 def test_a_deadline_already_passed_reads_once_then_times_out(start_api):
