@@ -122,11 +122,12 @@ class GootenOrderStatusTrigger(BaseTrigger):
         rounds = 0
         first_due = (self.not_before or 0.0) - time.time()
         if first_due > 0:  # the worker's poke just read them: the next read is due a poke_interval later
-            await asyncio.sleep(max(min(first_due, self.end_time - time.time()), 0.0))
-            if time.time() >= self.end_time:
+            if self.end_time <= (self.not_before or 0.0):  # the deadline comes first: no read is due
+                await asyncio.sleep(max(self.end_time - time.time(), 0.0))
                 return self._timeout(
                     [o for o in self.order_ids if not is_done(o, statuses, targets)], statuses
                 )
+            await asyncio.sleep(first_due)
         while True:
             started = time.monotonic()
             pending = [o for o in self.order_ids if not is_done(o, statuses, targets)]
