@@ -163,14 +163,19 @@ class GootenHook(BaseHook):
         """
         from asgiref.sync import sync_to_async
 
-        from gooten_provider.async_client import AsyncGootenClient
-
         conn = await self._aconnection()
         extras = await get_async_extra_dejson(conn)
-        settings = await sync_to_async(self._client_settings)(conn, extras)  # masks the key: a thread
-        client = AsyncGootenClient(**settings)
-        await sync_to_async(_mask_all)(client.secret_forms)
-        return client
+
+        def build() -> AsyncGootenClient:
+            # In a worker thread: the first import of the HTTP stack, the TLS context httpx loads (CA
+            # certificates, about 0.1 s) and secret masking (may call the supervisor) would block the loop.
+            from gooten_provider.async_client import AsyncGootenClient
+
+            client = AsyncGootenClient(**self._client_settings(conn, extras))
+            _mask_all(client.secret_forms)
+            return client
+
+        return await sync_to_async(build)()
 
     async def _aconnection(self) -> Connection:
         try:
