@@ -20,7 +20,8 @@ COMPAT_DAG_TESTS_3_1 := tests/dags/test_dagbag.py \
 	tests/dags/test_manual_order_status.py::test_holds_the_given_orders_and_shows_each_outcome \
 	tests/dags/test_reconcile_order_statuses.py::test_changes_what_is_allowed_and_reports_the_rest_without_failing \
 	tests/integration/test_operator_dag_runs.py::test_mapped_run_one_task_instance_per_order \
-	tests/integration/test_operator_dag_runs.py::test_sensor_succeeds_when_every_item_reaches_a_target
+	tests/integration/test_operator_dag_runs.py::test_sensor_succeeds_when_every_item_reaches_a_target \
+	tests/dags/test_order_status_history.py::test_reads_every_event_rereads_each_order_and_flags_issues
 
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never

@@ -48,6 +48,7 @@ def run_on_events(monkeypatch: pytest.MonkeyPatch, extras: list[dict[str, Any]])
         from airflow.serialization.definitions.dag import SerializedDAG as RunCreator  # 3.2+
     except ImportError:
         from airflow.serialization.serialized_objects import SerializedDAG as RunCreator
+
         if not hasattr(RunCreator, "create_dagrun"):  # 3.0: core's DAG creates the run
             from airflow.models.dag import DAG as RunCreator
 
