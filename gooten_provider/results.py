@@ -100,16 +100,16 @@ class ResultsJournal:
         self,
         folder: Any,
         *,
-        flush_every_records: int = FLUSH_EVERY_RECORDS,
-        flush_every_seconds: float = FLUSH_EVERY_SECONDS,
+        flush_every_records: int | None = None,
+        flush_every_seconds: float | None = None,
     ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         sink = _AppendedFile if _is_local(folder) else _NumberedParts
         self._records = sink(folder, RECORDS_STEM)
         self._writes = sink(folder, WRITES_STEM)
-        self._flush_every_records = flush_every_records
-        self._flush_every_seconds = flush_every_seconds
+        self._flush_every_records = flush_every_records or FLUSH_EVERY_RECORDS
+        self._flush_every_seconds = flush_every_seconds or FLUSH_EVERY_SECONDS
         self._buffer: list[bytes] = []
         self._oldest: float | None = None
         self._lock = threading.Lock()  # guards the buffer

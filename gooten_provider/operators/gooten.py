@@ -343,8 +343,10 @@ class GootenOrderStatusOperator(BaseOperator):
             else f"every order is read first, and orders already {target} are left unchanged"
         )
         counts = ", ".join(f"{outcome} {n}" for outcome, n in tally.counts().items() if n)
+        why = str(stop.reason)
+        why = f"{why[0].upper()}{why[1:]}" if why.startswith("the task was stopped") else f"Stopped ({why})"
         message = (
-            f"The task was stopped: {stop.reason}. {done} of {total} order(s) were done before it stopped "
+            f"{why}. {done} of {total} order(s) were done before it stopped "
             f"({counts}); {tally.not_attempted} were not attempted. Every order has its record, in {where}. "
             f"A retry of the task is safe: {retry}."
         )
