@@ -175,7 +175,10 @@ class GootenOrderStatusOperator(BaseOperator):
         self.requests_per_second = requests_per_second
         self.check_order_ids = check_order_ids
         if isinstance(results_path, str) and not _is_template(results_path):
-            storage_path(results_path)  # a path without a scheme fails when the DAG is parsed
+            try:
+                storage_path(results_path)  # a path without a scheme fails when the DAG is parsed
+            except ValueError as exc:
+                raise ValueError(f"{self.task_id}: {exc}") from None
         self.results_path = results_path
         self._batch_stop: BatchStop | None = None
         #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
