@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from gooten_examples.audit import FAILING_OUTCOMES, format_table, status_text
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.operators.order_results import read_order_results
 
 DOC_MD = """
 ### Change Gooten order statuses by hand
@@ -126,7 +127,7 @@ def gooten_manual_order_status() -> None:
         ti = get_current_context()["ti"]
         if ti.xcom_pull(task_ids="check_request") is None:
             raise AirflowFailException("The request was rejected (see check_request): no order was touched.")
-        results: list[dict[str, Any]] = ti.xcom_pull(task_ids="change_status") or []
+        results: list[dict[str, Any]] = list(read_order_results(ti.xcom_pull(task_ids="change_status") or []))
         table = [
             {
                 "order_id": r["order_id"],

@@ -41,6 +41,7 @@ from gooten_examples.warehouse import WAREHOUSE_CONN_ID, warehouse_hook
 
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.operators.order_results import read_order_results
 
 DOC_MD = """
 ### Reconcile Gooten order statuses with the warehouse
@@ -122,7 +123,7 @@ def gooten_reconcile_order_statuses() -> None:
         changed = [row for row in comparisons if row["verdict"] == TO_CHANGE]
         # A list of task ids returns one value per mapped task instance (None where nothing was pushed).
         batches = ti.xcom_pull(task_ids=["apply_changes"]) or []
-        results = [result for batch in batches for result in batch or []]
+        results = [result for batch in batches for result in read_order_results(batch or [])]
         reported = {result["order_id"] for result in results}
         for row in changed:
             if row["order_id"] not in reported:
