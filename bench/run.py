@@ -23,7 +23,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
 RESULTS = REPO_ROOT / "bench" / "results"
-PARTS: tuple[str, ...] = ("throughput", "airflow", "startup")
+PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "scale")
 
 
 def machine() -> dict[str, Any]:
@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--airflow-orders", type=int, default=200, help="airflow: orders per DAG run")
     parser.add_argument("--airflow-rounds", type=int, default=3, help="airflow: runs of each DAG")
     parser.add_argument("--samples", type=int, default=7, help="startup: fresh processes per measure")
+    parser.add_argument("--scale-orders", type=int, default=100_000, help="scale: orders per task")
+    parser.add_argument("--scale-workers", type=int, default=8, help="scale: max_workers of the task")
     parser.add_argument(
         "--no-record", action="store_true", help="print only; leave the doc and results alone"
     )
@@ -227,6 +229,25 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             record(
                 "startup", f"{when_line(measured)}\n\n{tables}", {"measured": measured, **result_st.to_json()}
             )
+
+    if "scale" in parts:
+        from bench import scale
+
+        print(f"\nScale: {args.scale_orders} orders in one task, and a crash at 50%", flush=True)
+        measured = when()
+        result_sc = scale.run_scale(
+            orders=args.scale_orders,
+            workers=args.scale_workers,
+            progress=lambda line: print(line, flush=True),
+        )
+        tables = scale.format_tables(result_sc)
+        print(tables, flush=True)
+        if not args.no_record:
+            intro = (
+                f"{when_line(measured)} {result_sc.orders:,} orders `New` -> `Hold` in one task, "
+                f"`max_workers={result_sc.workers}`, the local API with no latency in its own process."
+            )
+            record("scale", f"{intro}\n\n{tables}", {"measured": measured, **result_sc.to_json()})
 
 
 if __name__ == "__main__":
