@@ -21,10 +21,15 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from gooten_provider.results import iter_records, newest_attempt
 
+_LOCAL_SCHEMES = ("file://", "local://")
+
 
 def storage_path(value: Any) -> Any:
-    """An ``ObjectStoragePath`` for a results path given as one, or as a URI (``file:///...``, ``s3://conn@b/p``)."""
-    if isinstance(value, ObjectStoragePath):
+    """An ``ObjectStoragePath`` for a results path given as a URI (``file:///...``, ``s3://conn@b/p``).
+
+    A path object (``ObjectStoragePath``, ``pathlib.Path``, ``UPath``) is used as it is.
+    """
+    if not isinstance(value, str) and hasattr(value, "iterdir") and hasattr(value, "open"):
         return value
     text = str(value).strip() if value is not None else ""
     if "://" not in text:
@@ -32,7 +37,15 @@ def storage_path(value: Any) -> Any:
             f"Invalid results_path {value!r}: use an ObjectStoragePath or a URI with a scheme, such as "
             "'file:///data/gooten/{{ run_id }}' or 's3://aws_default@bucket/gooten/{{ run_id }}'."
         )
-    return ObjectStoragePath(text)
+    try:
+        return ObjectStoragePath(text)
+    except TypeError:
+        if not text.startswith(_LOCAL_SCHEMES):
+            raise
+        # Airflow 3.0's ObjectStoragePath refuses local paths with universal-pathlib 0.3, which it installs
+        from upath import UPath
+
+        return UPath(text)
 
 
 def read_order_results(source: Any) -> Iterator[dict[str, Any]]:

@@ -4,10 +4,10 @@ import threading
 import time
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, ObjectStoragePath
+from airflow.providers.common.compat.sdk import AirflowException
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
-from gooten_provider.operators.order_results import read_order_results
+from gooten_provider.operators.order_results import read_order_results, storage_path
 from gooten_provider.results import ResultsJournal, attempt_name
 
 
@@ -19,7 +19,7 @@ def run(ti, tmp_path, **kwargs):
 
 def earlier_try_sent(tmp_path, order_id, previous, target, seconds_ago):
     """What a try killed right after sending a write leaves behind: the write's entry, no record."""
-    journal = ResultsJournal(ObjectStoragePath((tmp_path / "results").as_uri()) / attempt_name(1))
+    journal = ResultsJournal(storage_path((tmp_path / "results").as_uri()) / attempt_name(1))
     journal.write_sent(order_id, previous, target)
     journal.close()
     if seconds_ago:  # rewrite the time it was sent

@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from gooten_provider.operators.order_results import read_order_results, storage_path
 from gooten_provider.order_status_change import EarlierWrite
@@ -32,7 +31,7 @@ def record(order_id, outcome="updated", previous=("New",), status="Hold", error=
 
 @pytest.fixture
 def root(tmp_path):
-    return ObjectStoragePath((tmp_path / "results").as_uri())
+    return storage_path((tmp_path / "results").as_uri())
 
 
 def journal_of(root, try_number, **kwargs):
@@ -103,7 +102,7 @@ def test_a_later_record_replaces_an_earlier_one(root):
 
 
 def test_object_storage_gets_numbered_parts(tmp_path):
-    parts = _NumberedParts(ObjectStoragePath((tmp_path).as_uri()), "records")
+    parts = _NumberedParts(storage_path((tmp_path).as_uri()), "records")
     parts.append(b'{"a":1}\n')
     parts.append(b'{"a":2}\n')
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records-000001.jsonl", "records-000002.jsonl"]
