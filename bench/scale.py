@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,8 +164,15 @@ def run_scale(
     orders: int = 100_000, workers: int = 8, progress: Callable[[str], None] = print
 ) -> ScaleResult:
     """Measure the full runs, then the crash at 50% and its retry."""
-    result = ScaleResult(orders=orders, workers=workers)
     workdir = Path(tempfile.mkdtemp(prefix="gooten-bench-scale-"))
+    try:
+        return _run_scale(orders, workers, progress, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_scale(orders: int, workers: int, progress: Callable[[str], None], workdir: Path) -> ScaleResult:
+    result = ScaleResult(orders=orders, workers=workers)
     with ApiProcess(latency=0.0, connect_latency=0.0) as api:
         env = {
             **os.environ,
