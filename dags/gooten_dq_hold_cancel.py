@@ -35,7 +35,6 @@ from gooten_examples.rules import CANCEL, HOLD, RULES, decide_actions, seconds_b
 from gooten_examples.warehouse import WAREHOUSE_CONN_ID, batch_start, warehouse_hook
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
-from gooten_provider.operators.order_results import read_order_results
 
 #: The batch a run looks at: orders loaded in the ``batch_hours`` before the run (a SQL literal).
 BATCH_START = "{{ batch_start(dag_run.run_after, params.batch_hours) }}"
@@ -180,6 +179,8 @@ def gooten_dq_hold_cancel() -> None:
         before failing, and an order a task never reported on is audited as ``not_attempted``. When
         nothing was decided (a table check or a rule failed), nothing was touched: it fails, saying so.
         """
+        from gooten_provider.operators.order_results import read_order_results
+
         context = get_current_context()
         ti, dag_run = context["ti"], context["dag_run"]
         findings: dict[str, list[dict[str, str]]] | None = ti.xcom_pull(task_ids="decide", key="findings")

@@ -18,7 +18,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from gooten_examples.audit import FAILING_OUTCOMES, format_table, status_text
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
-from gooten_provider.operators.order_results import read_order_results
 
 DOC_MD = """
 ### Change Gooten order statuses by hand
@@ -124,6 +123,8 @@ def gooten_manual_order_status() -> None:
         Runs whatever happened upstream (trigger rule ``all_done``): ``change_status`` pushes its results
         before failing, so the table shows every order either way.
         """
+        from gooten_provider.operators.order_results import read_order_results
+
         ti = get_current_context()["ti"]
         if ti.xcom_pull(task_ids="check_request") is None:
             raise AirflowFailException("The request was rejected (see check_request): no order was touched.")

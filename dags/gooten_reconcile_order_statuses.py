@@ -41,7 +41,6 @@ from gooten_examples.warehouse import WAREHOUSE_CONN_ID, warehouse_hook
 
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
-from gooten_provider.operators.order_results import read_order_results
 
 DOC_MD = """
 ### Reconcile Gooten order statuses with the warehouse
@@ -112,6 +111,8 @@ def gooten_reconcile_order_statuses() -> None:
 
         Runs whatever happened upstream (trigger rule ``all_done``), so a failed change is still audited.
         """
+        from gooten_provider.operators.order_results import read_order_results
+
         context = get_current_context()
         ti, dag_run = context["ti"], context["dag_run"]
         comparisons: list[dict[str, Any]] | None = ti.xcom_pull(task_ids="compare_with_gooten")

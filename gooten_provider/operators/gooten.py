@@ -11,22 +11,22 @@ from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
-    AirflowTaskTimeout,
     BaseOperator,
 )
 
-from gooten_provider.batch_report import BatchLog, BatchTally, is_failing
-from gooten_provider.batch_stop import BatchStop
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.links import GootenOrderLink, order_url
-from gooten_provider.operators.order_results import storage_path
 from gooten_provider.order_ids import parse_order_ids
-from gooten_provider.order_status_change import INELIGIBLE, EarlierWrite, change_order_statuses
-from gooten_provider.results import ResultsJournal, attempt_name, load_earlier_results
+from gooten_provider.order_status_change import INELIGIBLE, change_order_statuses
 from gooten_provider.statuses import normalize_target_status
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from gooten_provider.batch_report import BatchTally
+    from gooten_provider.batch_stop import BatchStop
+    from gooten_provider.order_status_change import EarlierWrite
+    from gooten_provider.results import ResultsJournal
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 # No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
@@ -175,6 +175,8 @@ class GootenOrderStatusOperator(BaseOperator):
         self.requests_per_second = requests_per_second
         self.check_order_ids = check_order_ids
         if isinstance(results_path, str) and not _is_template(results_path):
+            from gooten_provider.operators.order_results import storage_path
+
             try:
                 storage_path(results_path)  # a path without a scheme fails when the DAG is parsed
             except ValueError as exc:
@@ -186,6 +188,12 @@ class GootenOrderStatusOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
         """Change every order; return one record per order, or a summary with ``results_path``."""
+        # Needed only when the task runs: DAG files that use the operator are parsed often.
+        from gooten_provider.batch_report import BatchLog, BatchTally, is_failing
+        from gooten_provider.batch_stop import BatchStop
+        from gooten_provider.operators.order_results import storage_path
+        from gooten_provider.results import ResultsJournal, attempt_name
+
         target = normalize_target_status(self.status)
         dry_run = _as_bool(self.dry_run, "dry_run")
         reason = str(self.reason).strip() if self.reason is not None else ""
@@ -310,6 +318,8 @@ class GootenOrderStatusOperator(BaseOperator):
         tally: BatchTally,
     ) -> tuple[list[str], dict[str, EarlierWrite]]:
         """Carry over the final records of earlier tries; return the orders left and the writes to settle."""
+        from gooten_provider.results import load_earlier_results
+
         earlier = load_earlier_results(results_path, target, dry_run=dry_run)
         if not earlier.attempts:
             return order_ids, {}
@@ -353,6 +363,8 @@ class GootenOrderStatusOperator(BaseOperator):
             f"({counts}); {tally.not_attempted} were not attempted. Every order has its record, in {where}. "
             f"A retry of the task is safe: {retry}."
         )
+        from airflow.providers.common.compat.sdk import AirflowTaskTimeout
+
         if isinstance(stop.interruption, AirflowTaskTimeout):
             raise AirflowTaskTimeout(message) from None
         raise AirflowException(message) from stop.interruption
