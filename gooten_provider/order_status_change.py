@@ -358,7 +358,7 @@ def _settle_earlier_write(
     order_id: str,
     target: str,
     earlier: EarlierWrite,
-    record: Any,
+    record: Callable[..., dict[str, Any]],
     window: float,
     stop: BatchStop,
 ) -> dict[str, Any] | list[str]:
