@@ -164,6 +164,7 @@ def test_connection_form_shows_the_gooten_fields_and_never_the_key_back(
         airflow_stack.gooten_port,
     )
     extra = {name: value for name, value in json.loads(saved["extra"]).items() if value is not None}
+    assert extra.pop("adaptive_rate", True) is True  # the switch left alone must not turn pacing off
     assert extra == {"timeout": 10, "backoff_factor": 0.5, "admin_order_url": airflow_stack.admin_order_url}
     tested = airflow_stack.api("POST", "/api/v2/connections/test", json=saved)  # as the UI sends it: "***"
     assert tested.json() == {
