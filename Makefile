@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 # and once with `airflow dags test` (the demo test). The DAG runs are listed one per line (-v), so that
 # CI's log shows each of them on each Airflow line.
 COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/testing tests/errors
-COMPAT_DAG_TESTS := tests/dags tests/integration --deselect \
+# The webhook history DAG's tests create asset events through Airflow 3.2+ internals: run on 3.3 only.
+COMPAT_DAG_TESTS := tests/dags tests/integration --ignore=tests/dags/test_order_status_history.py --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_exits_non_zero_when_the_run_fails_and_shows_why
 # Airflow 3.1's dag.test() builds its in-process execution API anew for every task (several seconds
