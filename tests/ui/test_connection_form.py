@@ -123,9 +123,9 @@ def test_connection_form_shows_the_gooten_fields_and_never_the_key_back(
         "Admin order URL",
     ]
     for label in ("Timeout (seconds)", "Max retries", "Retry backoff factor"):  # numbers: spin buttons
-        expect(dialog.get_by_role("spinbutton", name=label)).to_be_visible()
-    dialog.get_by_role("spinbutton", name="Timeout (seconds)").fill("10")
-    dialog.get_by_role("spinbutton", name="Retry backoff factor").fill("0.5")
+        expect(dialog.get_by_role("spinbutton", name=label, exact=True)).to_be_visible()
+    dialog.get_by_role("spinbutton", name="Timeout (seconds)", exact=True).fill("10")
+    dialog.get_by_role("spinbutton", name="Retry backoff factor", exact=True).fill("0.5")
     dialog.locator("[name=element_admin_order_url]").fill(airflow_stack.admin_order_url)
     page.screenshot(
         path=str(ui_artifacts / "connection-form-extra-fields.png"), animations="disabled", caret="hide"
