@@ -119,10 +119,13 @@ def test_5xx_answer_to_a_read_is_an_http_error(client, requests_mock):
         client.get_order("1-a")
 
 
-def test_429_is_a_rate_limit_error_saying_nothing_was_applied(client, requests_mock):
+def test_429_is_a_rate_limit_error_saying_nothing_was_applied(requests_mock):
+    # throttle_timeout=0: the first 429 ends the retries (the default keeps retrying for 300 s)
+    client = GootenClient("recipe-1", KEY, max_retries=0, throttle_timeout=0)
     requests_mock.post(STATUS_URL, status_code=429, headers={"Retry-After": "0"})
     with pytest.raises(GootenRateLimitError, match="nothing was applied"):
         client.update_order_status("1-a", "Hold")
+    assert requests_mock.call_count == 1
 
 
 def test_item_statuses_are_read_from_items(client, requests_mock):
