@@ -10,8 +10,7 @@ BIN := $(VENV)/bin
 # and once with `airflow dags test` (the demo test). The DAG runs are listed one per line (-v), so that
 # CI's log shows each of them on each Airflow line.
 COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/testing tests/errors
-# The webhook history DAG's tests create asset events through Airflow 3.2+ internals: run on 3.3 only.
-COMPAT_DAG_TESTS := tests/dags tests/integration --ignore=tests/dags/test_order_status_history.py --deselect \
+COMPAT_DAG_TESTS := tests/dags tests/integration --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_exits_non_zero_when_the_run_fails_and_shows_why
 # Airflow 3.1's dag.test() builds its in-process execution API anew for every task (several seconds
@@ -21,7 +20,8 @@ COMPAT_DAG_TESTS_3_1 := tests/dags/test_dagbag.py \
 	tests/dags/test_manual_order_status.py::test_holds_the_given_orders_and_shows_each_outcome \
 	tests/dags/test_reconcile_order_statuses.py::test_changes_what_is_allowed_and_reports_the_rest_without_failing \
 	tests/integration/test_operator_dag_runs.py::test_mapped_run_one_task_instance_per_order \
-	tests/integration/test_operator_dag_runs.py::test_sensor_succeeds_when_every_item_reaches_a_target
+	tests/integration/test_operator_dag_runs.py::test_sensor_succeeds_when_every_item_reaches_a_target \
+	tests/dags/test_order_status_history.py::test_reads_every_event_rereads_each_order_and_flags_issues
 
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never

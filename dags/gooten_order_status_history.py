@@ -24,6 +24,7 @@ from gooten_examples.status_history import (
     changes_from_events,
     changes_from_order_ids,
     ensure_history_table,
+    events_on_asset,
     history_row,
     last_recorded_statuses,
 )
@@ -77,7 +78,7 @@ def gooten_order_status_history() -> None:
     def changed_orders() -> list[dict[str, Any]]:
         """One entry per order from the triggering events, or from the form's order ids."""
         context = get_current_context()
-        events = context["triggering_asset_events"].get(gooten_orders_asset, [])
+        events = events_on_asset(context["triggering_asset_events"], gooten_orders_asset.uri)
         if events:
             changes = changes_from_events(event.extra or {} for event in events)
         else:

@@ -73,6 +73,19 @@ def statuses_text(statuses: Sequence[str] | None) -> str | None:
     return ",".join(statuses) if statuses else None
 
 
+def events_on_asset(triggering_asset_events: Mapping[Any, Sequence[Any]], uri: str) -> list[Any]:
+    """The run's triggering events on the asset ``uri``.
+
+    Matched by URI rather than looked up by the asset: Airflow 3.0's ``dag.test()`` keys the events by URI
+    string (an ``Asset`` is not hashable there), the Task SDK's runner by asset.
+    """
+    events: list[Any] = []
+    for key, key_events in triggering_asset_events.items():
+        if getattr(key, "uri", key) == uri:
+            events.extend(key_events)
+    return events
+
+
 def changes_from_events(extras: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One entry per order from the events' ``extra``: the latest webhook's statuses, and how many events.
 
