@@ -24,7 +24,15 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
 RESULTS = REPO_ROOT / "bench" / "results"
-PARTS: tuple[str, ...] = ("throughput", "airflow", "startup", "throttling", "webhooks", "sensor")
+PARTS: tuple[str, ...] = (
+    "throughput",
+    "airflow",
+    "startup",
+    "throttling",
+    "webhooks",
+    "scale",
+    "sensor",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -128,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--webhook-runs", type=int, default=5, help="webhooks: changes timed to a DAG run")
     parser.add_argument("--no-airflow-stack", action="store_true", help="webhooks: the accept part only")
+    parser.add_argument("--scale-orders", type=int, default=100_000, help="scale: orders per task")
+    parser.add_argument("--scale-workers", type=int, default=8, help="scale: max_workers of the task")
     parser.add_argument("--sensor-orders", type=int, default=1000, help="sensor: orders waited on")
     parser.add_argument("--sensor-rounds", type=int, default=3, help="sensor: pokes of each mode")
     parser.add_argument(
@@ -293,6 +303,24 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             data = {"measured": measured, "accept": accept.to_json()}
             data["to_airflow"] = to_airflow.to_json() if to_airflow else None
             record("webhooks", f"{when_line(measured)}\n\n{tables}", data)
+    if "scale" in parts:
+        from bench import scale
+
+        print(f"\nScale: {args.scale_orders} orders in one task, and a crash at 50%", flush=True)
+        measured = when()
+        result_sc = scale.run_scale(
+            orders=args.scale_orders,
+            workers=args.scale_workers,
+            progress=lambda line: print(line, flush=True),
+        )
+        tables = scale.format_tables(result_sc)
+        print(tables, flush=True)
+        if not args.no_record:
+            intro = (
+                f"{when_line(measured)} {result_sc.orders:,} orders `New` -> `Hold` in one task, "
+                f"`max_workers={result_sc.workers}`, the local API with no latency in its own process."
+            )
+            record("scale", f"{intro}\n\n{tables}", {"measured": measured, **result_sc.to_json()})
 
     if "sensor" in parts:
         from bench import sensor

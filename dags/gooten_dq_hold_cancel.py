@@ -37,6 +37,7 @@ from gooten_examples.audit import (
     missing_results,
     write_audit,
 )
+from gooten_examples.results import RESULTS_PATH
 from gooten_examples.rules import CANCEL, HOLD, RULES, decide_actions, seconds_between
 from gooten_examples.warehouse import WAREHOUSE_CONN_ID, batch_start, warehouse_hook
 
@@ -60,7 +61,8 @@ Runs each time the warehouse's orders are updated (Asset `gooten_warehouse_order
      orders flagged as test or fraud.
    * **Cancel wins over Hold** for the same order (a held order can no longer be cancelled via the API).
 3. `hold_orders` / `cancel_orders`: `GootenOrderStatusOperator`, one batch each. Orders Gooten cannot
-   change any more (already in production) are reported as `ineligible`, not failed.
+   change any more (already in production) are reported as `ineligible`, not failed. Every order's record
+   goes to a results file under the Variable `gooten_results_root` (a retry resumes from it).
 4. `audit_outcomes` writes one row per order to `gooten_status_audit` in the warehouse (rules, action,
    status before and after, outcome) and logs a summary. It runs whatever happened before it (trigger
    rule `all_done`), and fails the run when a change failed or when nothing could be decided.
@@ -165,6 +167,7 @@ def gooten_dq_hold_cancel() -> None:
         status=HOLD,
         dry_run="{{ params.dry_run }}",
         reason=reason,
+        results_path=RESULTS_PATH,
     )
     cancel = GootenOrderStatusOperator(
         task_id="cancel_orders",
@@ -172,6 +175,7 @@ def gooten_dq_hold_cancel() -> None:
         status=CANCEL,
         dry_run="{{ params.dry_run }}",
         reason=reason,
+        results_path=RESULTS_PATH,
     )
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
@@ -182,6 +186,8 @@ def gooten_dq_hold_cancel() -> None:
         before failing, and an order a task never reported on is audited as ``not_attempted``. When
         nothing was decided (a table check or a rule failed), nothing was touched: it fails, saying so.
         """
+        from gooten_provider.operators.order_results import read_order_results
+
         context = get_current_context()
         ti, dag_run = context["ti"], context["dag_run"]
         findings: dict[str, list[dict[str, str]]] | None = ti.xcom_pull(task_ids="decide", key="findings")
@@ -193,7 +199,8 @@ def gooten_dq_hold_cancel() -> None:
         records = []
         for task_id, action, decided in (("hold_orders", HOLD, "hold"), ("cancel_orders", CANCEL, "cancel")):
             planned = ti.xcom_pull(task_ids="decide", key=decided) or []
-            results = ti.xcom_pull(task_ids=task_id) or []
+            # the records, whether the task returned them or a summary of its results files
+            results = list(read_order_results(ti.xcom_pull(task_ids=task_id) or []))
             reported = {result["order_id"] for result in results}
             results = [*results, *missing_results(sorted(set(planned) - reported), action, task_id)]
             for result in results:

@@ -129,10 +129,12 @@ def gooten_manual_order_status() -> None:
         Runs whatever happened upstream (trigger rule ``all_done``): ``change_status`` pushes its results
         before failing, so the table shows every order either way.
         """
+        from gooten_provider.operators.order_results import read_order_results
+
         ti = get_current_context()["ti"]
         if ti.xcom_pull(task_ids="check_request") is None:
             raise AirflowFailException("The request was rejected (see check_request): no order was touched.")
-        results: list[dict[str, Any]] = ti.xcom_pull(task_ids="change_status") or []
+        results: list[dict[str, Any]] = list(read_order_results(ti.xcom_pull(task_ids="change_status") or []))
         table = [
             {
                 "order_id": r["order_id"],

@@ -122,6 +122,8 @@ def gooten_reconcile_order_statuses() -> None:
 
         Runs whatever happened upstream (trigger rule ``all_done``), so a failed change is still audited.
         """
+        from gooten_provider.operators.order_results import read_order_results
+
         context = get_current_context()
         ti, dag_run = context["ti"], context["dag_run"]
         comparisons: list[dict[str, Any]] | None = ti.xcom_pull(task_ids="compare_with_gooten")
@@ -133,7 +135,7 @@ def gooten_reconcile_order_statuses() -> None:
         changed = [row for row in comparisons if row["verdict"] == TO_CHANGE]
         # A list of task ids returns one value per mapped task instance (None where nothing was pushed).
         batches = ti.xcom_pull(task_ids=["apply_changes"]) or []
-        results = [result for batch in batches for result in batch or []]
+        results = [result for batch in batches for result in read_order_results(batch or [])]
         reported = {result["order_id"] for result in results}
         for row in changed:
             if row["order_id"] not in reported:

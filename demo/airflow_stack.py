@@ -101,6 +101,8 @@ def airflow_env(home: Path, port: int, api: GootenApiServer, warehouse: Path) ->
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             "AIRFLOW_CONN_GOOTEN_WAREHOUSE": json.dumps(warehouse_connection(warehouse)),
+            # the example DAGs' results files, next to the warehouse (dags/gooten_examples/results.py)
+            "AIRFLOW_VAR_GOOTEN_RESULTS_ROOT": (warehouse.parent / "results").as_uri(),
             "PYTHONWARNINGS": "ignore",
             # gooten_wait_for_release polls every 5 s here, not every 10 minutes: a release shows at once
             "GOOTEN_RELEASE_POKE_INTERVAL": "5",

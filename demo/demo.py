@@ -77,6 +77,8 @@ def airflow_env(home: Path, api: GootenApiServer, warehouse: Path) -> dict[str, 
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             "AIRFLOW_CONN_GOOTEN_WAREHOUSE": json.dumps(warehouse_connection(warehouse)),
+            # the example DAGs' results files, next to the warehouse (dags/gooten_examples/results.py)
+            "AIRFLOW_VAR_GOOTEN_RESULTS_ROOT": (warehouse.parent / "results").as_uri(),
             "PYTHONWARNINGS": "ignore",
         }
     )

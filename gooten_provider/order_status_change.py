@@ -32,10 +32,12 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gooten_provider.batch_stop import BatchStop
 from gooten_provider.exceptions import (
     GootenApiError,
     GootenAuthenticationError,
@@ -68,6 +70,20 @@ DEFAULT_SETTLE_WINDOW = 30.0
 _MAX_SETTLE_INTERVAL = 5.0
 #: After this many orders in a row whose first read could not reach Gooten, the rest are not attempted.
 MAX_CONSECUTIVE_UNREACHABLE = 5
+
+
+@dataclass(frozen=True)
+class EarlierWrite:
+    """A write of an earlier try of the task whose outcome that try never recorded (it died or was stopped).
+
+    It is settled by reading the order before anything is sent; its ``previous_statuses`` (read before
+    that write) stay the order's record of where it came from.
+    """
+
+    previous_statuses: tuple[str, ...]
+    #: When the write was sent (seconds since the epoch): a change queued at Gooten lands within the settle
+    #: window after it, so only the part of the window still to come is waited.
+    sent_at: float
 
 
 class OrderStatusApi(Protocol):
@@ -155,6 +171,9 @@ def change_order_status(
     max_resends: int = DEFAULT_MAX_RESENDS,
     resend_backoff: float = DEFAULT_RESEND_BACKOFF,
     settle_window: float = DEFAULT_SETTLE_WINDOW,
+    stop: BatchStop | None = None,
+    earlier_write: EarlierWrite | None = None,
+    before_write: Callable[[Sequence[str]], None] | None = None,
 ) -> dict[str, Any]:
     """Bring one order to ``target`` (a normalised target status) and return its result record.
 
@@ -162,30 +181,49 @@ def change_order_status(
     its message. See the module docstring for the steps, and :func:`resend_is_safe` for when a write whose
     outcome is unknown is sent again; ``settle_window`` is how long such a write is settled by reading
     when it must not be re-sent.
+
+    ``earlier_write``: an earlier try sent a write whose outcome it never recorded; it is settled by reading
+    (the order at the target is ``updated``, from the statuses read before that write) before anything is
+    sent again. ``before_write`` is called with the statuses read, before the first write is sent (the
+    results journal makes it durable). After a task stop (``stop``), the change is not sent any more, and a
+    write already sent is settled only within the stop's grace.
     """
-    previous: list[str] = []
+    stop = stop or BatchStop()
+    previous: list[str] = list(earlier_write.previous_statuses) if earlier_write else []
 
     def record(outcome: str, error: str | None = None) -> dict[str, Any]:
         return _result(order_id, outcome, previous, target, reason, error)
 
-    try:
-        previous = api.get_order_status(order_id)
-    except GootenAuthenticationError as exc:
-        raise _CredentialsRefused(record(FAILED, str(exc))) from None
-    except GootenConnectionError as exc:
-        raise _Unreachable(record(FAILED, f"could not read the order: {exc}")) from None
-    except GootenApiError as exc:
-        return record(FAILED, f"could not read the order: {exc}")
-    if _all_at(previous, target):
+    if earlier_write is not None:
+        settled = _settle_earlier_write(api, order_id, target, earlier_write, record, settle_window, stop)
+        if isinstance(settled, dict):
+            return settled
+        current = settled
+    else:
+        try:
+            current = previous = api.get_order_status(order_id)
+        except GootenAuthenticationError as exc:
+            raise _CredentialsRefused(record(FAILED, str(exc))) from None
+        except GootenConnectionError as exc:
+            raise _Unreachable(record(FAILED, f"could not read the order: {exc}")) from None
+        except GootenApiError as exc:
+            return record(FAILED, f"could not read the order: {exc}")
+    if _all_at(current, target):
         decision, error = UNCHANGED, None
-    elif not can_change_from(previous):
-        decision, error = INELIGIBLE, _ineligible_message(previous)
+    elif not can_change_from(current):
+        decision, error = INELIGIBLE, _ineligible_message(current)
     else:
         decision, error = UPDATED, None
     if dry_run:
         return {**record(DRY_RUN, error), "dry_run_outcome": decision}
     if decision != UPDATED:
         return record(decision, error)
+    if stop.task_stopped:
+        return record(
+            FAILED, f"not changed: {stop.reason}, after this order was read and before its change was sent"
+        )
+    if before_write is not None:
+        before_write(previous)
 
     for attempt in range(1, max_resends + 2):
         try:
@@ -200,7 +238,9 @@ def change_order_status(
         except GootenApiError as exc:
             return _settle_refusal(api, order_id, target, exc, record, earlier_write_lost=attempt > 1)
         if not resend_is_safe(target):
-            return _settle_by_reading(api, order_id, target, unknown, record, resend_backoff, settle_window)
+            return _settle_by_reading(
+                api, order_id, target, unknown, record, resend_backoff, settle_window, stop
+            )
         # The change may or may not have landed, and may still be landing: wait, then ask the order itself.
         _pause(resend_backoff, attempt)
         try:
@@ -215,6 +255,12 @@ def change_order_status(
             )
         if attempt > max_resends:
             break
+        if stop.task_stopped:
+            return record(
+                UNKNOWN,
+                f"{unknown} The change did not show yet (the order reads {', '.join(current)}) and was not "
+                f"sent again: {stop.reason}. A retry of the task settles it by reading the order first.",
+            )
         log.warning(
             "Order %s: the change to %s did not take effect (attempt %d); sending it again.",
             order_id,
@@ -265,8 +311,12 @@ def _settle_by_reading(
     record: Callable[..., dict[str, Any]],
     backoff: float,
     window: float,
+    stop: BatchStop,
 ) -> dict[str, Any]:
-    """Settle a write that must not be re-sent by reading the order until ``window`` seconds have passed."""
+    """Settle a write that must not be re-sent by reading the order until ``window`` seconds have passed.
+
+    A task stop shortens the window to the stop's grace.
+    """
     started = time.monotonic()
     deadline = started + window
     seen: list[str] | None = None
@@ -274,6 +324,7 @@ def _settle_by_reading(
     attempt = 0
     while True:
         attempt += 1
+        deadline = min(deadline, stop.settle_deadline() or deadline)
         remaining = deadline - time.monotonic()
         time.sleep(max(0.0, min(backoff * 2 ** (attempt - 1), _MAX_SETTLE_INTERVAL, remaining)))
         try:
@@ -295,8 +346,52 @@ def _settle_by_reading(
         f"{unknown} It was not sent again: if the first change landed late, a second change to {target} "
         f"would re-submit the order. {what[0].upper()}{what[1:]}, so the change most likely did not land. "
         f"Check the order in the Gooten Admin; running the task again re-sends it if the order is still "
-        f"not {target}.",
+        f"not {target}." + (f" Settling was cut short: {stop.reason}." if stop.task_stopped else ""),
     )
+
+
+_EARLIER_WRITE_UNREAD = "an earlier try's change may have landed, and reading the order to settle it failed"
+
+
+def _settle_earlier_write(
+    api: OrderStatusApi,
+    order_id: str,
+    target: str,
+    earlier: EarlierWrite,
+    record: Callable[..., dict[str, Any]],
+    window: float,
+    stop: BatchStop,
+) -> dict[str, Any] | list[str]:
+    """Settle an earlier try's write by reading: its record if that settles it, else the statuses read.
+
+    The order at the target is ``updated``. Otherwise it is read until ``window`` seconds after the write
+    was sent (a change queued at Gooten lands within it); what it then reads is returned, and the change is
+    decided from it like any other order's.
+    """
+    deadline = time.monotonic() + max(0.0, earlier.sent_at + window - time.time())
+    interval = 0.5
+    while True:
+        try:
+            current = api.get_order_status(order_id)
+        except GootenAuthenticationError as exc:
+            raise _CredentialsRefused(record(UNKNOWN, str(exc))) from None
+        except GootenConnectionError as exc:
+            raise _Unreachable(record(UNKNOWN, f"{_EARLIER_WRITE_UNREAD}: {exc}")) from None
+        except GootenApiError as exc:
+            return record(UNKNOWN, f"{_EARLIER_WRITE_UNREAD}: {exc}")
+        if _all_at(current, target):
+            return record(UPDATED)
+        now = time.monotonic()
+        if now >= deadline or not can_change_from(current):
+            return current
+        if stop.task_stopped and now >= (stop.settle_deadline() or now):
+            return record(
+                UNKNOWN,
+                f"an earlier try's change did not show yet (the order reads {', '.join(current)}) and the "
+                f"settling was cut short: {stop.reason}. A retry of the task settles it by reading.",
+            )
+        time.sleep(min(interval, deadline - now))
+        interval = min(interval * 2, _MAX_SETTLE_INTERVAL)
 
 
 def change_order_statuses(
@@ -310,23 +405,51 @@ def change_order_statuses(
     max_resends: int = DEFAULT_MAX_RESENDS,
     resend_backoff: float = DEFAULT_RESEND_BACKOFF,
     settle_window: float = DEFAULT_SETTLE_WINDOW,
+    stop: BatchStop | None = None,
+    earlier_writes: Mapping[str, EarlierWrite] | None = None,
+    before_write: Callable[[str, Sequence[str]], None] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Change many orders with up to ``max_workers`` in flight; return one result per order, in input order.
 
-    Only a bounded window of orders is queued at a time, so memory holds a result per order and little more.
-    Any unexpected error in one order is recorded as ``failed`` for that order; the others go on. Once
-    Gooten refuses the credentials, or could not be reached for :data:`MAX_CONSECUTIVE_UNREACHABLE` orders
-    in a row, the orders not yet started are recorded ``failed`` without a request, naming the cause.
+    Only a bounded window of orders is queued at a time. Any unexpected error in one order is recorded as
+    ``failed`` for that order; the others go on. Once a reason to stop is given to ``stop`` (a
+    :class:`~gooten_provider.batch_stop.BatchStop`: the task was stopped), or Gooten refuses the
+    credentials, or could not be reached for :data:`MAX_CONSECUTIVE_UNREACHABLE` orders in a row, the
+    orders not yet started are recorded ``failed`` without a request, naming the cause. An exception raised
+    in the calling thread while it waits (``AirflowTaskTimeout`` from an ``execution_timeout``, an
+    interrupt) stops the task's batch the same way, is kept in ``stop.interruption``, and is not raised:
+    the caller decides how the task ends, with every order recorded.
+
+    ``earlier_writes``: writes an earlier try sent without recording their outcome, settled by reading
+    (:class:`EarlierWrite`). ``before_write(order_id, previous_statuses)`` is called before an order's
+    first write. With ``on_record``, each record is handed to it (from the worker threads) as soon as it is
+    final, and none is kept: the function then returns an empty list, so memory does not grow with the batch.
     """
     ids = list(order_ids)
-    results: list[dict[str, Any] | None] = [None] * len(ids)
-    stop: list[str] = []  # why the orders not yet started are not attempted, once there is a reason
+    stop = stop if stop is not None else BatchStop()
+    earlier_writes = earlier_writes or {}
+    results: list[dict[str, Any] | None] = [None] * len(ids) if on_record is None else []
+    recorded = bytearray(len(ids))  # 1 once the order's record is final: exactly one record per order
     unreachable_in_a_row = [0]
+
+    def emit(index: int, result: dict[str, Any]) -> None:
+        recorded[index] = 1
+        if on_record is None:
+            results[index] = result
+            return
+        try:
+            on_record(result)
+        except Exception as exc:  # the records can no longer be kept: starting more orders would lose them
+            stop.stop_task(f"the results could not be written ({type(exc).__name__}: {exc})", exc)
+
+    def not_attempted(order_id: str) -> dict[str, Any]:
+        return _result(order_id, FAILED, [], target, reason, f"not attempted: {stop.reason}")
 
     def run(index: int) -> None:
         order_id = ids[index]
-        if stop:
-            results[index] = _result(order_id, FAILED, [], target, reason, f"not attempted: {stop[0]}")
+        if stop.requested:
+            emit(index, not_attempted(order_id))
             return
         try:
             result = change_order_status(
@@ -338,35 +461,60 @@ def change_order_statuses(
                 max_resends=max_resends,
                 resend_backoff=resend_backoff,
                 settle_window=settle_window,
+                stop=stop,
+                earlier_write=earlier_writes.get(order_id),
+                before_write=None if before_write is None else lambda seen: before_write(order_id, seen),
             )
             unreachable_in_a_row[0] = 0
         except _CredentialsRefused as refused:
-            stop.append(f"Gooten refused the credentials ({refused})")
+            stop.stop_for_gooten(f"Gooten refused the credentials ({refused})")
             result = refused.result
         except _Unreachable as unreachable:
             unreachable_in_a_row[0] += 1
             if unreachable_in_a_row[0] >= MAX_CONSECUTIVE_UNREACHABLE:
-                stop.append(
+                stop.stop_for_gooten(
                     f"Gooten could not be reached for {MAX_CONSECUTIVE_UNREACHABLE} orders in a row "
                     f"(last: {unreachable})"
                 )
             result = unreachable.result
         except Exception as exc:  # a bug must not lose the order: record it and go on
             result = _result(order_id, FAILED, [], target, reason, f"{type(exc).__name__}: {exc}")
-        results[index] = result
+        emit(index, result)
 
     window = max(1, max_workers) * 2
-    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="gooten") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="gooten")
+    try:
         in_flight: set[Future[None]] = set()
         for index in range(len(ids)):
+            if stop.requested:
+                break
             if len(in_flight) >= window:
                 _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
             in_flight.add(pool.submit(run, index))
         wait(in_flight)
-    return [
-        result or _result(order_id, FAILED, [], target, reason, "no result was recorded for this order")
-        for order_id, result in zip(ids, results, strict=True)
-    ]
+    except BaseException as exc:  # raised here by a signal handler: stop, record all, let the caller end
+        stop.stop_task(_interruption_reason(exc), exc)
+    finally:
+        _finish_in_flight(pool, stop)
+    for index, order_id in enumerate(ids):  # never started: the batch stopped first
+        if not recorded[index]:
+            emit(index, not_attempted(order_id))
+    return [result for result in results if result is not None]
+
+
+def _interruption_reason(exc: BaseException) -> str:
+    detail = str(exc).strip()
+    return f"the task was stopped by {type(exc).__name__}" + (f" ({detail})" if detail else "")
+
+
+def _finish_in_flight(pool: ThreadPoolExecutor, stop: BatchStop) -> None:
+    """Wait for the orders in flight to finish their step, even if another signal interrupts the wait."""
+    while True:
+        try:
+            pool.shutdown(wait=True)
+            return
+        except BaseException as exc:  # a second interruption: the stop stands, the waiting goes on
+            stop.stop_task(_interruption_reason(exc), exc)
 
 
 def count_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
@@ -15,19 +17,16 @@ from airflow.providers.common.compat.sdk import (
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.links import GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_order_ids
-from gooten_provider.order_status_change import (
-    DRY_RUN,
-    FAILING_OUTCOMES,
-    INELIGIBLE,
-    UNCHANGED,
-    UPDATED,
-    change_order_statuses,
-    count_outcomes,
-)
+from gooten_provider.order_status_change import INELIGIBLE, change_order_statuses
 from gooten_provider.statuses import normalize_target_status
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from gooten_provider.batch_report import BatchTally
+    from gooten_provider.batch_stop import BatchStop
+    from gooten_provider.order_status_change import EarlierWrite
+    from gooten_provider.results import ResultsJournal
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 # No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
@@ -35,6 +34,12 @@ _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 # Failures are listed one per line in the task's error; past this many the rest are counted.
 _MAX_FAILURES_IN_MESSAGE = 20
+#: Above this many orders without ``results_path``, the task warns: the XCom and memory grow with the batch.
+LARGE_BATCH_WITHOUT_RESULTS_PATH = 10_000
+_ON_KILL_REASON = (
+    "the task was stopped by on_kill() (Airflow asked it to stop: an execution_timeout, 'mark failed', "
+    "or the worker shutting down)"
+)
 
 
 def _is_template(value: object) -> bool:
@@ -69,7 +74,7 @@ class GootenOrderStatusOperator(BaseOperator):
     when the order shows it never took effect. So a retry or a rerun of the task is safe: orders already
     done come back ``unchanged``.
 
-    The task returns (XCom ``return_value``) one record per order::
+    Without ``results_path``, the task returns (XCom ``return_value``) one record per order::
 
         {"order_id": "1-ab...", "outcome": "updated", "previous_statuses": ["New"], "status": "Hold",
          "error": None, "reason": "address check failed"}
@@ -80,6 +85,15 @@ class GootenOrderStatusOperator(BaseOperator):
     the task fails if any order ``failed`` or is ``unknown`` (or was ``ineligible`` with
     ``fail_on_ineligible``), naming each one and why, after the records are pushed to XCom, so downstream
     tasks read them either way.
+
+    With ``results_path``, every record is written as JSON Lines under it while the batch runs, and the task
+    returns a summary instead, ``{"total", "counts", "failed" (at most 100 failing records),
+    "results_path", "attempt"}``; a retry resumes from the records there. Read the records back with
+    :func:`gooten_provider.operators.order_results.read_order_results`, whichever was returned.
+
+    ``on_kill()`` (Airflow's SIGTERM) and an ``execution_timeout`` stop the batch cleanly: no order is
+    started after it, orders in flight finish their current step, every order gets its record, the records
+    are pushed, and the task fails saying that a retry is safe. See docs/reference.md.
 
     :param order_ids: one Gooten order id (Safe ID) or a list of them; templated, so it takes Jinja,
         ``params`` or an ``XComArg``. A rendered string holding a list literal, or ids separated by commas
@@ -101,9 +115,20 @@ class GootenOrderStatusOperator(BaseOperator):
         paced at a rate learnt from the 429s unless the connection sets ``adaptive_rate`` to false.
     :param check_order_ids: require Gooten's Safe ID shape of every id (default); turn it off for an account
         whose ids have another shape.
+    :param results_path: where to keep every order's record durably (an ``ObjectStoragePath``, or a URI
+        such as ``file:///data/gooten/{{ run_id }}/{{ ti.task_id }}`` or
+        ``s3://aws_default@bucket/gooten/{{ run_id }}``), one per task instance; templated. See
+        :mod:`gooten_provider.results`.
     """
 
-    template_fields: Sequence[str] = ("order_ids", "status", "gooten_conn_id", "dry_run", "reason")
+    template_fields: Sequence[str] = (
+        "order_ids",
+        "status",
+        "gooten_conn_id",
+        "dry_run",
+        "reason",
+        "results_path",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {"order_ids": "json"}
     operator_extra_links = (GootenOrderLink(),)
     ui_color = "#ffd8a8"
@@ -121,6 +146,7 @@ class GootenOrderStatusOperator(BaseOperator):
         requests_per_second: float | None = None,
         throttle_timeout: float | None = None,
         check_order_ids: bool = True,
+        results_path: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -162,11 +188,26 @@ class GootenOrderStatusOperator(BaseOperator):
         self.requests_per_second = requests_per_second
         self.check_order_ids = check_order_ids
         self.throttle_timeout = throttle_timeout
+        if isinstance(results_path, str) and not _is_template(results_path):
+            from gooten_provider.operators.order_results import storage_path
+
+            try:
+                storage_path(results_path)  # a path without a scheme fails when the DAG is parsed
+            except ValueError as exc:
+                raise ValueError(f"{self.task_id}: {exc}") from None
+        self.results_path = results_path
+        self._batch_stop: BatchStop | None = None
         #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
         self.order_url: str | None = None
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        """Change every order; return one record per order (see the class docstring)."""
+    def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
+        """Change every order; return one record per order, or a summary with ``results_path``."""
+        # Needed only when the task runs: DAG files that use the operator are parsed often.
+        from gooten_provider.batch_report import BatchLog, BatchTally, is_failing
+        from gooten_provider.batch_stop import BatchStop
+        from gooten_provider.operators.order_results import storage_path
+        from gooten_provider.results import ResultsJournal, attempt_name
+
         target = normalize_target_status(self.status)
         dry_run = _as_bool(self.dry_run, "dry_run")
         reason: str | None = str(self.reason).strip() if self.reason is not None else ""
@@ -174,6 +215,7 @@ class GootenOrderStatusOperator(BaseOperator):
         order_ids = parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
         if not order_ids:
             raise AirflowSkipException("No order ids given: nothing to change, so the task is skipped.")
+        results_path = None if self.results_path is None else storage_path(self.results_path)
 
         hook = GootenHook(
             self.gooten_conn_id,
@@ -186,87 +228,163 @@ class GootenOrderStatusOperator(BaseOperator):
         # fails the task once, here, instead of costing every order its retries. Reads alone need no key, so
         # this also proves a dry run's real run would be let in.
         client.check_credentials()
-        workers = min(self.max_workers, len(order_ids))
+
+        is_failure = partial(is_failing, fail_on_ineligible=self.fail_on_ineligible)
+        tally = BatchTally(is_failure)
+        stop = self._batch_stop = BatchStop()
+        records: list[dict[str, Any]] = []
+        journal: ResultsJournal | None = None
+        earlier_writes: dict[str, EarlierWrite] = {}
+        to_run = order_ids
+        if results_path is not None:
+            ti = context.get("ti")
+            journal = ResultsJournal(results_path / attempt_name(getattr(ti, "try_number", 0) or 0))
+            to_run, earlier_writes = self._resume(results_path, order_ids, target, dry_run, journal, tally)
+        elif len(order_ids) > LARGE_BATCH_WITHOUT_RESULTS_PATH:
+            self.log.warning(
+                "%d orders without results_path: every record is kept in memory and pushed to XCom at once. "
+                "Set results_path to keep them in files and push a summary (and to resume after a crash).",
+                len(order_ids),
+            )
+        batch_log = BatchLog(self.log, len(to_run), is_failure)
+
+        def keep(record: dict[str, Any]) -> None:
+            if journal is not None:
+                journal.add(record)
+            else:
+                records.append(record)
+            tally.add(record)
+            batch_log.order(record)
+
+        def before_write(order_id: str, previous: Sequence[str]) -> None:
+            if journal is not None:
+                journal.write_sent(order_id, previous, target)
+
+        workers = min(self.max_workers, max(1, len(to_run)))
         self.log.info(
             "%s %d order(s) to %s%s%s.",
             "Dry run: reading" if dry_run else "Changing",
-            len(order_ids),
+            len(to_run),
             target,
             f", {workers} at a time" if workers > 1 else "",
             f", reason: {reason}" if reason else "",
         )
         try:
-            results = change_order_statuses(
+            change_order_statuses(
                 client,
-                order_ids,
+                to_run,
                 target,
                 max_workers=workers,
                 dry_run=dry_run,
                 reason=reason,
                 resend_backoff=client.backoff_factor,
                 settle_window=2 * client.timeout,  # a change queued at Gooten lands within it
+                stop=stop,
+                earlier_writes=earlier_writes,
+                before_write=before_write if journal is not None else None,
+                on_record=keep,
             )
         finally:
             client.close()
         if len(order_ids) == 1:  # read by the "Gooten order" link when the task ends
             self.order_url = order_url(hook.admin_order_url, order_ids[0])
-        self._log_summary(results)
+        batch_log.finish(tally.counts())
 
-        failures = [
-            result
-            for result in results
-            if result["outcome"] in FAILING_OUTCOMES
-            or (self.fail_on_ineligible and result["outcome"] == INELIGIBLE)
-        ]
-        if not failures:
-            return results
+        value: list[dict[str, Any]] | dict[str, Any]
+        if journal is not None and results_path is not None:
+            summary = tally.summary(str(results_path), journal.folder.name)
+            journal.close(summary)
+            value = summary
+        else:
+            position = {order_id: index for index, order_id in enumerate(order_ids)}
+            records.sort(key=lambda record: position[record["order_id"]])
+            value = records
+        if not stop.task_stopped and not tally.failures:
+            return value
         # Push the records first, so that downstream tasks read them the same way whether this task failed.
         ti = context.get("ti")
         if ti is not None:
-            ti.xcom_push(key="return_value", value=results)
+            ti.xcom_push(key="return_value", value=value)
+        where = f"the records under {results_path}" if results_path is not None else "the task's XCom"
+        if stop.task_stopped:
+            self._fail_stopped(stop, tally, len(order_ids), target, where, resumes=results_path is not None)
         lines = [
-            f"  {r['order_id']} ({r['outcome']}): {r['error']}" for r in failures[:_MAX_FAILURES_IN_MESSAGE]
+            f"  {r['order_id']} ({r['outcome']}): {r['error']}"
+            for r in tally.failed[:_MAX_FAILURES_IN_MESSAGE]
         ]
-        if len(failures) > _MAX_FAILURES_IN_MESSAGE:
-            lines.append(f"  ... and {len(failures) - _MAX_FAILURES_IN_MESSAGE} more (see the task's XCom).")
+        if tally.failures > _MAX_FAILURES_IN_MESSAGE:
+            lines.append(f"  ... and {tally.failures - _MAX_FAILURES_IN_MESSAGE} more (see {where}).")
         message = (
-            f"{len(failures)} of {len(results)} Gooten order(s) could not be set to {target}:\n"
+            f"{tally.failures} of {tally.total} Gooten order(s) could not be set to {target}:\n"
             + "\n".join(lines)
         )
-        if all(result["outcome"] == INELIGIBLE for result in failures):
+        counts = tally.counts()
+        if counts.get(INELIGIBLE, 0) == tally.failures:
             raise AirflowFailException(message)  # retrying cannot make an order eligible again
         raise AirflowException(message)
 
-    def _log_summary(self, results: list[dict[str, Any]]) -> None:
-        counts = count_outcomes(results)
+    def _resume(
+        self,
+        results_path: Any,
+        order_ids: list[str],
+        target: str,
+        dry_run: bool,
+        journal: ResultsJournal,
+        tally: BatchTally,
+    ) -> tuple[list[str], dict[str, EarlierWrite]]:
+        """Carry over the final records of earlier tries; return the orders left and the writes to settle."""
+        from gooten_provider.results import load_earlier_results
+
+        earlier = load_earlier_results(results_path, target, dry_run=dry_run)
+        if not earlier.attempts:
+            return order_ids, {}
+        to_run: list[str] = []
+        writes: dict[str, EarlierWrite] = {}
+        for order_id in order_ids:
+            key = order_id.lower()
+            line = earlier.done.get(key)
+            if line is None:
+                to_run.append(order_id)
+                if key in earlier.writes:
+                    writes[order_id] = earlier.writes[key]
+                continue
+            journal.add_line(line)
+            tally.add(json.loads(line))
         self.log.info(
-            "Gooten status summary: %s.", ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
+            "Resuming from %d earlier try(s) under %s: %d order(s) already have a final record and are "
+            "neither read nor written again; %d write(s) sent without a recorded outcome are settled by "
+            "reading first.",
+            earlier.attempts,
+            results_path,
+            len(order_ids) - len(to_run),
+            len(writes),
         )
-        for result in results:
-            outcome = result["outcome"]
-            previous = ", ".join(result["previous_statuses"]) or "status not read"
-            why = f", reason: {result['reason']}" if result["reason"] else ""
-            if outcome == UPDATED:
-                self.log.info("%s: %s -> %s%s", result["order_id"], previous, result["status"], why)
-            elif outcome in FAILING_OUTCOMES or (outcome == INELIGIBLE and self.fail_on_ineligible):
-                self.log.error(
-                    "%s: %s, not set to %s (%s): %s",
-                    result["order_id"],
-                    previous,
-                    result["status"],
-                    outcome,
-                    result["error"],
-                )
-            elif outcome == UNCHANGED and result["error"]:
-                self.log.info("%s: %s, unchanged: %s", result["order_id"], previous, result["error"])
-            elif outcome == INELIGIBLE:
-                self.log.warning("%s: %s, not changed: %s", result["order_id"], previous, result["error"])
-            elif outcome == DRY_RUN:
-                self.log.info(
-                    "%s: %s -> %s would be %s%s",
-                    result["order_id"],
-                    previous,
-                    result["status"],
-                    result["dry_run_outcome"],
-                    why,
-                )
+        return to_run, writes
+
+    def _fail_stopped(
+        self, stop: BatchStop, tally: BatchTally, total: int, target: str, where: str, *, resumes: bool
+    ) -> None:
+        done = total - tally.not_attempted
+        retry = (
+            "it resumes from these records: orders already done are neither read nor written again"
+            if resumes
+            else f"every order is read first, and orders already {target} are left unchanged"
+        )
+        counts = ", ".join(f"{outcome} {n}" for outcome, n in tally.counts().items() if n)
+        why = str(stop.reason)
+        why = f"{why[0].upper()}{why[1:]}" if why.startswith("the task was stopped") else f"Stopped ({why})"
+        message = (
+            f"{why}. {done} of {total} order(s) were done before it stopped "
+            f"({counts}); {tally.not_attempted} were not attempted. Every order has its record, in {where}. "
+            f"A retry of the task is safe: {retry}."
+        )
+        from airflow.providers.common.compat.sdk import AirflowTaskTimeout
+
+        if isinstance(stop.interruption, AirflowTaskTimeout):
+            raise AirflowTaskTimeout(message) from None
+        raise AirflowException(message) from stop.interruption
+
+    def on_kill(self) -> None:
+        """Stop the batch cleanly (Airflow calls this on SIGTERM, and after an ``execution_timeout``)."""
+        if self._batch_stop is not None:
+            self._batch_stop.stop_task(_ON_KILL_REASON)

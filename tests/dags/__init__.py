@@ -43,6 +43,7 @@ def set_connections(monkeypatch: Any, api: Any, warehouse: Path) -> None:
     for name, value in api.connection_env("gooten_default").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_WAREHOUSE", json.dumps(warehouse_connection(warehouse)))
+    monkeypatch.setenv("AIRFLOW_VAR_GOOTEN_RESULTS_ROOT", (warehouse.parent / "results").as_uri())
 
 
 def xcom_values(dag_id: str, run_id: str) -> dict[tuple[str, str, int], Any]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from gooten_provider.operators.order_results import read_order_results
+
 from . import audit_rows, load_dag, set_connections, task_states, xcom_values
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -123,9 +125,14 @@ def test_holds_and_cancels_the_failing_orders_and_audits_every_outcome(world: Wo
         world.ids[label] for label, e in EXPECTED.items() if e[1] == "Cancelled"
     )
     assert decided["hold"] == sorted(world.ids[label] for label, e in EXPECTED.items() if e[1] == "Hold")
-    held = {r["order_id"]: r["outcome"] for r in xcoms[("hold_orders", "return_value", -1)]}
+    hold_summary = xcoms[("hold_orders", "return_value", -1)]
+    assert hold_summary["results_path"].startswith((world.warehouse.parent / "results").as_uri())
+    assert hold_summary["results_path"].endswith(f"/{DAG_ID}/{dag_run.run_id}/hold_orders")
+    held = {r["order_id"]: r["outcome"] for r in read_order_results(hold_summary)}
     assert held == {world.ids[label]: e[2] for label, e in EXPECTED.items() if e[1] == "Hold"}
-    cancelled = {r["order_id"]: r["outcome"] for r in xcoms[("cancel_orders", "return_value", -1)]}
+    cancelled = {
+        r["order_id"]: r["outcome"] for r in read_order_results(xcoms[("cancel_orders", "return_value", -1)])
+    }
     assert cancelled == {world.ids[label]: e[2] for label, e in EXPECTED.items() if e[1] == "Cancelled"}
     assert xcoms[("audit_outcomes", "return_value", -1)] == {
         "Cancelled ineligible": 1,

@@ -1263,6 +1263,19 @@ CASES: tuple[Case, ...] = (
         0,
     ),
     Case(
+        "operator-results-path-no-scheme",
+        "arguments",
+        '`results_path="/data/gooten"`',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), results_path="/data/gooten"),
+        ValueError,
+        "set_status: Invalid results_path '/data/gooten': use an ObjectStoragePath or a URI with a scheme, "
+        "such as 'file:///data/gooten/…",
+        0,
+        note="A rendered value without a scheme (or `None` from a missing template value) fails the same "
+        "way when the task runs, before any request.",
+    ),
+    Case(
         "operator-requests-per-second",
         "arguments",
         "`requests_per_second=0`",

@@ -1,0 +1,41 @@
+"""A task try in a process of its own, for tests that kill it: ``python -m tests.interruption.batch_child``.
+
+Reads its arguments as JSON from argv[1]: ``order_ids``, ``status``, ``results_path``, ``try_number``,
+``max_workers`` and ``flush_every_records`` (the results files' flush threshold, lowered so that a short batch
+flushes before it is killed). The connection comes from ``AIRFLOW_CONN_GOOTEN_DEFAULT`` in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+class _TaskInstance:
+    def __init__(self, try_number: int) -> None:
+        self.try_number = try_number
+
+    def xcom_push(self, key: str, value: object) -> None:
+        print(json.dumps({"xcom": key, "value": value}), flush=True)
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    from gooten_provider import results
+    from gooten_provider.operators.gooten import GootenOrderStatusOperator
+
+    results.FLUSH_EVERY_RECORDS = args["flush_every_records"]
+    operator = GootenOrderStatusOperator(
+        task_id="hold",
+        order_ids=args["order_ids"],
+        status=args["status"],
+        results_path=args["results_path"],
+        max_workers=args["max_workers"],
+    )
+    print(json.dumps({"started": True}), flush=True)
+    value = operator.execute({"ti": _TaskInstance(args["try_number"])})
+    print(json.dumps({"returned": value}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
