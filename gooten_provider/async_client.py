@@ -21,19 +21,10 @@ from typing import Any
 
 import httpx
 
-from gooten_provider.adaptive_rate import AdaptiveRateController
-from gooten_provider.base_url import DEFAULT_BASE_URL
-from gooten_provider.defaults import (
-    DEFAULT_BACKOFF_FACTOR,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_POOL_MAXSIZE,
-    DEFAULT_THROTTLE_TIMEOUT,
-    DEFAULT_TIMEOUT,
-)
+from gooten_provider.client_base import GootenClientBase
 from gooten_provider.exceptions import GootenApiError
-from gooten_provider.rate_limit import RateLimiter
 from gooten_provider.redaction import install_log_redaction
-from gooten_provider.request_core import GootenRequest, RequestCore, TransportFailure, parse_retry_after
+from gooten_provider.request_core import GootenRequest, TransportFailure
 from gooten_provider.transport import USER_AGENT
 
 # httpx logs every request's URL at INFO ("HTTP Request: GET ...?partnerBillingKey=..."), httpcore at DEBUG.
@@ -61,7 +52,7 @@ def _failure(exc: httpx.TransportError) -> TransportFailure:
     return TransportFailure.BROKEN
 
 
-class AsyncGootenClient:
+class AsyncGootenClient(GootenClientBase):
     """Read Gooten orders from an event loop, never blocking it; one per trigger run.
 
     Takes :class:`~gooten_provider.client.GootenClient`'s parameters (checked by the same core). Reads are
@@ -69,41 +60,10 @@ class AsyncGootenClient:
     the sync client's backoff; 429s are paced and retried until ``throttle_timeout``, as in the sync client.
     """
 
-    def __init__(
-        self,
-        recipe_id: str,
-        billing_key: str,
-        *,
-        base_url: str | None = DEFAULT_BASE_URL,
-        port: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
-        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
-        requests_per_second: float | None = None,
-        adaptive_rate: bool = True,
-        throttle_timeout: float = DEFAULT_THROTTLE_TIMEOUT,
-    ) -> None:
-        #: The sans-I/O core shared with the sync client.
-        self.core = RequestCore(
-            recipe_id,
-            billing_key,
-            base_url=base_url,
-            port=port,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            requests_per_second=requests_per_second,
-            adaptive_rate=adaptive_rate,
-            throttle_timeout=throttle_timeout,
-        )
-        self.base_url = self.core.base_url
-        self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second is not None else None
-        #: The rate controller of this client, or ``None`` with ``adaptive_rate=False``.
-        self.rate_controller = AdaptiveRateController() if adaptive_rate else None
+    def _open_transport(self, pool_maxsize: int) -> None:
         install_log_redaction(_HTTPX_LOGGERS)
         self._http = httpx.AsyncClient(
-            timeout=self.core.timeout,
+            timeout=self.timeout,
             limits=httpx.Limits(max_connections=pool_maxsize, max_keepalive_connections=pool_maxsize),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,  # the key must not travel to another URL
@@ -111,14 +71,6 @@ class AsyncGootenClient:
         )
         #: Requests sent (tries included), for tests and benchmarks.
         self.requests_sent = 0
-
-    def __repr__(self) -> str:
-        return f"AsyncGootenClient(base_url={self.base_url!r}, recipe_id={self.core.recipe_id!r})"
-
-    @property
-    def secret_forms(self) -> tuple[str, ...]:
-        """Every form of the billing key that must be masked wherever text is shown."""
-        return self.core.secret_forms
 
     async def get_order(self, order_id: str) -> dict[str, Any]:
         """Return one order as Gooten describes it (``Id``, ``NiceId``, ``Items[]`` with ``Status``, ...)."""
@@ -161,14 +113,8 @@ class AsyncGootenClient:
                 )
             if error is not None:
                 raise error  # out here: httpx's exception text holds the URL, key included
-            if controller is None or response.status_code != 429:
-                break
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            controller.record(ticket, throttled=True, retry_after=retry_after)
-            throttle.throttled(retry_after)
-        if controller is not None:
-            controller.record(ticket, throttled=False)
-        return self.core.parse(response, request)
+            if not self._send_again(ticket, throttle, response.status_code, response.headers):
+                return self.core.parse(response, request)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

@@ -24,17 +24,8 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from gooten_provider.adaptive_rate import AdaptiveRateController
-from gooten_provider.base_url import DEFAULT_BASE_URL
-from gooten_provider.defaults import (
-    DEFAULT_BACKOFF_FACTOR,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_POOL_MAXSIZE,
-    DEFAULT_THROTTLE_TIMEOUT,
-    DEFAULT_TIMEOUT,
-)
+from gooten_provider.client_base import GootenClientBase
 from gooten_provider.exceptions import GootenApiError
-from gooten_provider.rate_limit import RateLimiter
 from gooten_provider.redaction import install_urllib3_log_redaction
 from gooten_provider.request_core import (
     MAX_BACKOFF_SECONDS,
@@ -42,10 +33,8 @@ from gooten_provider.request_core import (
     ORDER_SEARCH_PATH,
     ORDER_STATUS_PATH,
     GootenRequest,
-    RequestCore,
     TransportFailure,
     is_worth_reading_again,
-    parse_retry_after,
 )
 from gooten_provider.transport import build_session
 
@@ -121,78 +110,22 @@ def _failure(exc: requests.RequestException) -> TransportFailure:
     return TransportFailure.BROKEN
 
 
-class GootenClient:
-    """A client of the Gooten order API, safe to share between threads.
+class GootenClient(GootenClientBase):
+    """A client of the Gooten order API over ``requests``, safe to share between threads.
 
-    :param recipe_id: the account's Recipe ID (public; sent on every call).
-    :param billing_key: the Partner Billing Key (private). Give it as Gooten shows it; a key stored
-        URL-encoded is detected and decoded once, with a warning.
-    :param base_url: the API base URL, default ``https://api.print.io``; see :func:`normalize_base_url`.
-    :param port: a port to use when ``base_url`` names none.
-    :param timeout: seconds to wait for a connection and for each response.
-    :param max_retries: retries of a failed request (reads only, and writes that never reached Gooten).
-    :param backoff_factor: retry delays grow as ``backoff_factor * 2**n`` seconds, plus jitter.
-    :param pool_maxsize: connections kept open; at least the number of threads sharing the client.
-    :param requests_per_second: an optional hard cap on the request rate of this client, across threads.
-    :param adaptive_rate: pace every thread of this client at a rate learnt from Gooten's 429s, and pause
-        them all for a ``Retry-After`` (see :mod:`gooten_provider.adaptive_rate`). Off, a 429 is retried
-        like a 5xx, up to ``max_retries``.
-    :param throttle_timeout: with ``adaptive_rate``, seconds a request keeps being retried while Gooten
-        answers 429, before it fails with :class:`GootenRateLimitError` (nothing was applied).
+    Its parameters are :class:`~gooten_provider.client_base.GootenClientBase`'s: ``recipe_id``,
+    ``billing_key``, then ``base_url``, ``port``, ``timeout``, ``max_retries``, ``backoff_factor``,
+    ``pool_maxsize``, ``requests_per_second``, ``adaptive_rate`` and ``throttle_timeout``.
     """
 
-    def __init__(
-        self,
-        recipe_id: str,
-        billing_key: str,
-        *,
-        base_url: str | None = DEFAULT_BASE_URL,
-        port: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
-        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
-        requests_per_second: float | None = None,
-        adaptive_rate: bool = True,
-        throttle_timeout: float = DEFAULT_THROTTLE_TIMEOUT,
-    ) -> None:
-        #: The sans-I/O core (settings, requests, answers, errors), shared with the async client.
-        self.core = RequestCore(
-            recipe_id,
-            billing_key,
-            base_url=base_url,
-            port=port,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            requests_per_second=requests_per_second,
-            adaptive_rate=adaptive_rate,
-            throttle_timeout=throttle_timeout,
-        )
-        self.recipe_id = self.core.recipe_id
-        self.base_url = self.core.base_url
-        self.timeout = self.core.timeout
-        self.max_retries = self.core.max_retries
-        self.backoff_factor = self.core.backoff_factor
-        self.throttle_timeout = self.core.throttle_timeout
-        self._rate_limiter = RateLimiter(requests_per_second) if requests_per_second is not None else None
-        #: The rate controller every thread of this client shares, or ``None`` with ``adaptive_rate=False``.
-        self.rate_controller = AdaptiveRateController() if adaptive_rate else None
+    def _open_transport(self, pool_maxsize: int) -> None:
         install_urllib3_log_redaction()
         self.session = build_session(
             max_retries=self.max_retries,
             backoff_factor=self.backoff_factor,
             pool_maxsize=pool_maxsize,
-            retry_throttled=not adaptive_rate,
+            retry_throttled=self.rate_controller is None,
         )
-
-    def __repr__(self) -> str:
-        return f"GootenClient(base_url={self.base_url!r}, recipe_id={self.recipe_id!r})"
-
-    @property
-    def secret_forms(self) -> tuple[str, ...]:
-        """Every form of the billing key that must be masked wherever text is shown (raw and encoded)."""
-        return self.core.secret_forms
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -301,15 +234,8 @@ class GootenClient:
                 # Raised out here, so that requests' exception (its text holds the full URL, key included)
                 # is neither its cause nor its context.
                 raise error
-            if controller is None or response.status_code != 429:
-                break
-            # Throttled: nothing was applied, so it is sent again, for as long as throttle_timeout allows.
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            controller.record(ticket, throttled=True, retry_after=retry_after)
-            throttle.throttled(retry_after)
-        if controller is not None:
-            controller.record(ticket, throttled=False)
-        return self.core.parse(response, request)
+            if not self._send_again(ticket, throttle, response.status_code, response.headers):
+                return self.core.parse(response, request)
 
     def _transport_error(self, exc: requests.RequestException, request: GootenRequest) -> GootenApiError:
         # urllib3 wraps the last error in MaxRetryError only when it retried until it gave up.

@@ -767,6 +767,26 @@ class GootenApiServer:
         with self._lock:
             self._store.set_item_statuses(order_id, statuses)
 
+    def set_item_statuses_once_read(
+        self, order_id: str, statuses: str | Sequence[str], *, timeout: float = 30.0
+    ) -> threading.Thread:
+        """Change an order, from a background thread, as soon as it has been requested once.
+
+        For tests of a waiting sensor: Gooten moves the order while the sensor waits (after its first read,
+        so the sensor has to poll to see it). Join the returned thread after the run. After ``timeout``
+        seconds with no request the order is changed anyway.
+        """
+
+        def change() -> None:
+            deadline = time.monotonic() + timeout
+            while not any(e.order_id == order_id for e in self.journal) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.set_item_statuses(order_id, statuses)
+
+        thread = threading.Thread(target=change, name=f"gooten-api-change-{order_id}", daemon=True)
+        thread.start()
+        return thread
+
     # -- faults --------------------------------------------------------------------------------
 
     def inject_faults(self, order_id: str, *faults: FaultKind | str, method: str | None = None) -> None:

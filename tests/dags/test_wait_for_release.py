@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import pytest
@@ -14,20 +12,6 @@ from . import load_dag, task_states, xcom_values
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 DAG_ID = "gooten_wait_for_release"
-
-
-def after_first_read(api: Any, order_id: str, statuses: str) -> threading.Thread:
-    """Move an order (as Gooten support would) once the sensor has read it once."""
-
-    def move() -> None:
-        deadline = time.monotonic() + 30
-        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        api.set_item_statuses(order_id, statuses)
-
-    thread = threading.Thread(target=move)
-    thread.start()
-    return thread
 
 
 def fast(dag: Any) -> Any:
@@ -49,7 +33,7 @@ def test_trigger_form_and_the_deferrable_sensor() -> None:
 def test_succeeds_once_every_held_order_is_released(gooten_api: Any) -> None:
     held = gooten_api.add_order(statuses=["Hold", "Hold"])["Id"]
     already = gooten_api.add_order(statuses="New")["Id"]
-    release = after_first_read(gooten_api, held, "New")
+    release = gooten_api.set_item_statuses_once_read(held, "New")
     dag_run = fast(load_dag(DAG_ID)).test(run_conf={"order_ids": [held, already]})
     release.join()
     assert dag_run.state == "success", task_states(dag_run)
@@ -61,7 +45,7 @@ def test_succeeds_once_every_held_order_is_released(gooten_api: Any) -> None:
 
 def test_fails_naming_an_order_cancelled_while_held(gooten_api: Any) -> None:
     held = gooten_api.add_order(statuses="Hold")["Id"]
-    cancel = after_first_read(gooten_api, held, "Cancelled")
+    cancel = gooten_api.set_item_statuses_once_read(held, "Cancelled")
     dag_run = fast(load_dag(DAG_ID)).test(run_conf={"order_ids": [held]})
     cancel.join()
     assert task_states(dag_run) == {"wait_for_release": "failed", "report": "upstream_failed"}

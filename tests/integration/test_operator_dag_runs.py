@@ -1,8 +1,6 @@
 """The operator and the sensor inside real Airflow DAG runs (``dag.test()``, SQLite metadata DB)."""
 
 import json
-import threading
-import time
 
 import pendulum
 import pytest
@@ -134,12 +132,6 @@ def test_sensor_fails_at_once_on_a_failure_status(api):
 def test_sensor_in_reschedule_mode_waits_for_the_change(api):
     order_id = api.add_order(statuses="Hold")["Id"]
 
-    def release_after_first_poke() -> None:  # as Gooten support would, while the sensor waits
-        deadline = time.monotonic() + 20
-        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        api.set_item_statuses(order_id, "New")
-
     with DAG("gooten_test_sensor_reschedule", schedule=None, start_date=START) as dag:
         GootenOrderStatusSensor(
             task_id="wait",
@@ -150,8 +142,7 @@ def test_sensor_in_reschedule_mode_waits_for_the_change(api):
             timeout=30,
         )
 
-    releaser = threading.Thread(target=release_after_first_poke)
-    releaser.start()
+    releaser = api.set_item_statuses_once_read(order_id, "New")  # as Gooten support would, while it waits
     dag_run = run_dag(dag)
     releaser.join()
     assert dag_run.state == "success"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pendulum
 import pytest
@@ -27,20 +25,6 @@ def api(monkeypatch):
         yield server
 
 
-def release_after_first_read(api: GootenApiServer, order_id: str) -> threading.Thread:
-    """Gooten releases a held order once the sensor has read it (as support would, while it waits)."""
-
-    def release() -> None:
-        deadline = time.monotonic() + 30
-        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        api.set_item_statuses(order_id, "New")
-
-    thread = threading.Thread(target=release)
-    thread.start()
-    return thread
-
-
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poke"])
 def test_waits_for_held_orders_to_be_released_and_returns_every_orders_statuses(api, deferrable):
     released = api.add_orders(4, statuses="New")
@@ -55,7 +39,7 @@ def test_waits_for_held_orders_to_be_released_and_returns_every_orders_statuses(
             poke_interval=0.2,
             timeout=60,
         )
-    releaser = release_after_first_read(api, held)
+    releaser = api.set_item_statuses_once_read(held, "New")
     dag_run = run_dag(dag)
     releaser.join()
     assert task_states(dag_run) == {("wait", -1): "success"}
@@ -67,12 +51,6 @@ def test_waits_for_held_orders_to_be_released_and_returns_every_orders_statuses(
 def test_deferred_sensor_fails_on_a_failure_status_reached_while_deferred(api):
     order_id = api.add_order(statuses="Hold")["Id"]
 
-    def cancel() -> None:
-        deadline = time.monotonic() + 30
-        while not any(e.order_id == order_id for e in api.journal) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        api.set_item_statuses(order_id, "Cancelled")
-
     with DAG("gooten_test_sensor_deferred_fail", schedule=None, start_date=START) as dag:
         GootenOrderStatusSensor(
             task_id="wait",
@@ -82,8 +60,7 @@ def test_deferred_sensor_fails_on_a_failure_status_reached_while_deferred(api):
             poke_interval=0.2,
             timeout=60,
         )
-    thread = threading.Thread(target=cancel)
-    thread.start()
+    thread = api.set_item_statuses_once_read(order_id, "Cancelled")
     dag_run = run_dag(dag)
     thread.join()
     assert task_states(dag_run) == {("wait", -1): "failed"}

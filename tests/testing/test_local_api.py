@@ -485,6 +485,18 @@ def test_add_order_overrides_and_test_mode_nice_id(api):
         api.add_order(order["Id"])
 
 
+def test_an_order_changes_once_it_has_been_read(api):
+    order_id = api.add_order(statuses="Hold")["Id"]
+    other = api.add_order(statuses="Hold")["Id"]
+    change = api.set_item_statuses_once_read(order_id, "New")
+    assert get_order(api, other).json()["Items"][0]["Status"] == "Hold"  # another order's read: no change
+    change.join(timeout=0.3)
+    assert change.is_alive() and api.item_statuses(order_id) == ["Hold"]
+    assert get_order(api, order_id).json()["Items"][0]["Status"] == "Hold"  # the first read sees it held
+    change.join(timeout=5)
+    assert api.item_statuses(order_id) == ["New"]
+
+
 def test_store_helpers(api):
     ids = api.add_orders(3, statuses=["Pending", "Pending"])
     assert len(set(ids)) == 3 and all(SAFE_ID.match(order_id) for order_id in ids)
