@@ -14,6 +14,7 @@ Connections:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pendulum
 from airflow.providers.common.compat.sdk import Param, dag, task
@@ -86,6 +87,10 @@ def gooten_wait_for_release() -> None:
         deferrable=True,
         poke_interval=POKE_INTERVAL,
         timeout=7 * 24 * 3600,
+        # A retry only reads again. It covers an Airflow race that can fail a deferred task when the trigger
+        # fires soon after deferring (docs/troubleshooting.md); a cancelled order or the timeout never retry.
+        retries=1,
+        retry_delay=timedelta(minutes=1),
     )
 
     @task
