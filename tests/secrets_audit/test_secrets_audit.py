@@ -11,6 +11,7 @@ encoded twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -130,6 +131,19 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
     for dag_id, conf in runs:
         dag_run = load_dag(dag_id).test(run_conf=conf)
         evidence.run_ids.append((dag_id, dag_run.run_id))
+    # the deferrable sensor: dag.test() runs its trigger inline, which reads through the async client and
+    # meets a 500 that outlasts the client's retries (logged, read again next round) before the release
+    held = api.add_order(statuses="Hold")["Id"]
+    api.inject_faults(held, *["500"] * 5, method="GET")
+    release = api.set_item_statuses_once_read(held, "New")
+    wait_dag = load_dag("gooten_wait_for_release")
+    sensor = wait_dag.get_task("wait_for_release")
+    sensor.poke_interval, sensor.timeout = 0.2, 60
+    released = api.add_order(statuses="New")["Id"]
+    dag_run = wait_dag.test(run_conf={"order_ids": [held, released]})
+    assert dag_run.state == "success"
+    release.join()
+    evidence.run_ids.append((wait_dag.dag_id, dag_run.run_id))
 
 
 def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence) -> None:
@@ -153,6 +167,17 @@ def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence
             call()
         evidence.add("exception message", str(info.value))
         evidence.add("exception repr", repr(info.value))
+
+    async def async_reads() -> None:
+        async with await GootenHook().get_async_client() as client:
+            evidence.add("async client repr", repr(client))
+            await client.get_order_status(ok)
+            with pytest.raises(GootenApiError) as info:
+                await client.get_order("404-missing")
+            evidence.add("async exception message", str(info.value))
+            evidence.add("async exception repr", repr(info.value))
+
+    asyncio.run(async_reads())
     with DAG("gooten_secrets_audit_sensor", schedule=None) as dag:
         GootenOrderStatusSensor(
             task_id="wait", order_id=ok, target_statuses="Shipped", timeout=1, poke_interval=0.2
@@ -180,8 +205,10 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
 
     # the audit saw real traffic and real output, or it proves nothing
     assert sum(1 for e in api.journal if e.key_check == "ok") > 20
-    assert len(evidence.run_ids) == 7
+    assert len(evidence.run_ids) == 8
     assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)
     assert any(where.startswith("rendered fields gooten_manual_order_status") for where in evidence.texts)
+    assert any(where.startswith("XCom gooten_wait_for_release.wait_for_release") for where in evidence.texts)
     assert "partnerBillingKey=***" in caplog.text + captured.out  # urllib3's request lines, redacted
+    assert "will try again" in caplog.text + captured.out  # the sensor logged a failed read
     assert evidence.leaks() == []
