@@ -133,6 +133,8 @@ class GootenOrderStatusSensor(BaseSensorOperator):
             )
         self.order_ids = order_ids
         self.order_id = order_id
+        # Which one was given: a template may render it None, which must not read as "the other one".
+        self._one_order = order_ids is None
         targets = _status_names(
             target_statuses, "target_statuses", self.log, allow_unknown=allow_unknown_statuses
         )
@@ -171,10 +173,14 @@ class GootenOrderStatusSensor(BaseSensorOperator):
         return GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
 
     def _order_id_list(self) -> list[str]:
-        if self.order_ids is not None:
-            return parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
-        # order_id is one id: an empty rendering is an error, not an empty list
-        return parse_order_ids([self.order_id], check_shape=self.check_order_ids)
+        try:
+            if not self._one_order:
+                return parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
+            # order_id is one id: an empty rendering is an error, not an empty list
+            return parse_order_ids([self.order_id], check_shape=self.check_order_ids)
+        except ValueError as exc:
+            given = "order_id" if self._one_order else "order_ids"
+            raise ValueError(f"{self.task_id}: {given}: {exc}") from None
 
     def execute(self, context: Context) -> Any:
         """Poke on the worker; deferrable, poke once and then wait in the triggerer."""

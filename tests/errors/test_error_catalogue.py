@@ -1474,7 +1474,7 @@ CASES: tuple[Case, ...] = (
         "`GootenOrderStatusSensor.poke`, before any request",
         lambda env: sensor(order_id="").poke({}),
         ValueError,
-        "Invalid Gooten order id '': an order id must be a non-empty string.",
+        "wait: order_id: Invalid Gooten order id '': an order id must be a non-empty string.",
         0,
         "checked at the first poke, not when the DAG is parsed",
     ),

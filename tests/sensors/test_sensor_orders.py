@@ -203,3 +203,17 @@ def test_exactly_one_of_order_id_and_order_ids(kwargs):
 def test_max_concurrency_must_be_positive():
     with pytest.raises(ValueError, match="max_concurrency must be a whole number of at least 1"):
         sensor(order_id="1-a", max_concurrency=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"order_ids": "{{ params.ids }}"}, r"wait: order_ids: No order ids given \(None\)"),
+        ({"order_id": "{{ params.id }}"}, r"wait: order_id: Invalid Gooten order id None"),
+    ],
+)
+def test_a_template_that_rendered_none_names_the_argument(kwargs, message):
+    sensor = GootenOrderStatusSensor(task_id="wait", target_statuses="New", **kwargs)
+    setattr(sensor, next(iter(kwargs)), None)  # what rendering a missing value natively gives
+    with pytest.raises(ValueError, match=message):
+        sensor.poke({})
