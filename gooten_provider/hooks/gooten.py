@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
 from gooten_provider.billing_key import billing_key_forms
@@ -161,6 +160,8 @@ class GootenHook(BaseHook):
         backend or the triggerer's supervisor may be a network call) and secrets are masked from a worker
         thread, so the triggerer's event loop never blocks. The caller closes it (``async with``).
         """
+        # imported here: only a triggerer needs them, and every DAG parse imports this module
+        from airflow.providers.common.compat.connection import get_async_extra_dejson
         from asgiref.sync import sync_to_async
 
         conn = await self._aconnection()
@@ -178,6 +179,8 @@ class GootenHook(BaseHook):
         return await sync_to_async(build)()
 
     async def _aconnection(self) -> Connection:
+        from airflow.providers.common.compat.connection import get_async_connection
+
         try:
             return await get_async_connection(self.gooten_conn_id, self)
         except AirflowNotFoundException as exc:
