@@ -1,7 +1,8 @@
 """Errors raised by the Gooten client and hook.
 
-Every error is a :class:`GootenApiError`, an ``AirflowException``, so an Airflow task that hits one fails
-(and retries, if it has retries). No message ever holds the billing key or a request URL.
+Every error is a :class:`GootenApiError`, an ``AirflowException`` when Airflow is installed, so an Airflow
+task that hits one fails (and retries, if it has retries); the client layer needs no Airflow. No message
+ever holds the billing key or a request URL.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airflow.providers.common.compat.sdk import AirflowException
+try:
+    from airflow.providers.common.compat.sdk import AirflowException
+except ImportError:  # the client used on its own, without Airflow: the errors are plain exceptions then
+    AirflowException = Exception  # type: ignore[assignment,misc]
 
 
 @dataclass(frozen=True)
