@@ -357,6 +357,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     from gooten_provider.webhooks.app import create_app
 
+    try:
+        app = create_app(settings)
+    except OutboxInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, sqlite3.Error) as error:
+        print(f"error: cannot open the outbox {settings.outbox_path}: {error}", file=sys.stderr)
+        return 2
     if not _is_loopback(args.host):
         log.warning("Listening on %s, not loopback: let only your TLS proxy reach this port.", args.host)
     log.info(
@@ -368,14 +376,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings.airflow_url,
         settings.outbox_path,
     )
-    try:
-        app = create_app(settings)
-    except OutboxInUse as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError, sqlite3.Error) as error:
-        print(f"error: cannot open the outbox {settings.outbox_path}: {error}", file=sys.stderr)
-        return 2
     config = uvicorn.Config(
         app,
         host=args.host,
