@@ -8,6 +8,7 @@ gooten_provider.webhooks parked`` lists it, and queues it again once Airflow tak
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -137,3 +138,26 @@ def test_the_parked_command_refuses_a_missing_outbox(tmp_path: Path):
     )
     assert result.returncode == 2
     assert result.stderr == f"error: there is no outbox at {tmp_path / 'none'} (give the relay's --outbox).\n"
+
+
+def test_an_outbox_of_version_1_is_upgraded_with_its_pending_changes(tmp_path: Path):
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema of the relay's first version
+        db.executescript(
+            "CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, change_id TEXT NOT NULL UNIQUE, "
+            "order_id TEXT NOT NULL, nice_id TEXT, item_statuses TEXT NOT NULL, received_at REAL NOT NULL, "
+            "duplicates INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, "
+            "last_attempt_at REAL, last_error TEXT, delivered_at REAL); PRAGMA user_version = 1;"
+        )
+        db.execute(
+            "INSERT INTO changes (change_id, order_id, item_statuses, received_at, attempts) "
+            "VALUES ('c1', ?, '[\"New\"]', 1.0, 2)",
+            (safe_id(8101),),
+        )
+
+    outbox = Outbox(path)
+    [pending] = outbox.pending()
+    assert outbox.mark_refused(pending.row_id, "Airflow answered 422", 2.0, park_after=1)
+    assert [p.row_id for p in outbox.parked()] == [pending.row_id]
+    assert outbox.stats().parked == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
