@@ -43,6 +43,10 @@ def _deep(order_id: str, levels: int) -> bytes:
 #: Bad webhooks, each of a kind the relay must refuse with a 4xx before storing anything, and its status.
 BAD_KINDS: dict[str, tuple[Callable[[str], tuple[str, bytes]], int]] = {
     "lone surrogate in NiceId": (lambda oid: (oid, _body(oid, NiceId="Richa7-\ud800")), 400),
+    "lone surrogate as raw UTF-8 bytes": (
+        lambda oid: (oid, _body(oid, NiceId="Richa7-@@").replace(b"@@", b"\xed\xa0\x80")),
+        400,
+    ),
     "NUL in an address": (lambda oid: (oid, _body(oid, ShippingAddress={"Line1": "1 Main\u0000St"})), 400),
     "a NUL in the Id": (lambda oid: (oid + "\u0000", _body(oid + "\u0000")), 400),
     "JSON 5,000 levels deep": (lambda oid: (oid, _deep(oid, 5000)), 400),
