@@ -221,14 +221,15 @@ class Outbox:
 
         Returns whether it is now parked. (``error`` must hold no secret: it is stored.)
         """
+        # No UPDATE ... RETURNING: SQLite before 3.35 (RHEL 9's 3.34, say) lacks it.
         with self._lock:
-            refusals = self._db.execute(
+            self._db.execute(
                 "UPDATE changes SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?, "
-                "refusals = refusals + 1, parked_at = CASE WHEN refusals + 1 >= ? THEN ? END "
-                "WHERE id = ? RETURNING refusals",
+                "refusals = refusals + 1, parked_at = CASE WHEN refusals + 1 >= ? THEN ? END WHERE id = ?",
                 (at, error, park_after, at, row_id),
-            ).fetchone()
-        return refusals is not None and refusals[0] >= park_after
+            )
+            parked = self._db.execute("SELECT parked_at FROM changes WHERE id = ?", (row_id,)).fetchone()
+        return parked is not None and parked[0] is not None
 
     def parked(self) -> list[ParkedChange]:
         """Every parked change, oldest first."""
@@ -255,15 +256,18 @@ class Outbox:
         Returns the row ids queued again; a running relay picks them up within
         :data:`~gooten_provider.webhooks.delivery.IDLE_POLL` seconds.
         """
-        chosen = None if row_ids is None else json.dumps([int(row_id) for row_id in row_ids])
         with self._lock:
-            rows = self._db.execute(
-                "UPDATE changes SET parked_at = NULL, refusals = 0 "
-                "WHERE delivered_at IS NULL AND parked_at IS NOT NULL "
-                "AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) RETURNING id",
-                (chosen,),
-            ).fetchall()
-        return sorted(row[0] for row in rows)
+            parked = {
+                row[0]
+                for row in self._db.execute(
+                    "SELECT id FROM changes WHERE delivered_at IS NULL AND parked_at IS NOT NULL"
+                )
+            }
+            chosen = sorted(parked if row_ids is None else parked & set(row_ids))
+            self._db.executemany(
+                "UPDATE changes SET parked_at = NULL, refusals = 0 WHERE id = ?", [(i,) for i in chosen]
+            )
+        return chosen
 
     def errors(self) -> list[str]:
         """Every stored delivery error text (for troubleshooting, and for tests that audit them)."""
