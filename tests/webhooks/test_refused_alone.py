@@ -138,3 +138,26 @@ def test_a_change_the_outbox_refuses_costs_only_its_own_webhook(tmp_path: Path):
     assert health["pending"] == GOOD
     log = (tmp_path / "log").read_text(encoding="utf-8")
     assert log.count("Could not store a change of order 9999-") == BAD
+
+
+def test_the_limits_are_where_the_catalogue_says(relay: RelayProcess):
+    limits: dict[str, tuple[Callable[[str], bytes], int]] = {
+        "32 levels": (lambda oid: _deep(oid, 31), 200),  # the order object, then 31 nested lists
+        "33 levels": (lambda oid: _deep(oid, 32), 400),
+        "a status of 64 characters": (lambda oid: _body(oid, ["A" * 64]), 200),
+        "a status of 65 characters": (lambda oid: _body(oid, ["A" * 65]), 422),
+        "a status with blanks around it": (lambda oid: _body(oid, [" In Production_2-b \t"]), 200),
+        "a NiceId of 64 characters": (lambda oid: _body(oid, NiceId="N" * 64), 200),
+        "a NiceId of 65 characters": (lambda oid: _body(oid, NiceId="N" * 65), 422),
+    }
+    answers = {}
+    for name, (make, _) in limits.items():
+        order_id = safe_id(7201)
+        answers[name] = requests.post(
+            f"http://127.0.0.1:{relay.port}/gooten/webhook/{TOKEN}",
+            params={"orderid": order_id},
+            data=make(order_id),
+            timeout=10,
+        ).status_code
+
+    assert answers == {name: status for name, (_, status) in limits.items()}
