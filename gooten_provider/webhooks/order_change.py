@@ -20,7 +20,7 @@ from gooten_provider.statuses import canonical_status
 
 #: The largest body accepted; a Gooten order JSON is a few KiB.
 MAX_BODY_BYTES = 1024 * 1024
-#: The deepest nesting of objects and lists accepted; a Gooten order JSON is 4 levels deep.
+#: The deepest nesting of objects and lists accepted; a Gooten order JSON is about 5 levels deep.
 MAX_NESTING = 32
 #: The longest item status and NiceId kept.
 MAX_NAME_LENGTH = 64

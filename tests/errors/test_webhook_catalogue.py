@@ -380,7 +380,7 @@ CASES: tuple[Case, ...] = (
         "The body's JSON nests objects and lists more than 32 levels deep; a Gooten order JSON is a few "
         "levels deep.",
         0,
-        "a Gooten order JSON is 4 levels deep",
+        "a Gooten order JSON is about 5 levels deep (the order, its items, their images)",
     ),
     Case(
         "relay-nul-or-lone-surrogate",
