@@ -171,7 +171,8 @@ class Webhooks:
 
     def next(self) -> bytes:
         self.count += 1
-        order_id = f"{100000 + self.count}-bench-{self.count:08d}"
+        # a Safe ID, as the relay requires: the order number, a dash and a GUID
+        order_id = f"{100000 + self.count}-00000000-0000-4000-8000-{self.count:012d}"
         body = json.dumps(build_order(order_id, ["Shipped", "Shipped"], 100000 + self.count)).encode()
         head = (
             f"POST /gooten/webhook/{self.token}?orderid={order_id} HTTP/1.1\r\nHost: relay\r\n"

@@ -7,6 +7,7 @@ change in a SQLite outbox, and creates an event on the asset ``gooten://orders``
 
 Modules: :mod:`~gooten_provider.webhooks.app` (the ASGI app), :mod:`~gooten_provider.webhooks.order_change`
 (what is kept of a webhook, and refusals), :mod:`~gooten_provider.webhooks.outbox` (SQLite),
+:mod:`~gooten_provider.webhooks.outbox_lock` (one relay per outbox),
 :mod:`~gooten_provider.webhooks.group_commit` (one fsync for concurrent webhooks),
 :mod:`~gooten_provider.webhooks.delivery` (outbox to Airflow, with backoff),
 :mod:`~gooten_provider.webhooks.airflow_client` (Airflow's REST API),

@@ -6,12 +6,19 @@ import argparse
 import ipaddress
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from gooten_provider.asset_uri import ORDERS_URI
+from gooten_provider.webhooks.delivery import DEFAULT_PARK_AFTER
+from gooten_provider.webhooks.order_change import printable
+from gooten_provider.webhooks.outbox import Outbox
+from gooten_provider.webhooks.outbox_lock import OutboxInUse
 from gooten_provider.webhooks.settings import (
     AIRFLOW_PASSWORD_ENV,
     AIRFLOW_PASSWORD_FILE_ENV,
@@ -60,7 +67,56 @@ secrets (never arguments: command lines are visible to every user of the machine
                     or ${AIRFLOW_USERNAME_ENV} (--airflow-username) with ${AIRFLOW_PASSWORD_ENV}
                     (or --airflow-password-file, ${AIRFLOW_PASSWORD_FILE_ENV}) to log in with POST /auth/token
 
+changes Airflow refuses for good:
+  A change Airflow refuses with an answer retrying cannot change (a 422) is parked after --park-after
+  refusals, so that later changes flow on; /healthz then says "degraded". List parked changes, and queue
+  them again once the cause is fixed (the running relay picks them up within seconds):
+      python -m gooten_provider.webhooks parked --outbox PATH [--requeue] [ROW_ID ...]
+
 More: docs/webhooks.md (systemd, a container, scheduling a DAG on the asset)."""
+
+PARKED_DESCRIPTION = """\
+List the changes Airflow refused for good (parked after --park-after refusals), with the last error of
+each, or queue them again (--requeue) once the cause is fixed: a running relay delivers them within
+seconds. Works beside a running relay."""
+
+_OPTION_NAME = re.compile(r"(--?[a-z]+(?:-[a-z]+)*)(=.*)?\Z", re.DOTALL)
+_ARGUMENTS_ADVICE = (
+    "Secrets are never arguments (every user of the machine can read command lines): see --help for the "
+    "environment variables and files the relay reads them from."
+)
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors never repeat a value it did not understand.
+
+    argparse's "unrecognized arguments: --token s3cr3t" (and "invalid choice: 's3cr3t'") would write a
+    secret given by mistake to stderr, so to the journal: those messages name the options, not values.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the message, values the parser did not understand left out; exit 2."""
+        unknown = re.match(r"unrecognized arguments: (.*)", message, re.DOTALL)
+        if unknown:
+            message = (
+                "unrecognized arguments: " + _without_values(unknown[1].split(" ")) + ". " + _ARGUMENTS_ADVICE
+            )
+        message = re.sub(
+            r"invalid choice: .*? \(choose from", "invalid choice (not shown) (choose from", message
+        )
+        super().error(message)
+
+
+def _without_values(arguments: list[str]) -> str:
+    """The option names among ``arguments``, and how many other words were left out.
+
+    Only words shaped like an option name (``--token``, ``--token=x`` as ``--token``: lowercase letters and
+    hyphens) are shown: a secret starting with ``-`` is counted, not shown.
+    """
+    names = [_OPTION_NAME.match(argument) for argument in arguments]
+    shown = [name[1] for name in names if name]
+    hidden = len(arguments) - len(shown) + sum(bool(name and name[2]) for name in names)
+    return (" ".join(shown) or "(none shown)") + (f" and {hidden} value(s), not shown" if hidden else "")
 
 
 def _seconds(text: str) -> float:
@@ -76,7 +132,7 @@ def _seconds(text: str) -> float:
 def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """The command-line parser (defaults of the Airflow URL and username come from ``environ``)."""
     environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="python -m gooten_provider.webhooks",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -139,8 +195,89 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     airflow.add_argument(
         "--airflow-timeout", type=_seconds, default=10.0, help="seconds to wait for Airflow (default 10)"
     )
+    airflow.add_argument(
+        "--park-after",
+        type=_refusals,
+        default=DEFAULT_PARK_AFTER,
+        help="refusals for good (a 422) of one change after which it is parked and later changes flow on "
+        f"(default {DEFAULT_PARK_AFTER}; see the `parked` command)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
+
+
+def build_parked_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m gooten_provider.webhooks parked``.
+
+    A command of its own, not an argparse sub-command: a sub-command's name is a positional argument, which
+    would take a stray value (``--token s3cr3t``) for a command name.
+    """
+    parked = _ArgumentParser(
+        prog="python -m gooten_provider.webhooks parked",
+        description=PARKED_DESCRIPTION,
+        allow_abbrev=False,
+    )
+    parked.add_argument(
+        "--outbox",
+        type=Path,
+        default=Path(DEFAULT_OUTBOX),
+        help=f"the relay's SQLite outbox file (default ./{DEFAULT_OUTBOX})",
+    )
+    parked.add_argument(
+        "--requeue", action="store_true", help="queue the parked changes (all, or the ROW_IDs) again"
+    )
+    parked.add_argument(
+        "row_ids", nargs="*", type=_row_id, metavar="ROW_ID", help="only these parked changes (their numbers)"
+    )
+    return parked
+
+
+def _refusals(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of refusals: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more refusals, got {text}")
+    return value
+
+
+def _row_id(text: str) -> int:
+    if not text.isdigit():  # the text itself is not repeated: it could be a secret given by mistake
+        raise argparse.ArgumentTypeError("not the number of a change, as `parked` lists them (not shown)")
+    return int(text)
+
+
+def parked_command(args: argparse.Namespace) -> int:
+    """``parked``: print the parked changes of an outbox, or queue them again; return the exit code."""
+    if not args.outbox.is_file():
+        print(f"error: there is no outbox at {args.outbox} (give the relay's --outbox).", file=sys.stderr)
+        return 2
+    try:
+        outbox = Outbox(args.outbox)
+    except (OSError, RuntimeError, sqlite3.Error) as error:
+        print(f"error: cannot open the outbox {args.outbox}: {error}", file=sys.stderr)
+        return 2
+    try:
+        parked = [p for p in outbox.parked() if not args.row_ids or p.row_id in args.row_ids]
+        if args.requeue:
+            queued = outbox.requeue([p.row_id for p in parked])
+            print(f"Queued {len(queued)} parked change(s) again: {', '.join(map(str, queued)) or 'none'}.")
+            return 0
+    finally:
+        outbox.close()
+    print(f"{len(parked)} parked change(s) in {args.outbox}" + (":" if parked else "."))
+    for item in parked:
+        when = datetime.fromtimestamp(item.parked_at, UTC).isoformat(timespec="seconds")
+        print(
+            f"  change {item.row_id}: order {printable(item.change.order_id)} "
+            f"({printable(', '.join(item.change.item_statuses))}), received "
+            f"{item.change.received_at.isoformat(timespec='seconds')}, parked {when} after "
+            f"{item.refusals} refusal(s): {item.last_error}"
+        )
+    if parked:
+        print("Queue them again once fixed: add --requeue (and ROW_IDs to choose).")
+    return 0
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> RelaySettings:
@@ -176,6 +313,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Relay
         retry_max=args.retry_max,
         airflow_timeout=args.airflow_timeout,
         include_nice_id=not args.omit_nice_id,
+        park_after=args.park_after,
     )
 
 
@@ -189,8 +327,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the relay until SIGINT or SIGTERM; return the exit code (2 for bad settings)."""
+    """Run the relay until SIGINT or SIGTERM, or the ``parked`` command; return the exit code.
+
+    The exit code is 2 for bad settings or an outbox another relay uses.
+    """
     environ = os.environ if environ is None else environ
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["parked"]:
+        return parked_command(build_parked_parser().parse_args(argv[1:]))
     parser = build_parser(environ)
     args = parser.parse_args(argv)
     if args.new_token:
@@ -213,6 +357,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     from gooten_provider.webhooks.app import create_app
 
+    try:
+        app = create_app(settings)
+    except OutboxInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, sqlite3.Error) as error:
+        print(f"error: cannot open the outbox {settings.outbox_path}: {error}", file=sys.stderr)
+        return 2
     if not _is_loopback(args.host):
         log.warning("Listening on %s, not loopback: let only your TLS proxy reach this port.", args.host)
     log.info(
@@ -224,11 +376,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings.airflow_url,
         settings.outbox_path,
     )
-    try:
-        app = create_app(settings)
-    except (OSError, RuntimeError, sqlite3.Error) as error:
-        print(f"error: cannot open the outbox {settings.outbox_path}: {error}", file=sys.stderr)
-        return 2
     config = uvicorn.Config(
         app,
         host=args.host,

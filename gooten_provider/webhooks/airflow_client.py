@@ -36,8 +36,22 @@ _PAGE = 100
 _EXCERPT = 200
 
 
+#: Answers to ``POST /api/v2/assets/events`` that retrying the same event cannot change: Airflow read the
+#: request and refused it (400, 413, 422, ...). 401 and 403 (credentials), 404 (the asset was created again
+#: under another id), 408, 409, 425 and 429 can pass on a later attempt, and so can every 5xx.
+RETRYABLE_CLIENT_ERRORS = frozenset({401, 403, 404, 408, 409, 425, 429})
+
+
 class AirflowDeliveryError(Exception):
-    """Airflow did not take an event; the message is safe to log and store."""
+    """Airflow did not take an event; the message is safe to log and store.
+
+    :param permanent: Airflow refused this event for good (see :data:`RETRYABLE_CLIENT_ERRORS`): sending
+        it again will be refused again, whereas other events may pass.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,7 @@ class AirflowEventsClient:
         """Create one event on the asset with this ``extra``.
 
         :raises AirflowDeliveryError: Airflow is unreachable, refused the credentials, has no such asset,
-            or answered anything but 2xx.
+            or answered anything but 2xx (``permanent`` when it refused this event for good).
         """
         asset_id = self._find_asset_id()
         reply = self._call("POST", EVENTS_PATH, body={"asset_id": asset_id, "extra": extra})
@@ -145,7 +159,7 @@ class AirflowEventsClient:
                 f"Airflow answered 404 to POST {EVENTS_PATH}: asset {self.asset_uri} (id {asset_id}) "
                 "is gone; it is looked up again on the next attempt."
             )
-        self._check(reply, f"POST {EVENTS_PATH}")
+        self._check(reply, f"POST {EVENTS_PATH}", about_the_event=True)
 
     def _find_asset_id(self) -> int:
         if self._asset_id is not None:
@@ -251,7 +265,12 @@ class AirflowEventsClient:
         self._secrets.add(token)
         return token
 
-    def _check(self, reply: _Reply, what: str) -> None:
+    def _check(self, reply: _Reply, what: str, *, about_the_event: bool = False) -> None:
+        """Raise :class:`AirflowDeliveryError` unless the answer is 2xx.
+
+        :param about_the_event: the answer is to the event itself, so a 4xx refusal is the event's own
+            (``permanent``); a refusal of a login or an asset lookup concerns every event alike.
+        """
         if reply.ok:
             return
         if reply.status == 403:
@@ -263,6 +282,8 @@ class AirflowEventsClient:
                 "or the relay's Airflow user may not read assets or create asset events."
             )
         excerpt = " ".join(reply.body.decode("utf-8", "replace").split())[:_EXCERPT]
+        permanent = about_the_event and 400 <= reply.status < 500
         raise AirflowDeliveryError(
-            redact(f"Airflow answered {reply.status} to {what}: {excerpt}", self._secrets)
+            redact(f"Airflow answered {reply.status} to {what}: {excerpt}", self._secrets),
+            permanent=permanent and reply.status not in RETRYABLE_CLIENT_ERRORS,
         )

@@ -6,7 +6,12 @@ Routes:
   on disk in the outbox (``{"accepted": true, "duplicate": false}``), or refused with a 4xx (or ``503``
   when the outbox cannot be written) and ``{"error": "<what was wrong>"}``; nothing of a refused request
   is stored or forwarded.
-* ``GET /healthz``: ``{"status": "ok", "pending": ..., ...}``, counts only, for a supervisor.
+* ``GET /healthz``: ``{"status": "ok", "pending": ..., "parked": ..., ...}``, counts only, for a
+  supervisor; ``"status": "degraded"`` while changes Airflow refused for good are parked.
+
+One relay per outbox: :func:`create_app` takes the outbox's lock
+(:class:`~gooten_provider.webhooks.outbox_lock.OutboxLock`) and the app's shutdown releases it. No route
+redirects (Starlette's ``redirect_slashes`` is off): a redirect's ``Location`` would repeat the token.
 
 The token in the URL is the only thing that tells Gooten's requests from anyone else's: it is compared in
 constant time, and the relay never logs a request path with it (uvicorn's access log is off; the relay
@@ -43,6 +48,7 @@ from gooten_provider.webhooks.order_change import (
     printable,
 )
 from gooten_provider.webhooks.outbox import Outbox
+from gooten_provider.webhooks.outbox_lock import OutboxLock
 from gooten_provider.webhooks.settings import WEBHOOK_PATH, RelaySettings
 
 log = logging.getLogger("gooten_provider.webhooks")
@@ -119,9 +125,16 @@ def create_app(settings: RelaySettings) -> Starlette:
 
     ``app.state`` holds its ``outbox`` (:class:`~gooten_provider.webhooks.outbox.Outbox`), ``deliverer``
     (:class:`~gooten_provider.webhooks.delivery.Deliverer`) and ``airflow_client``.
+
+    :raises ~gooten_provider.webhooks.outbox_lock.OutboxInUse: another relay uses the outbox.
     """
     install_token_path_filter()
-    outbox = Outbox(settings.outbox_path, settings.dedupe_window)
+    lock = OutboxLock(settings.outbox_path).acquire()
+    try:
+        outbox = Outbox(settings.outbox_path, settings.dedupe_window)
+    except BaseException:
+        lock.release()
+        raise
     client = AirflowEventsClient(
         settings.airflow_url,
         settings.asset_uri,
@@ -130,7 +143,13 @@ def create_app(settings: RelaySettings) -> Starlette:
         secrets=[settings.token],
     )
     committer = GroupCommitter(outbox)
-    deliverer = Deliverer(outbox, client, retry_initial=settings.retry_initial, retry_max=settings.retry_max)
+    deliverer = Deliverer(
+        outbox,
+        client,
+        retry_initial=settings.retry_initial,
+        retry_max=settings.retry_max,
+        park_after=settings.park_after,
+    )
     expected = _digest(settings.token)
 
     async def receive(request: Request) -> Response:
@@ -168,7 +187,7 @@ def create_app(settings: RelaySettings) -> Starlette:
             change = dataclasses.replace(change, nice_id=None)
         try:
             stored = await committer.add(change)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, ValueError) as error:  # ValueError: a value SQLite cannot encode
             log.error(
                 "Could not store a change of order %s in the outbox: %s", printable(change.order_id), error
             )
@@ -191,13 +210,26 @@ def create_app(settings: RelaySettings) -> Starlette:
         log.info("%s %s: 404 refused: no token", request.method, WEBHOOK_PATH)
         return _error(refusal)
 
+    async def after_token(request: Request) -> Response:
+        # A URL registered with a '/' after the token: say so, rather than redirect (the Location header
+        # of a redirect would repeat the token, and Gooten would not follow it with the body anyway).
+        refusal = WebhookRefused(
+            404,
+            "path_after_token",
+            f"The webhook URL goes on after the token ('/...'): Gooten must post to "
+            f"{WEBHOOK_PATH}/<token>?orderid= (no '/' after the token; fix the URL in the Gooten Admin).",
+        )
+        log.info("%s %s/...: 404 refused: path after the token", request.method, _SHOWN_PATH)
+        return _error(refusal)
+
     async def health(request: Request) -> Response:
         stats = await asyncio.to_thread(outbox.stats)
         oldest = stats.oldest_pending_received_at
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if stats.parked else "ok",
                 "pending": stats.pending,
+                "parked": stats.parked,
                 "delivered": stats.delivered,
                 "duplicates": stats.duplicates,
                 "oldest_pending_age_seconds": None if oldest is None else round(time.time() - oldest, 3),
@@ -224,10 +256,12 @@ def create_app(settings: RelaySettings) -> Starlette:
             await asyncio.to_thread(deliverer.stop)
             client.close()
             outbox.close()
+            lock.release()
 
     app = Starlette(
         routes=[
             Route(WEBHOOK_PATH + "/{token}", receive, methods=_ALL_METHODS),
+            Route(WEBHOOK_PATH + "/{token}/{rest:path}", after_token, methods=_ALL_METHODS),
             Route(WEBHOOK_PATH, no_token, methods=_ALL_METHODS),
             Route(WEBHOOK_PATH + "/", no_token, methods=_ALL_METHODS),
             Route("/healthz", health, methods=["GET"]),
@@ -235,6 +269,7 @@ def create_app(settings: RelaySettings) -> Starlette:
         exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a redirect's Location would repeat the token
     app.state.outbox = outbox
     app.state.deliverer = deliverer
     app.state.airflow_client = client

@@ -6,6 +6,11 @@ means Airflow as a whole is down, slow or refusing the credentials, so hammering
 changes would not help. The failed change is tried again first. A relay that restarts finds its
 undelivered changes in the outbox and starts again at once.
 
+The exception is an answer that retrying cannot change (a 422: Airflow read the event and refused it).
+After ``park_after`` such refusals of one change in a row, the change is **parked** (kept in the outbox
+with its error, no longer pending) and the changes after it flow on; ``/healthz`` says ``degraded``, and
+``python -m gooten_provider.webhooks parked`` lists parked changes and queues them again.
+
 It is a thread, not a task of the event loop: the HTTP client's CPU time then never delays the answers to
 Gooten, which the event loop gives.
 """
@@ -29,6 +34,11 @@ BATCH = 100
 #: How often delivered changes older than the dedupe window (and at least a day) are pruned.
 PRUNE_EVERY = 3600.0
 KEEP_DELIVERED_AT_LEAST = 86400.0
+#: Refusals for good of one change after which it is parked (``--park-after``).
+DEFAULT_PARK_AFTER = 5
+#: Seconds between looks at the outbox while nothing is pending: changes queued again from another
+#: process (``parked --requeue``) wake no one.
+IDLE_POLL = 2.0
 
 
 class EventSink(Protocol):
@@ -49,13 +59,25 @@ class Deliverer:
 
     :param retry_initial: seconds to wait after a first failure.
     :param retry_max: the longest wait between two attempts.
+    :param park_after: refusals for good of one change after which it is parked.
     """
 
-    def __init__(self, outbox: Outbox, sink: EventSink, *, retry_initial: float, retry_max: float) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        sink: EventSink,
+        *,
+        retry_initial: float,
+        retry_max: float,
+        park_after: int = DEFAULT_PARK_AFTER,
+    ) -> None:
         if not 0 < retry_initial <= retry_max:
             raise ValueError(
                 f"retry delays must satisfy 0 < initial <= max, got {retry_initial!r} and {retry_max!r}."
             )
+        if park_after < 1:
+            raise ValueError(f"park_after must be 1 or more refusals, got {park_after!r}.")
+        self.park_after = park_after
         self.outbox = outbox
         self.sink = sink
         self.retry_initial = retry_initial
@@ -103,7 +125,7 @@ class Deliverer:
         self._prune_now_and_then()
         pending = self.outbox.pending(BATCH)
         if not pending:
-            self._wake.wait()
+            self._wake.wait(IDLE_POLL)
             return
         for item in pending:
             if self._stopping.is_set():
@@ -111,7 +133,7 @@ class Deliverer:
             try:
                 self.sink.create_event(item.change.event_extra())
             except AirflowDeliveryError as error:
-                self._failed(item.row_id, printable(item.change.order_id), str(error))
+                self._failed(item.row_id, printable(item.change.order_id), error)
                 return
             self.outbox.mark_delivered(item.row_id, time.time())
             if self.failures:
@@ -121,11 +143,28 @@ class Deliverer:
                 "Delivered change %d (order %s) to Airflow.", item.row_id, printable(item.change.order_id)
             )
 
-    def _failed(self, row_id: int, order_id: str, error: str) -> None:
+    def _failed(self, row_id: int, order_id: str, failure: AirflowDeliveryError) -> None:
+        error = str(failure)
         self.failures += 1
         self.last_error = error
         delay = backoff_delay(self.failures, self.retry_initial, self.retry_max)
-        self.outbox.mark_failed(row_id, error, time.time())
+        if failure.permanent:
+            parked = self.outbox.mark_refused(row_id, error, time.time(), self.park_after)
+        else:
+            parked = False
+            self.outbox.mark_failed(row_id, error, time.time())
+        if parked:
+            log.error(
+                "Parked change %d (order %s): Airflow refused it %d times, and retrying cannot change "
+                "that: %s Later changes are delivered; list parked changes, and queue them again once "
+                "fixed, with `python -m gooten_provider.webhooks parked --outbox %s`.",
+                row_id,
+                order_id,
+                self.park_after,
+                error,
+                self.outbox.path,
+            )
+            return  # no backoff: the next change is not the one Airflow refused
         log.warning(
             "Could not deliver change %d (order %s), attempt %d in a row: %s Trying again in %.1f s.",
             row_id,

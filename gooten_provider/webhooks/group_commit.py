@@ -4,7 +4,8 @@ Each request hands its change to one writer thread and awaits the outcome. The t
 waiting at that moment and commits them together with :meth:`Outbox.add_many`: at a few webhooks a second
 that is one change per commit, as before; when the disk is slow or webhooks come in bursts, the ones that
 queued meanwhile are committed by a single ``fsync`` instead of one after the other. Every change is still
-on disk before its webhook is answered.
+on disk before its webhook is answered. When the shared transaction fails, its changes are committed one
+by one, so that one change the outbox refuses never costs its neighbours their place.
 """
 
 from __future__ import annotations
@@ -78,11 +79,26 @@ class GroupCommitter:
                     stopping = True
                     break
                 batch.append(item)
-            try:
-                results: list[Stored] | None = self.outbox.add_many([change for change, _, _ in batch])
-                error: BaseException | None = None
-            except Exception as failure:  # answered 503 by the request that waits for it
-                results, error = None, failure
-            for index, (_, loop, future) in enumerate(batch):
-                result = results[index] if results is not None else None
+            changes = [change for change, _, _ in batch]
+            for (_, loop, future), (result, error) in zip(batch, self._commit(changes), strict=True):
                 loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def _commit(self, changes: list[OrderChange]) -> list[tuple[Stored | None, BaseException | None]]:
+        """Each change's outcome: all in one transaction, or one by one when that fails.
+
+        A change the outbox refuses (a disk error, a value SQLite cannot take) rolls the shared transaction
+        back; committing the changes one by one then refuses only that one, and its neighbours, which
+        were fine, are stored and answered 200.
+        """
+        try:
+            return [(stored, None) for stored in self.outbox.add_many(changes)]
+        except Exception as failure:  # answered 503 by the request that waits for it
+            if len(changes) == 1:
+                return [(None, failure)]
+        outcomes: list[tuple[Stored | None, BaseException | None]] = []
+        for change in changes:
+            try:
+                outcomes.append((self.outbox.add(change), None))
+            except Exception as failure:
+                outcomes.append((None, failure))
+        return outcomes

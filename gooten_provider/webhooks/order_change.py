@@ -9,15 +9,24 @@ is stored, logged or sent to Airflow, so no address or name reaches Airflow's da
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gooten_provider.order_ids import SAFE_ID_EXAMPLE, SAFE_ID_PATTERN
 from gooten_provider.statuses import canonical_status
 
 #: The largest body accepted; a Gooten order JSON is a few KiB.
 MAX_BODY_BYTES = 1024 * 1024
+#: The deepest nesting of objects and lists accepted; a Gooten order JSON is about 5 levels deep.
+MAX_NESTING = 32
+#: The longest item status and NiceId kept.
+MAX_NAME_LENGTH = 64
+#: An item status: letters, digits, spaces, hyphens and underscores (Gooten's are single words). Free text
+#: (a name, an address) would be personal data in Airflow's database.
+STATUS_PATTERN = re.compile(rf"[A-Za-z0-9 _-]{{1,{MAX_NAME_LENGTH}}}", re.ASCII)
 
 
 class WebhookRefused(Exception):
@@ -74,11 +83,64 @@ class OrderChange:
         }
 
 
+def _unreadable(order: dict[str, Any], body: bytes) -> WebhookRefused | None:
+    """A refusal for JSON nested too deeply or holding a string that SQLite, logs and Airflow cannot take.
+
+    Deeper than :data:`MAX_NESTING`, or a string (key or value) with NUL or a lone surrogate; else ``None``.
+    An iterative walk (no recursion for a hostile body), skipped where the body's bytes already rule both
+    out, as they do for an ordinary order JSON: NUL and surrogates come only from backslash-u escapes or
+    non-ASCII bytes, and JSON with fewer brackets than the limit cannot nest deeper.
+    """
+    plain_text = body.isascii() and b"\\u" not in body and b"\x00" not in body
+    if plain_text and body.count(b"{") + body.count(b"[") <= MAX_NESTING:
+        return None
+    stack: list[tuple[object, int]] = [(order, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return _too_deep()
+        children: Any = [*current.keys(), *current.values()] if isinstance(current, dict) else current
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif not plain_text and isinstance(child, str) and ("\x00" in child or not _encodable(child)):
+                return WebhookRefused(
+                    400,
+                    "unreadable_characters",
+                    "The order JSON holds a NUL character or a lone surrogate (an unpaired "
+                    "\\ud800-\\udfff escape); Gooten sends UTF-8 text.",
+                )
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_deep() -> WebhookRefused:
+    return WebhookRefused(
+        400,
+        "nested_too_deeply",
+        f"The body's JSON nests objects and lists more than {MAX_NESTING} levels deep; a Gooten order JSON "
+        "is a few levels deep.",
+    )
+
+
 def parse_order_change(body: bytes, order_id_param: str | None, received_at: datetime) -> OrderChange:
     """Read an order change from a webhook's body and its ``orderid`` query parameter.
 
-    :raises WebhookRefused: no ``orderid``, a body that is not a JSON object, or an order JSON without
-        an ``Id`` matching ``orderid`` or without a status for each item.
+    Everything kept is checked before it is stored: an ``Id`` of Gooten's Safe ID shape, item statuses of
+    at most 64 letters, digits, spaces, hyphens or underscores, a NiceId of at most 64 printable
+    characters; and the whole JSON nests at most :data:`MAX_NESTING` levels and has no NUL or lone
+    surrogate in any string.
+
+    :raises WebhookRefused: no ``orderid``, a body that is not a JSON object (or is nested too deeply, or
+        holds NUL or a lone surrogate), or an order JSON without a Safe ID ``Id`` matching ``orderid``,
+        without a valid status for each item, or with a NiceId that is not a short printable string.
     """
     if not order_id_param or not order_id_param.strip():
         raise WebhookRefused(
@@ -93,6 +155,8 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
         raise WebhookRefused(
             400, "not_json", f"The body is not JSON ({error}); Gooten sends the order as a JSON object."
         ) from None
+    except RecursionError:  # deeper than the parser goes: far beyond MAX_NESTING
+        raise _too_deep() from None
     if not isinstance(order, dict):
         raise WebhookRefused(
             400,
@@ -100,10 +164,20 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
             f"The body is JSON but not an object (a {type(order).__name__}); "
             "Gooten sends the order as a JSON object.",
         )
+    unreadable = _unreadable(order, body)
+    if unreadable is not None:
+        raise unreadable
     order_id = order.get("Id")
     if not isinstance(order_id, str) or not order_id.strip():
         raise WebhookRefused(
             422, "no_order_id_in_body", "The order JSON has no 'Id' (Gooten's order id, a string)."
+        )
+    if not SAFE_ID_PATTERN.fullmatch(order_id):
+        raise WebhookRefused(
+            422,
+            "order_id_not_safe_id",
+            f"The order JSON's Id {_shown(order_id)} is not a Gooten Safe ID: the order number, a dash and "
+            f"a GUID, such as '{SAFE_ID_EXAMPLE}'.",
         )
     if order_id != order_id_param:
         raise WebhookRefused(
@@ -125,10 +199,26 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
             "The order JSON has no 'Items' list with a 'Status' for each item "
             "(Gooten keeps status per item).",
         )
+    stripped = [str(status).strip() for status in statuses]
+    bad = next((status for status in stripped if not STATUS_PATTERN.fullmatch(status)), None)
+    if bad is not None:
+        raise WebhookRefused(
+            422,
+            "bad_item_status",
+            f"The item status {_shown(bad)} is not a status name: at most {MAX_NAME_LENGTH} letters, digits, "
+            "spaces, hyphens or underscores (Gooten's are words such as 'InProduction').",
+        )
     nice_id = order.get("NiceId")
+    if isinstance(nice_id, str) and not (len(nice_id) <= MAX_NAME_LENGTH and nice_id.isprintable()):
+        raise WebhookRefused(
+            422,
+            "bad_nice_id",
+            f"The order JSON's NiceId is not a short reference: at most {MAX_NAME_LENGTH} printable "
+            "characters (Gooten's are such as 'Richa13-cd4').",
+        )
     return OrderChange(
         order_id=order_id,
         nice_id=nice_id if isinstance(nice_id, str) and nice_id else None,
-        item_statuses=tuple(canonical_status(str(status).strip()) for status in statuses),
+        item_statuses=tuple(canonical_status(status) for status in stripped),
         received_at=received_at.astimezone(UTC),
     )

@@ -9,6 +9,10 @@ Delivery bookkeeping (delivered, failed attempts, pruning) goes through a second
 then delivered again after the restart: delivery is at least once (consumers tell events apart by
 ``change_id``), and a change is never lost.
 
+A change Airflow refuses for good (an answer that retrying cannot change, such as 422) is **parked** after
+a few refusals: kept, with its last error, but no longer pending, so the changes after it flow on.
+:meth:`Outbox.requeue` makes it pending again (``python -m gooten_provider.webhooks parked --requeue``).
+
 Exact duplicates collapse: a change of an order whose latest change has the same item statuses and was
 received within the dedupe window only increments that row's ``duplicates``. (Comparing with the latest
 change, not any change in the window, keeps New -> Hold -> New as three changes.)
@@ -30,7 +34,7 @@ from typing import Any
 
 from gooten_provider.webhooks.order_change import OrderChange
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,10 +47,17 @@ CREATE TABLE IF NOT EXISTS changes (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_attempt_at REAL,
     last_error TEXT,
-    delivered_at REAL
+    delivered_at REAL,
+    refusals INTEGER NOT NULL DEFAULT 0,
+    parked_at REAL
 );
 CREATE INDEX IF NOT EXISTS changes_by_order ON changes (order_id, id);
 CREATE INDEX IF NOT EXISTS changes_pending ON changes (id) WHERE delivered_at IS NULL;
+"""
+# Version 1 had no parking: its rows are all pending or delivered.
+_UPGRADE_FROM_1 = """
+ALTER TABLE changes ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE changes ADD COLUMN parked_at REAL;
 """
 
 
@@ -68,6 +79,17 @@ class PendingChange:
 
 
 @dataclass(frozen=True)
+class ParkedChange:
+    """A change Airflow refused for good, set aside until someone queues it again."""
+
+    row_id: int
+    change: OrderChange
+    refusals: int
+    parked_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class OutboxStats:
     """Counts over the outbox (delivered rows are kept for the dedupe window, then pruned)."""
 
@@ -75,6 +97,7 @@ class OutboxStats:
     delivered: int
     duplicates: int
     oldest_pending_received_at: float | None
+    parked: int = 0
 
 
 def _change(row: tuple[Any, ...]) -> PendingChange:
@@ -106,12 +129,14 @@ class Outbox:
         self._writer = self._connect("FULL")  # accepted changes: on disk before the answer
         self._db = self._connect("NORMAL")  # reads and delivery bookkeeping
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):
             self.close()
             raise RuntimeError(
-                f"{self.path} is an outbox of schema version {version}; this relay reads version "
+                f"{self.path} is an outbox of schema version {version}; this relay reads versions 1 to "
                 f"{SCHEMA_VERSION}. Run the relay version that wrote it until its outbox is delivered."
             )
+        if version == 1:
+            self._db.executescript(f"BEGIN IMMEDIATE; {_UPGRADE_FROM_1} PRAGMA user_version = 2; COMMIT;")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -164,11 +189,11 @@ class Outbox:
         return Stored(int(cursor.lastrowid or 0), duplicate=False)
 
     def pending(self, limit: int = 100) -> list[PendingChange]:
-        """The oldest undelivered changes, oldest first."""
+        """The oldest undelivered changes that are not parked, oldest first."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, change_id, order_id, nice_id, item_statuses, received_at, attempts FROM changes "
-                "WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
+                "WHERE delivered_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
                 (limit,),
             ).fetchall()
         return [_change(row) for row in rows]
@@ -191,6 +216,59 @@ class Outbox:
                 (at, error, row_id),
             )
 
+    def mark_refused(self, row_id: int, error: str, at: float, park_after: int) -> bool:
+        """Record that Airflow refused the change for good; park it at its ``park_after``-th refusal.
+
+        Returns whether it is now parked. (``error`` must hold no secret: it is stored.)
+        """
+        # No UPDATE ... RETURNING: SQLite before 3.35 (RHEL 9's 3.34, say) lacks it.
+        with self._lock:
+            self._db.execute(
+                "UPDATE changes SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?, "
+                "refusals = refusals + 1, parked_at = CASE WHEN refusals + 1 >= ? THEN ? END WHERE id = ?",
+                (at, error, park_after, at, row_id),
+            )
+            parked = self._db.execute("SELECT parked_at FROM changes WHERE id = ?", (row_id,)).fetchone()
+        return parked is not None and parked[0] is not None
+
+    def parked(self) -> list[ParkedChange]:
+        """Every parked change, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, change_id, order_id, nice_id, item_statuses, received_at, attempts, refusals, "
+                "parked_at, last_error FROM changes WHERE delivered_at IS NULL AND parked_at IS NOT NULL "
+                "ORDER BY id"
+            ).fetchall()
+        return [
+            ParkedChange(
+                row_id=row[0],
+                change=_change(row[:7]).change,
+                refusals=row[7],
+                parked_at=row[8],
+                last_error=row[9],
+            )
+            for row in rows
+        ]
+
+    def requeue(self, row_ids: Sequence[int] | None = None) -> list[int]:
+        """Make parked changes pending again (all, or those of ``row_ids``), their refusals forgotten.
+
+        Returns the row ids queued again; a running relay picks them up within
+        :data:`~gooten_provider.webhooks.delivery.IDLE_POLL` seconds.
+        """
+        with self._lock:
+            parked = {
+                row[0]
+                for row in self._db.execute(
+                    "SELECT id FROM changes WHERE delivered_at IS NULL AND parked_at IS NOT NULL"
+                )
+            }
+            chosen = sorted(parked if row_ids is None else parked & set(row_ids))
+            self._db.executemany(
+                "UPDATE changes SET parked_at = NULL, refusals = 0 WHERE id = ?", [(i,) for i in chosen]
+            )
+        return chosen
+
     def errors(self) -> list[str]:
         """Every stored delivery error text (for troubleshooting, and for tests that audit them)."""
         with self._lock:
@@ -198,14 +276,15 @@ class Outbox:
         return [row[0] for row in rows]
 
     def stats(self) -> OutboxStats:
-        """Pending and delivered counts, duplicates collapsed, and the oldest pending change's age."""
+        """Pending, delivered and parked counts, duplicates collapsed, and the oldest pending change."""
         with self._lock:
-            pending, delivered, duplicates, oldest = self._db.execute(
-                "SELECT COALESCE(SUM(delivered_at IS NULL), 0), COALESCE(SUM(delivered_at IS NOT NULL), 0), "
-                "COALESCE(SUM(duplicates), 0), MIN(CASE WHEN delivered_at IS NULL THEN received_at END) "
-                "FROM changes"
+            pending, delivered, duplicates, oldest, parked = self._db.execute(
+                "SELECT COALESCE(SUM(delivered_at IS NULL AND parked_at IS NULL), 0), "
+                "COALESCE(SUM(delivered_at IS NOT NULL), 0), COALESCE(SUM(duplicates), 0), "
+                "MIN(CASE WHEN delivered_at IS NULL AND parked_at IS NULL THEN received_at END), "
+                "COALESCE(SUM(delivered_at IS NULL AND parked_at IS NOT NULL), 0) FROM changes"
             ).fetchone()
-        return OutboxStats(int(pending), int(delivered), int(duplicates), oldest)
+        return OutboxStats(int(pending), int(delivered), int(duplicates), oldest, int(parked))
 
     def prune(self, delivered_before: float) -> int:
         """Delete changes delivered before ``delivered_before`` (Unix time); return how many."""

@@ -95,6 +95,8 @@ class RelaySettings:
     :param airflow_timeout: seconds to wait for each answer of Airflow.
     :param include_nice_id: put Gooten's ``NiceId`` in events; Gooten starts it with the first letters of
         the recipient's first name (``Richa13-cd4``), so a deployment may prefer to leave it out.
+    :param park_after: refusals for good (a 422, say) of one change after which it is parked, so that
+        the changes after it are delivered.
     """
 
     token: str = field(repr=False)
@@ -108,9 +110,12 @@ class RelaySettings:
     retry_max: float = 60.0
     airflow_timeout: float = 10.0
     include_nice_id: bool = True
+    park_after: int = 5
 
     def __post_init__(self) -> None:
         check_token(self.token)
+        if not (isinstance(self.park_after, int) and self.park_after >= 1):
+            raise ValueError(f"park_after must be 1 or more refusals, got {self.park_after!r}.")
         if not self.airflow_url.startswith(("http://", "https://")):
             raise ValueError(
                 f"The Airflow URL must start with http:// or https://, got {self.airflow_url!r} "

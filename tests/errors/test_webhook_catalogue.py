@@ -36,7 +36,7 @@ BEGIN = (
 END = "<!-- end of webhook catalogue -->"
 ORDER_ID = "1001-8c1d6a3e-5b2f-4f0e-9a7d-2e6c3b1a0f9d"
 TOKEN = "Ab3_" + "x" * 40  # a valid token for the settings cases
-PLACEHOLDER = re.compile(r"\{(path)\}")
+PLACEHOLDER = re.compile(r"\{(path|pid)\}")
 READ_TIMEOUT = 1.0
 
 
@@ -193,6 +193,35 @@ def _missing_token_file(env: Env, capsys: Any) -> str:
     return run_main(env, ["--token-file", env.values["path"], "--airflow-url", "http://a:8080"], {}, capsys)
 
 
+def _outbox_in_use(env: Env, capsys: Any) -> str:
+    """A second relay on the outbox of the catalogue's own relay (which holds its lock)."""
+    env.values["path"] = str(env.tmp_path / "outbox.sqlite3")
+    env.values["pid"] = str(os.getpid())
+    argv = ["--outbox", env.values["path"], "--airflow-url", "http://a:8080"]
+    return run_main(env, argv, WITH_TOKEN, capsys)
+
+
+def _argparse_error(argv: list[str]) -> Callable[..., Any]:
+    """The command line refused by its parser: exit code 2 and the last line of stderr."""
+
+    def run(env: Env, capsys: Any) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv, WITH_TOKEN)
+        assert exit_.value.code == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    return run
+
+
+def _deep_json(levels: int) -> bytes:
+    order = json.loads(body())
+    return json.dumps(order)[:-1].encode() + b', "Meta": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+def _no_redirect(answer: Answer) -> None:
+    assert "location" not in answer.headers
+
+
 def _assert(condition: bool) -> None:
     assert condition
 
@@ -331,6 +360,75 @@ CASES: tuple[Case, ...] = (
         0,
     ),
     Case(
+        "relay-path-after-token",
+        "request",
+        "a `/` (or more path) after the token: `POST /gooten/webhook/<token>/?orderid=…`",
+        lambda env: env.send(f"POST /gooten/webhook/{env.token}/?orderid={ORDER_ID}", body()),
+        404,
+        "The webhook URL goes on after the token ('/...'): Gooten must post to "
+        "/gooten/webhook/<token>?orderid= (no '/' after the token; fix the URL in the Gooten Admin).",
+        0,
+        "never a redirect: its `Location` would repeat the token",
+        check=_no_redirect,
+    ),
+    Case(
+        "relay-nested-too-deeply",
+        "request",
+        "JSON nested more than 32 levels deep (objects and lists)",
+        lambda env: env.send("POST " + env.path(), _deep_json(5000)),
+        400,
+        "The body's JSON nests objects and lists more than 32 levels deep; a Gooten order JSON is a few "
+        "levels deep.",
+        0,
+        "a Gooten order JSON is about 5 levels deep (the order, its items, their images)",
+    ),
+    Case(
+        "relay-nul-or-lone-surrogate",
+        "request",
+        "a NUL (`\\u0000`) or a lone surrogate (`\\ud800`) in any string of the JSON",
+        lambda env: env.send("POST " + env.path(), body(NiceId="Richa7-\ud800")),
+        400,
+        "The order JSON holds a NUL character or a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+        "Gooten sends UTF-8 text.",
+        0,
+        "anywhere, keys and fields the relay does not keep included",
+    ),
+    Case(
+        "relay-id-not-safe-id",
+        "request",
+        "an `Id` that is not a Gooten Safe ID (`{number}-{GUID}`), e.g. an e-mail address",
+        lambda env: env.send(
+            "POST " + env.path(order_id="jane%40example.com"), body(order_id="jane@example.com")
+        ),
+        422,
+        "The order JSON's Id 'jane@example.com' is not a Gooten Safe ID: the order number, a dash and a "
+        "GUID, such as '115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4'.",
+        0,
+        "nothing but a Safe ID is stored or reaches Airflow",
+    ),
+    Case(
+        "relay-bad-item-status",
+        "request",
+        "an item status that is not a status name: over 64 characters, or other than letters, digits, "
+        "spaces, `-` and `_` (a name, an address)",
+        lambda env: env.send("POST " + env.path(), body(statuses=("Shipped", "Jane Doe, 1 Main St"))),
+        422,
+        "The item status 'Jane Doe, 1 Main St' is not a status name: at most 64 letters, digits, spaces, "
+        "hyphens or underscores (Gooten's are words such as 'InProduction').",
+        0,
+        "surrounding blanks are dropped first",
+    ),
+    Case(
+        "relay-bad-nice-id",
+        "request",
+        "a `NiceId` over 64 characters or with a control character",
+        lambda env: env.send("POST " + env.path(), body(NiceId="Richa7-5f3\n" + "x" * 10)),
+        422,
+        "The order JSON's NiceId is not a short reference: at most 64 printable characters (Gooten's are "
+        "such as 'Richa13-cd4').",
+        0,
+    ),
+    Case(
         "relay-outbox-unwritable",
         "request",
         "an order change the outbox cannot store (disk full, file gone)",
@@ -338,7 +436,9 @@ CASES: tuple[Case, ...] = (
         503,
         "The relay could not store the change; send it again later.",
         None,
-        "logged as an error; Gooten documents no retry, so watch the relay's log",
+        "logged as an error; Gooten documents no retry, so watch the relay's log. Concurrent webhooks "
+        "share a commit; when it fails, their changes are committed one by one, so only a change the "
+        "outbox refuses is answered 503",
     ),
     Case(
         "relay-duplicate",
@@ -435,6 +535,37 @@ CASES: tuple[Case, ...] = (
         "exit code 2",
         "error: The first retry delay (90 s) must not exceed the longest (60 s): lower --retry-initial or "
         "raise --retry-max.",
+    ),
+    Case(
+        "settings-outbox-in-use",
+        "settings",
+        "a second relay on an outbox another relay uses",
+        _outbox_in_use,
+        "exit code 2",
+        "error: Another relay already uses the outbox {path} (process {pid}): one outbox takes one relay, "
+        "or every change would be delivered twice. Stop that relay, or give this one its own --outbox. "
+        "(Lock file: {path}.lock.)",
+        note="a lock on `<outbox>.lock`, released however the relay ends (SIGKILL included)",
+    ),
+    Case(
+        "settings-secret-as-argument",
+        "settings",
+        "a secret as an argument (`--token VALUE`, `--airflow-password=VALUE`)",
+        _argparse_error(["--token", TOKEN]),
+        "exit code 2",
+        "python -m gooten_provider.webhooks: error: unrecognized arguments: --token and 1 value(s), not "
+        "shown. Secrets are never arguments (every user of the machine can read command lines): see --help "
+        "for the environment variables and files the relay reads them from.",
+        note="after the usage; no value the parser did not understand is repeated",
+    ),
+    Case(
+        "settings-park-after",
+        "settings",
+        "`--park-after` below 1",
+        _argparse_error(["--park-after", "0"]),
+        "exit code 2",
+        "python -m gooten_provider.webhooks: error: argument --park-after: must be 1 or more refusals, got 0",
+        note="after the usage",
     ),
     Case(
         "asset-uri-unknown",

@@ -151,7 +151,16 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 class RelayProcess:
     """``python -m gooten_provider.webhooks`` in its own process; its output goes to ``log``."""
 
-    def __init__(self, port: int, outbox: Path, airflow_url: str, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        outbox: Path,
+        airflow_url: str,
+        env: Mapping[str, str],
+        log: Path,
+        *options: str,
+        wait: bool = True,
+    ) -> None:
         self.port = port
         command = [
             sys.executable,
@@ -167,13 +176,15 @@ class RelayProcess:
             "0.05",
             "--retry-max",
             "0.5",
+            *options,
         ]
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("GOOTEN_RELAY_", "AIRFLOW"))}
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, env={**environ, **env}, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
             )
-        wait_for(self._healthy, 60, f"the relay process on port {port}")
+        if wait:
+            wait_for(self._healthy, 60, f"the relay process on port {port}")
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

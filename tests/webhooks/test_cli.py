@@ -45,7 +45,9 @@ def test_no_secret_can_be_given_as_an_argument() -> None:
     result = run_cli("--token", "x" * 40, "--airflow-url", "http://127.0.0.1:8080")
 
     assert result.returncode == 2
-    assert "unrecognized arguments: --token" in result.stderr
+    assert "unrecognized arguments: --token and 1 value(s), not shown. Secrets are never arguments" in (
+        result.stderr
+    )
     options = {option for action in build_parser({})._actions for option in action.option_strings}
     assert not {"--token", "--airflow-token", "--airflow-password", "--password"} & options
 
@@ -79,3 +81,26 @@ def test_secrets_are_read_from_files_first_then_the_environment(tmp_path: Path) 
     assert (from_files.token, from_files.airflow_credentials.password) == ("f" * 40, "file-password")
     assert from_files.airflow_url == "http://127.0.0.1:8080"
     assert "f" * 40 not in repr(from_files) and "file-password" not in repr(from_files)
+
+
+def test_a_secret_given_as_an_argument_by_mistake_is_never_repeated() -> None:
+    secret = "-Zq9" + "s3cr3t" * 6  # a token from --new-token may start with '-'
+    for argv, shown in [
+        (["--token", secret], "--token and 1 value(s)"),
+        ([f"--token={secret}"], "--token and 1 value(s)"),
+        ([f"--airflow-password={secret}", "--port", "1"], "--airflow-password and 1 value(s)"),
+        (["--airflow-url", "http://a:8080", secret], "(none shown) and 1 value(s)"),
+        (["--omit-nice-id", secret[1:]], "(none shown) and 1 value(s)"),
+        (["parked", "--outbox", "x", secret[1:]], None),
+        (["parked", "--token", secret], "--token and 1 value(s)"),
+    ]:
+        result = run_cli(*argv)
+
+        assert result.returncode == 2, argv
+        assert secret[1:] not in result.stderr, argv
+        if shown:
+            assert f"unrecognized arguments: {shown}, not shown." in result.stderr, argv
+        else:
+            assert "argument ROW_ID: not the number of a change, as `parked` lists them (not shown)" in (
+                result.stderr
+            )

@@ -287,17 +287,22 @@ def test_health_reports_counts_only(start_relay: Any):
 
 def test_values_from_the_request_cannot_forge_log_lines(start_relay: Any, caplog: Any):
     relay = start_relay(airflow_url=f"http://127.0.0.1:{free_port()}")
-    forged = "3001-x\n2026-01-01 00:00:00 INFO relay: all good"
+    forged = "\n2026-01-01 00:00:00 INFO relay: all good"
+    order_id = unique_order()
     with caplog.at_level(logging.INFO, logger="gooten_provider.webhooks"):
-        reply = requests.post(
-            relay.webhook_url(None),
-            params={"orderid": forged},
-            json=order_json(forged, ["Shipped\r\n"]),
-            timeout=10,
-        )
-        wait_for(lambda: relay.deliverer.failures >= 1, 30, "a delivery attempt")
+        answers = [
+            requests.post(relay.webhook_url(None), params={"orderid": bad_id}, json=order, timeout=10)
+            for bad_id, order in [
+                (order_id + forged, order_json(order_id + forged, ["Shipped"])),
+                (order_id, order_json(order_id, ["Shipped" + forged])),
+                (order_id, order_json(order_id, ["Shipped"], NiceId="Richa7" + forged)),
+            ]
+        ]
+        accepted = relay.post(order_json(order_id, ["Shipped\r\n"]))  # blanks around a status are dropped
 
-    assert reply.status_code == 200
+    assert [answer.status_code for answer in answers] == [422, 422, 422]
+    assert accepted.status_code == 200
+    assert [p.change.item_statuses for p in relay.outbox.pending()] == [("Shipped",)]
     messages = [record.getMessage() for record in caplog.records if record.name.startswith("gooten_provider")]
-    assert any(repr(forged) in message for message in messages)
+    assert len([message for message in messages if "/gooten/webhook/<token>" in message]) == 4
     assert not [message for message in messages if "\n" in message or "\r" in message]
