@@ -69,7 +69,7 @@ def normalize_order_id(order_id: object) -> str:
             "from a document or a spreadsheet?)"
         )
     if why is not None:
-        shown = stripped.encode("ascii", "backslashreplace").decode("ascii")  # printable and loggable
+        shown = stripped.encode("unicode_escape").decode("ascii")  # printable and loggable: no raw NUL
         raise ValueError(f"Invalid Gooten order id '{shown}': {why}.")
     return stripped
 

@@ -16,12 +16,14 @@ input was rejected before any request was made.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,7 @@ from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
+from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 BEGIN = "<!-- catalogue: generated from tests/errors/test_error_catalogue.py; do not edit by hand -->"
@@ -437,6 +440,18 @@ def _faulty_write(*faults: str) -> Callable[[Env], Any]:
         return GootenHook().update_order_status(order_id, "Hold")
 
     return run
+
+
+def _tampered_trigger(env: Env) -> Any:
+    """Run the sensor's trigger from kwargs edited in Airflow's database; resume the sensor with its event."""
+    order_id = env.order()
+    waiting = sensor(order_id=order_id, deferrable=True)
+    _, kwargs = GootenOrderStatusTrigger(
+        order_ids=[order_id], target_statuses=["Shipped"], end_time=time.time() + 60
+    ).serialize()
+    tampered = GootenOrderStatusTrigger(**{**kwargs, "end_time": float("nan")})
+    event = asyncio.run(asyncio.wait_for(tampered.run().asend(None), 30))
+    return waiting.execute_complete({}, event.payload)
 
 
 def _timeout(run: Callable[[Env], Any]) -> Callable[[Env], Any]:
@@ -1504,6 +1519,19 @@ CASES: tuple[Case, ...] = (
         1,
         "fails at once instead of poking until the timeout; the deferrable sensor's trigger fails the same "
         "way",
+    ),
+    Case(
+        "sensor-trigger-kwargs-tampered",
+        "sensor",
+        "the deferred sensor's trigger kwargs edited in Airflow's database: `end_time` NaN",
+        "`GootenOrderStatusTrigger.run` in the triggerer; the task fails in `execute_complete`",
+        _tampered_trigger,
+        AirflowFailException,
+        "The Gooten order status trigger cannot run with the kwargs it was given (were they changed in "
+        "Airflow's database?): end_time must be a finite number of seconds since the epoch, got nan (float).",
+        0,
+        "every problem is named (a bad order id, a wrong type, a number that is not finite, ...); NaN would "
+        "otherwise never end the wait",
     ),
     # -- Gooten's answers --------------------------------------------------------------------------------
     Case(
