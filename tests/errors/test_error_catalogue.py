@@ -264,6 +264,21 @@ def _key_echo(escape: Callable[[str], str], content_type: str = "application/jso
     return run
 
 
+def _latin1_key_echo(env: Env) -> Any:
+    """A non-ASCII key, echoed by a gateway's validation message percent-encoded from its Latin-1 bytes."""
+    key = "Zx+9/aé=B/ü+cD=="
+    echoed = quote(key, safe="", encoding="latin-1")
+    body = json.dumps(
+        {
+            "Message": "The request is invalid.",
+            "ModelState": {"partnerBillingKey": [f"The value {echoed} is not valid."]},
+        }
+    )
+    order_id = env.raw_server(http_error_reply(400, body))
+    env.connect(host=env.raw_servers[-1].base_url, password=key)
+    return GootenHook().update_order_status(order_id, "Hold")
+
+
 def _dotnet_json_escape(key: str) -> str:
     return key.replace("+", "\\u002B")
 
@@ -1657,6 +1672,22 @@ CASES: tuple[Case, ...] = (
         1,
         "every form of the key, raw, URL-encoded and JSON-escaped (PHP's `\\/`, `\\u002F`, `\\u003D`), is "
         "replaced by `***` in the quoted body",
+    ),
+    Case(
+        "gooten-error-echoes-key-latin1",
+        "gooten",
+        "a key with letters outside ASCII (`é`), which a gateway's validation message echoes percent-encoded "
+        "from its Latin-1 bytes (`%E9`, not UTF-8's `%C3%A9`)",
+        "`GootenHook.update_order_status`",
+        _latin1_key_echo,
+        GootenHttpError,
+        "Gooten answered HTTP 400 to "
+        + POST_STATUS
+        + """: '{"Message": "The request is invalid.", "ModelState": {"partnerBillingKey": ["The value *** """
+        """is not valid."]}}'""",
+        1,
+        "the key's percent-encodings from its UTF-8 and its Latin-1 bytes, in either hex case, are all "
+        "masked",
     ),
     Case(
         "gooten-error-echoes-key-other-encoding",
