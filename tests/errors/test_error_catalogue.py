@@ -56,6 +56,7 @@ from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
+from tests.airflow_compat import airflow_at_least
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 BEGIN = "<!-- catalogue: generated from tests/errors/test_error_catalogue.py; do not edit by hand -->"
@@ -408,6 +409,17 @@ OUTCOME_UNKNOWN = (
 def _connection_variable(env: Env, value: str) -> None:
     """Set ``AIRFLOW_CONN_GOOTEN_DEFAULT`` to ``value`` as given (not through :meth:`Env.connect`)."""
     env.monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", value)
+
+
+def _airflow_fails_building(env: Env) -> Any:
+    """A well-formed connection that Airflow 3.0 fails to build: its Fernet fails (as cryptography 51's)."""
+    if airflow_at_least("3.1"):
+        pytest.skip("Airflow 3.1+ builds a connection from an environment variable without Fernet")
+    from airflow.models import crypto
+
+    env.monkeypatch.setattr(crypto, "_fernet", None)  # Airflow caches its Fernet: built again, with this key
+    env.monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "not-a-fernet-key")
+    return GootenHook().get_order_status(env.order())
 
 
 def _bad_port_with_key(env: Env) -> Any:
@@ -888,9 +900,10 @@ CASES: tuple[Case, ...] = (
         ),
         AirflowNotFoundException,
         "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set, but Airflow could "
-        "not read it (ValueError), so it skipped it: in a connection URI every special character of the "
-        "billing key must be percent-encoded (+ / = as %2B %2F %3D; urllib.parse.quote(key, safe='')), or "
-        f"use the JSON form, which needs no encoding: {JSON_FORM}.",
+        "not read it (ValueError), so it skipped it: its host part ends in a port that is not a number (an "
+        "unencoded '/' in the key ends it there). In a connection URI every special character of the billing "
+        "key must be percent-encoded (+ / = as %2B %2F %3D; urllib.parse.quote(key, safe='')), or use the "
+        f"JSON form, which needs no encoding: {JSON_FORM}.",
         0,
         "the `/` in the key ends the URI's host part; Airflow skips the variable without a word",
     ),
@@ -905,9 +918,29 @@ CASES: tuple[Case, ...] = (
         ),
         AirflowNotFoundException,
         "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set, but Airflow could "
-        "not read it (JSONDecodeError), so it skipped it: it must be one JSON object, with extra (if any) an "
+        "not read it (JSONDecodeError), so it skipped it: it is not valid JSON (Expecting property name "
+        "enclosed in double quotes at line 1, column 38). It must be one JSON object, with extra (if any) an "
         f"object too, e.g. {JSON_FORM}.",
         0,
+    ),
+    Case(
+        "conn-airflow-fails-building",
+        "lookup",
+        "on Airflow 3.0, a well-formed `AIRFLOW_CONN_GOOTEN_DEFAULT` that Airflow fails to build "
+        "(cryptography 51 with Airflow 3.0.0, for every connection with a password; here a Fernet key "
+        "Fernet refuses)",
+        ANY_HOOK_CALL,
+        _airflow_fails_building,
+        AirflowNotFoundException,
+        "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set and well-formed, but "
+        "Airflow failed building the connection from it (…), so it skipped it. That is a fault inside "
+        "Airflow, not in the connection: usually a dependency at a version this Airflow was not tested with "
+        "(Airflow 3.0.0 with cryptography 51 fails so for every connection with a password). Install Airflow "
+        "with its constraints file, or pin the dependency (cryptography<51 on Airflow 3.0): see 'Which "
+        "Airflow versions' in the provider's docs/installation.md.",
+        0,
+        "the error type in brackets is Airflow's (`AttributeError` with cryptography 51); Airflow 3.1+ "
+        "builds a connection from a variable without Fernet, so it has no such failure",
     ),
     Case(
         "conn-no-recipe-id",
