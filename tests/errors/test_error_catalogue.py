@@ -502,6 +502,18 @@ CASES: tuple[Case, ...] = (
         0,
     ),
     Case(
+        "status-other-spelling",
+        "status",
+        '`status="Canceled"` (another spelling, found in some of Gooten\'s documents)',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), status="Canceled"),
+        ValueError,
+        INVALID_STATUS.format(status="'Canceled'") + " Did you mean 'Cancelled'?",
+        0,
+        "the sensor has the same rule (`sensor-target-canceled`); a close typo gets the suggestion too "
+        '(`"Hld"`: `Hold`)',
+    ),
+    Case(
         "status-unknown-operator",
         "status",
         'an unknown status, `status="Paused"`',
@@ -1454,8 +1466,8 @@ CASES: tuple[Case, ...] = (
         SENSOR_PARSE,
         lambda env: sensor(order_id=env.order(), target_statuses=["Shiped"]),
         ValueError,
-        "target_statuses: 'Shiped' is not a Gooten status known to this provider (a typo?). Known statuses: "
-        "AccountingIssue, …",
+        "target_statuses: 'Shiped' is not a Gooten status known to this provider (a typo?). Did you mean "
+        "'Shipped'? Known statuses: AccountingIssue, …",
         0,
         "the message ends by naming `allow_unknown_statuses=True`, for a status Gooten has and this "
         "provider does not list",
@@ -1468,7 +1480,7 @@ CASES: tuple[Case, ...] = (
         lambda env: sensor(order_id=env.order(), target_statuses=["Reprinting"], allow_unknown_statuses=True),
         None,
         "target_statuses: 'Reprinting' is not a Gooten status known to this provider; kept as given "
-        "(allow_unknown_statuses=True). Known statuses: AccountingIssue, …",
+        "(allow_unknown_statuses=True). Did you mean 'Printing'? Known statuses: AccountingIssue, …",
         0,
         "not an error, a warning: Gooten's list of statuses is not fully documented",
         check=sensor_waits_for("Reprinting"),
@@ -1500,14 +1512,14 @@ CASES: tuple[Case, ...] = (
     Case(
         "sensor-target-canceled",
         "sensor",
-        '`target_statuses=["Canceled"]` (Gooten\'s other spelling of the default failure status)',
+        '`target_statuses=["Canceled"]` (another spelling, found in some of Gooten\'s documents)',
         SENSOR_PARSE,
-        lambda env: sensor(order_id=env.order(), target_statuses=["Canceled"]),
+        lambda env: sensor(order_id=env.order(), target_statuses=["Canceled"], failure_statuses=()),
         ValueError,
-        "wait: target_statuses has Cancelled (given as 'Canceled'), which the default failure_statuses "
-        "('Cancelled',) also holds. To wait for it, pass failure_statuses= explicitly, …",
+        "target_statuses: 'Canceled' is not how Gooten's API spells the status. Did you mean 'Cancelled'?",
         0,
-        "`Canceled` is read as the API's `Cancelled`",
+        "the operator's rule (`status-other-spelling`): Gooten's spelling in any letter case; refused even "
+        "with `allow_unknown_statuses=True`, since waiting for it would never end",
     ),
     Case(
         "sensor-target-is-explicit-failure",
