@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import (
 
 from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.order_ids import parse_order_ids
+from gooten_provider.order_ids import parse_task_order_ids
 from gooten_provider.order_wait import (
     ReadRound,
     failed_orders,
@@ -181,14 +181,14 @@ class GootenOrderStatusSensor(BaseSensorOperator):
         return GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
 
     def _order_id_list(self) -> list[str]:
-        try:
-            if not self._one_order:
-                return parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
-            # order_id is one id: an empty rendering is an error, not an empty list
-            return parse_order_ids([self.order_id], check_shape=self.check_order_ids)
-        except ValueError as exc:
-            given = "order_id" if self._one_order else "order_ids"
-            raise ValueError(f"{self.task_id}: {given}: {exc}") from None
+        if not self._one_order:
+            return parse_task_order_ids(
+                self.order_ids, task_id=self.task_id, argument="order_ids", check_shape=self.check_order_ids
+            )
+        # order_id is one id: an empty rendering is an error, not an empty list
+        return parse_task_order_ids(
+            [self.order_id], task_id=self.task_id, argument="order_id", check_shape=self.check_order_ids
+        )
 
     def execute(self, context: Context) -> Any:
         """Poke on the worker; deferrable, poke once and then wait in the triggerer."""

@@ -648,7 +648,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute_with_ids(env, None),
         ValueError,
-        "No order ids given (None): pass one order id or a list of them.",
+        "set_status: order_ids: No order ids given (None): pass one order id or a list of them.",
         0,
     ),
     Case(
@@ -658,6 +658,7 @@ CASES: tuple[Case, ...] = (
         "`GootenOrderStatusOperator.execute`",
         lambda env: execute_rendered(env, {"ids": None}, order_ids="{{ params.ids }}"),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id 'None': it is what a template or a serialiser writes for a missing value.",
         0,
         "Jinja renders `None` as the text `None`; it is refused rather than read from Gooten as an order id; "
@@ -670,7 +671,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[env.order(), 42]),
         ValueError,
-        f"Invalid Gooten order id 42 (int): {SAFE_ID}",
+        f"set_status: order_ids: Invalid Gooten order id 42 (int): {SAFE_ID}",
         0,
         "one bad id fails the whole task before any order is read",
     ),
@@ -681,7 +682,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[env.order(), ""]),
         ValueError,
-        "Invalid Gooten order id '': an order id must be a non-empty string.",
+        "set_status: order_ids: Invalid Gooten order id '': an order id must be a non-empty string.",
         0,
     ),
     Case(
@@ -691,6 +692,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids={"id": "1-a"}),
         ValueError,
+        "set_status: order_ids: "
         "Invalid order ids {'id': '1-a'} (dict): pass one order id (a string) or a list of them.",
         0,
     ),
@@ -701,6 +703,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids="['1-a', "),
         ValueError,
+        "set_status: order_ids: "
         "Invalid order ids \"['1-a', \": it looks like a list but is not a valid list literal.",
         0,
     ),
@@ -747,6 +750,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[env.order(), "undefined"]),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id 'undefined': it is what a template or a serialiser writes for a missing "
         "value.",
         0,
@@ -760,6 +764,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute_with_ids(env, "{{ ti.xcom_pull('ids') }}"),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id '{{ ti.xcom_pull('ids') }}': it is an unrendered template: is it in a field "
         "that is not templated, or in params?.",
         0,
@@ -771,6 +776,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute_with_ids(env, f"{{'{SAFE_A}', '{SAFE_B}'}}"),
         ValueError,
+        "set_status: order_ids: "
         "Invalid order ids …: a set literal; pass a list, such as ['1-a', '1-b'] (a set has no order, so "
         "results would not follow the input).",
         0,
@@ -783,6 +789,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=f"{SAFE_A} {SAFE_B}"),
         ValueError,
+        "set_status: order_ids: "
         f"Invalid Gooten order id '{SAFE_A} {SAFE_B}': it looks like 2 ids joined by spaces, tabs, ';' or "
         "'|'; separate ids with commas or newlines, or pass a list.",
         0,
@@ -795,6 +802,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[SAFE_A + "\u200b"]),
         ValueError,
+        "set_status: order_ids: "
         f"Invalid Gooten order id '{SAFE_A}\\u200b': it holds U+200B ZERO WIDTH SPACE at position 44; an "
         "order id has no blanks, control or invisible characters (was it copied from a document or a "
         "spreadsheet?).",
@@ -809,6 +817,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[SAFE_A + "\ud800"]),
         ValueError,
+        "set_status: order_ids: "
         f"Invalid Gooten order id '{SAFE_A}\\ud800': it holds U+D800 a lone surrogate at position 44; …",
         0,
     ),
@@ -819,6 +828,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=["1-a"]),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id '1-a': it does not have the shape of a Gooten Safe ID, the order number, a "
         "dash and a GUID, such as '115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4'. If your account's ids have "
         "another shape, turn this check off (check_order_ids=False).",

@@ -158,6 +158,19 @@ def test_templated_invalid_status_fails_at_run_before_any_request(api, ti):
     assert api.journal == []
 
 
+@pytest.mark.parametrize("ids", [None, "undefined", ["115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4", None]])
+def test_a_template_rendering_a_missing_value_names_the_task_and_order_ids(api, ti, ids):
+    # the sensor's errors name them too: one mechanism, order_ids.parse_task_order_ids
+    op = GootenOrderStatusOperator(task_id="hold_orders", order_ids="{{ params.ids }}", status="Hold")
+    op.render_template_fields({"params": {"ids": ids}}, jinja_env=jinja2.Environment())
+    with pytest.raises(
+        ValueError,
+        match=r"^hold_orders: order_ids: Invalid Gooten order id ('None'|'undefined'|None \(NoneType\))",
+    ):
+        op.execute({"ti": ti})
+    assert api.journal == []
+
+
 def test_templating_from_params(api, ti):
     ids = [api.add_order(statuses="New")["Id"] for _ in range(2)]
     op = GootenOrderStatusOperator(
