@@ -54,7 +54,7 @@ from gooten_provider.hooks.connection_lookup import JSON_FORM
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
-from gooten_provider.testing import GootenApiServer
+from gooten_provider.testing import GootenApiServer, PortUnavailableError
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
 from tests.airflow_compat import airflow_at_least
 
@@ -385,6 +385,7 @@ SECTIONS = {
     "sensor": "Sensor arguments",
     "gooten": "Gooten's answers",
     "network": "Network",
+    "local-api": "The local Gooten API (`gooten_provider.testing`)",
 }
 
 HOOK_UPDATE = "`GootenHook.update_order_status`, before any request"
@@ -420,6 +421,11 @@ def _airflow_fails_building(env: Env) -> Any:
     env.monkeypatch.setattr(crypto, "_fernet", None)  # Airflow caches its Fernet: built again, with this key
     env.monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "not-a-fernet-key")
     return GootenHook().get_order_status(env.order())
+
+
+def _local_api_on_a_busy_port(env: Env) -> Any:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        return GootenApiServer(port=taken.getsockname()[1]).start()
 
 
 def _bad_port_with_key(env: Env) -> Any:
@@ -1844,6 +1850,21 @@ CASES: tuple[Case, ...] = (
         f"{GET_ORDER}: the connection broke during the answer (IncompleteRead).",
         4,
         "a read is tried again (max_retries, with backoff); a `GootenConnectionError`",
+    ),
+    # -- the local Gooten API ------------------------------------------------------------------------
+    Case(
+        "local-api-port-busy",
+        "local-api",
+        "a port another program listens on, `python -m gooten_provider.testing --port 8089`",
+        "`GootenApiServer.start` (and the command, which prints it after `error: ` and exits with 2)",
+        _local_api_on_a_busy_port,
+        PortUnavailableError,
+        "Port … on 127.0.0.1 is already in use (another local Gooten API, or another program, listens "
+        "there): stop that program, choose another port, or pass --port 0 (GootenApiServer(port=0)) to "
+        "listen on a free port the system picks.",
+        None,
+        "an `OSError` whose `errno` is the bind's (`EADDRINUSE`); a port below 1024 without privileges "
+        "(`EACCES`) is explained the same way",
     ),
 )
 
