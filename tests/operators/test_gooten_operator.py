@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import logging
 import threading
 import time
 
@@ -129,6 +130,20 @@ def test_empty_list_skips_the_task(api, ti, caplog):
     with pytest.raises(AirflowSkipException, match="No order ids given"):
         run(ti, order_ids=[], status="Hold")
     assert api.journal == []
+
+
+def test_a_rerun_logs_each_order_unchanged_as_the_readme_says(api, ti, caplog, capsys):
+    ids = [api.add_order(statuses="New")["Id"] for _ in range(2)]
+    run(ti, order_ids=ids, status="Hold")
+    capsys.readouterr()
+    with caplog.at_level(logging.INFO):
+        results = run(ti, order_ids=ids, status="Hold")
+    captured = capsys.readouterr()  # the task logger is structlog's: it writes to stdout here
+    logged = "\n".join([caplog.text, captured.out, captured.err])
+    assert [r["outcome"] for r in results] == ["unchanged", "unchanged"]
+    for order_id in ids:
+        assert f"{order_id}: Hold, unchanged: already Hold" in logged
+    assert "Gooten status summary: updated 0, unchanged 2," in logged
 
 
 def test_literal_invalid_status_fails_when_the_dag_is_parsed():
