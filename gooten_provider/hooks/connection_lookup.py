@@ -21,11 +21,11 @@ import os
 import re
 from urllib.parse import urlsplit
 
+from gooten_provider.project_urls import doc_url
+
 JSON_FORM = '{"conn_type": "gooten", "login": "<recipe id>", "password": "<billing key>"}'
 #: The fields of a connection in the JSON form (anything else makes Airflow refuse it).
 JSON_FIELDS = ("conn_type", "description", "host", "login", "password", "schema", "port", "extra")
-#: Where a fault inside Airflow (a dependency at a version it was not tested with) is explained.
-INSTALLATION_DOC = "docs/installation.md"
 _FIELD_NAME = re.compile(r"[A-Za-z_]{1,20}")
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
@@ -106,8 +106,7 @@ def _airflow_failed(variable: str, problem: str) -> str:
         "so it skipped it. That is a fault inside Airflow, not in the connection: usually a dependency at a "
         "version this Airflow was not tested with (Airflow 3.0.0 with cryptography 51 fails so for every "
         "connection with a password). Install Airflow with its constraints file, or pin the dependency "
-        f"(cryptography<51 on Airflow 3.0): see 'Which Airflow versions' in the provider's "
-        f"{INSTALLATION_DOC}."
+        f"(cryptography<51 on Airflow 3.0): see 'Which Airflow versions' in {doc_url('installation.md')}."
     )
 
 

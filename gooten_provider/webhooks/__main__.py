@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gooten_provider.asset_uri import ORDERS_URI
+from gooten_provider.project_urls import doc_url
 from gooten_provider.webhooks.settings import (
     AIRFLOW_PASSWORD_ENV,
     AIRFLOW_PASSWORD_FILE_ENV,
@@ -60,7 +61,7 @@ secrets (never arguments: command lines are visible to every user of the machine
                     or ${AIRFLOW_USERNAME_ENV} (--airflow-username) with ${AIRFLOW_PASSWORD_ENV}
                     (or --airflow-password-file, ${AIRFLOW_PASSWORD_FILE_ENV}) to log in with POST /auth/token
 
-More: docs/webhooks.md (systemd, a container, scheduling a DAG on the asset)."""
+More: {doc_url("webhooks.md")} (systemd, a container, scheduling a DAG on the asset)."""
 
 
 def _seconds(text: str) -> float:

@@ -53,6 +53,7 @@ from gooten_provider.exceptions import (
 from gooten_provider.hooks.connection_lookup import JSON_FORM
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.project_urls import doc_url
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer, PortUnavailableError
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
@@ -965,7 +966,7 @@ CASES: tuple[Case, ...] = (
         "Airflow, not in the connection: usually a dependency at a version this Airflow was not tested with "
         "(Airflow 3.0.0 with cryptography 51 fails so for every connection with a password). Install Airflow "
         "with its constraints file, or pin the dependency (cryptography<51 on Airflow 3.0): see 'Which "
-        "Airflow versions' in the provider's docs/installation.md.",
+        f"Airflow versions' in {doc_url('installation.md')}.",
         0,
         "the error type in brackets is Airflow's (`AttributeError` with cryptography 51); Airflow 3.1+ "
         "builds a connection from a variable without Fernet, so it has no such failure",
