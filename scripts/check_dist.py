@@ -17,8 +17,6 @@ import zipfile
 from email.parser import HeaderParser
 from pathlib import Path
 
-from trove_classifiers import classifiers as known_classifiers
-
 ROOT = Path(__file__).resolve().parent.parent
 #: Paths (relative to the sdist's top folder) that must not be shipped, and ones that must.
 SDIST_EXCLUDED = ("uv.lock", "bench/results/")
@@ -64,6 +62,9 @@ def sdist_problems(sdist: Path) -> list[str]:
 
 def wheel_problems(wheel: Path, version: str) -> list[str]:
     """What is wrong with the wheel's metadata, license files, typing marker and entry points."""
+    # here, not at the top: the tests import this module in environments without the dist tools
+    from trove_classifiers import classifiers as known_classifiers
+
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         info = f"airflow_provider_gooten-{version}.dist-info"
