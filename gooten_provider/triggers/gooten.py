@@ -53,6 +53,10 @@ class GootenOrderStatusTrigger(BaseTrigger):
     :param not_before: epoch seconds before which the first round does not start: the sensor's poke read
         the orders just before deferring, so the next read is due a ``poke_interval`` after it. (After a
         triggerer restart this time has usually passed: the first round starts at once.)
+
+    Bad kwargs (a bad order id, a deadline that is not a finite number, a wrong type, a kwarg it does not
+    take) are not raised here: the triggerer rebuilds the trigger from kwargs kept in its database, where
+    they can be edited, so :meth:`run` yields an ``error`` event naming each problem instead.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
         max_concurrency: int = 8,
         known_statuses: Mapping[str, Sequence[str]] | None = None,
         not_before: float | None = None,
+        **unknown: Any,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         given = {
@@ -79,6 +84,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
             "max_concurrency": max_concurrency,
             "known_statuses": known_statuses,
             "not_before": not_before,
+            **unknown,  # a kwarg no version of this trigger wrote: refused by name, not a TypeError
         }
         # Not raised here: the triggerer builds the trigger from kwargs kept in its database, and a raise
         # there is a bare traceback; run() turns the problem into an error event that names it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from gooten_provider.order_ids import normalize_order_id
@@ -40,6 +40,9 @@ class WaitSettings:
         :raises ValueError: every problem found (the first few named, the rest counted).
         """
         problems: list[str] = []
+        unknown = sorted(set(given) - {field.name for field in fields(cls)})
+        if unknown:
+            problems.append(f"unknown kwarg(s) {', '.join(repr(name[:40]) for name in unknown)}")
         order_ids = _order_ids(given["order_ids"], problems)
         settings = cls(
             order_ids=order_ids,

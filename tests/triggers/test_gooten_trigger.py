@@ -277,6 +277,7 @@ def test_running_twice_from_the_same_kwargs_only_reads(start_api):
         ({"target_statuses": []}, "target_statuses is empty"),
         ({"failure_statuses": [None]}, "failure_statuses must be a list of Gooten status names"),
         ({"gooten_conn_id": 7}, "gooten_conn_id must be a connection id, got 7 (int)"),
+        ({"poll_every": 5}, "unknown kwarg(s) 'poll_every'"),
         (
             {"known_statuses": {"1-a": "Shipped"}},
             "known_statuses must map order ids to lists of item statuses",
