@@ -8,11 +8,14 @@ import importlib.util
 import subprocess
 import sys
 from importlib.metadata import metadata
+from pathlib import Path
 
 import pytest
 
 from gooten_provider.project_urls import DISTRIBUTION, doc_url, project_urls
-from tests.conftest import REPO_ROOT
+
+# Not imported from tests/conftest.py: importing it again would run its setup again (a new AIRFLOW_HOME).
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script(name: str):
