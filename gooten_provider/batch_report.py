@@ -160,8 +160,9 @@ class BatchLog:
             )
         elif outcome == UPDATED:
             self._log.info("%s: %s -> %s%s", order_id, previous, target, why)
-        elif outcome == UNCHANGED and result["error"]:
-            self._log.info("%s: %s, unchanged: %s", order_id, previous, result["error"])
+        elif outcome == UNCHANGED:  # a rerun: one line per order too, within the same cap
+            note = result["error"] or f"already {target}"
+            self._log.info("%s: %s, unchanged: %s", order_id, previous, note)
         elif outcome == INELIGIBLE:
             self._log.warning("%s: %s, not changed: %s", order_id, previous, result["error"])
         elif outcome == DRY_RUN:

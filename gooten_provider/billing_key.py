@@ -39,16 +39,35 @@ _JSON_ESCAPES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The bytes a non-ASCII key is percent-encoded from: the client sends UTF-8, but a gateway built on an older
+# stack (ISO-8859-1 is HTTP's historical default) may echo the key it read as Latin-1 bytes, ``é`` as ``%E9``.
+_PERCENT_ENCODINGS = ("utf-8", "latin-1")
+
+
 def billing_key_forms(key: str) -> tuple[str, ...]:
     """Every form the key can take on the wire, in a log or echoed in a JSON body.
 
-    Raw, URL-encoded once and twice (either hex case), and the raw key as JSON serialisers escape it.
+    Raw, URL-encoded once (from its UTF-8 bytes and, when it has them, its Latin-1 bytes) and twice, in
+    either hex case, and the raw key as JSON serialisers escape it.
     """
-    once = {quote(key, safe=""), quote(key), quote_plus(key)}
+    once = {
+        encode(key, safe=safe, encoding=encoding)
+        for encoding in _PERCENT_ENCODINGS
+        if _encodable(key, encoding)
+        for encode, safe in ((quote, ""), (quote, "/"), (quote_plus, ""))
+    }
     twice = {encode(form) for form in once for encode in (quote, quote_plus)}
     encoded = once | twice
     forms = {key} | encoded | {_lower_hex(form) for form in encoded} | _json_escaped(key)
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _encodable(key: str, encoding: str) -> bool:
+    try:
+        key.encode(encoding)
+    except UnicodeEncodeError:  # a character Latin-1 has no byte for: no such form
+        return False
+    return True
 
 
 def _json_escaped(key: str) -> set[str]:

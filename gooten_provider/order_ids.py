@@ -69,7 +69,7 @@ def normalize_order_id(order_id: object) -> str:
             "from a document or a spreadsheet?)"
         )
     if why is not None:
-        shown = stripped.encode("ascii", "backslashreplace").decode("ascii")  # printable and loggable
+        shown = stripped.encode("unicode_escape").decode("ascii")  # printable and loggable: no raw NUL
         raise ValueError(f"Invalid Gooten order id '{shown}': {why}.")
     return stripped
 
@@ -118,6 +118,23 @@ def parse_order_ids(value: object, *, check_shape: bool = True) -> list[str]:
             check_safe_id(order_id)
         unique.setdefault(order_id.casefold(), order_id)
     return list(unique.values())
+
+
+def parse_task_order_ids(
+    value: object, *, task_id: str, argument: str, check_shape: bool = True
+) -> list[str]:
+    """:func:`parse_order_ids` for a task's argument: an error names the task and the argument.
+
+    The operator and the sensor check their ids when the task runs (a template or an XCom gives them), so
+    the error must say which task and which argument, e.g. ``set_status: order_ids: No order ids given
+    (None)`` for a template that rendered ``None``.
+
+    :raises ValueError: as :func:`parse_order_ids`, the message prefixed with ``{task_id}: {argument}: ``.
+    """
+    try:
+        return parse_order_ids(value, check_shape=check_shape)
+    except ValueError as exc:
+        raise ValueError(f"{task_id}: {argument}: {exc}") from None
 
 
 def _split_order_id_text(text: str) -> list[object]:

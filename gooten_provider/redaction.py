@@ -38,7 +38,15 @@ _JSON_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 def _decoded_views(text: str) -> tuple[str, ...]:
     """The text as JSON, HTML and URL decoding show it (also a cut-off body, which no parser takes)."""
     json_decoded = _JSON_UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text).replace("\\/", "/")
-    return (text, json_decoded, html.unescape(text), html.unescape(json_decoded), unquote_plus(json_decoded))
+    return (
+        text,
+        json_decoded,
+        html.unescape(text),
+        html.unescape(json_decoded),
+        unquote_plus(json_decoded),
+        # a gateway may percent-encode the Latin-1 bytes of a non-ASCII key (%E9), in any mix of hex cases
+        unquote_plus(json_decoded, encoding="latin-1"),
+    )
 
 
 def reveals_secret(text: str, secrets: Iterable[str]) -> bool:

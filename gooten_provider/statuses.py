@@ -5,7 +5,8 @@ Gooten keeps status on each order item (``Items[].Status``); an order has no sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Collection, Iterable
 
 #: The statuses ``POST /api/orderstatus`` can set (Gooten's ``orderStatusName``).
 TARGET_STATUSES: tuple[str, ...] = ("Cancelled", "New", "Test", "Hold")
@@ -59,30 +60,60 @@ STATUS_ALIASES: dict[str, str] = {
     "CanceledRefunded": "CancelledRefunded",
 }
 
-_TARGETS_BY_FOLDED_NAME = {name.casefold(): name for name in TARGET_STATUSES}
+_ALIASES_BY_FOLDED_NAME = {alias.casefold(): name for alias, name in STATUS_ALIASES.items()}
 # ReadyForImageDI and ReadyForImageDl fold apart (I vs l): aliases are listed on their own.
-_KNOWN_BY_FOLDED_NAME = {
-    **{alias.casefold(): name for alias, name in STATUS_ALIASES.items()},
-    **{name.casefold(): name for name in KNOWN_STATUSES},
-}
+_KNOWN_BY_FOLDED_NAME = {**_ALIASES_BY_FOLDED_NAME, **{name.casefold(): name for name in KNOWN_STATUSES}}
+# How alike a name must be to one allowed to be suggested (difflib's ratio): "Shiped" is, "Paused" is not.
+_SUGGESTION_CUTOFF = 0.8
+
+
+def match_status(name: str, allowed: Collection[str]) -> str | None:
+    """Gooten's spelling of a status name given by a user, if ``allowed`` has it; matched case-insensitively.
+
+    The one rule for names a user gives (the operator's ``status``, the sensor's statuses): Gooten's
+    spelling in any letter case. Another spelling, even one from Gooten's own documents (``Canceled``), is
+    not read as Gooten's: :func:`did_you_mean` names the status it stands for, so the user writes it.
+    """
+    return {known.casefold(): known for known in allowed}.get(name.strip().casefold())
+
+
+def did_you_mean(name: str, allowed: Collection[str]) -> str:
+    """`` Did you mean 'X'?`` for a name not allowed: another spelling of X, or close to X; else ``""``."""
+    folded = name.strip().casefold()
+    meant = _ALIASES_BY_FOLDED_NAME.get(folded)
+    if meant not in allowed:
+        by_folded = {known.casefold(): known for known in allowed}
+        close = difflib.get_close_matches(folded, by_folded, n=1, cutoff=_SUGGESTION_CUTOFF)
+        meant = by_folded[close[0]] if close else None
+    return f" Did you mean {meant!r}?" if meant else ""
+
+
+def is_other_spelling(name: str) -> bool:
+    """Whether ``name`` is another spelling of a status (``Canceled``), found in Gooten's documents only."""
+    return name.strip().casefold() in _ALIASES_BY_FOLDED_NAME
 
 
 def normalize_target_status(status: object) -> str:
     """Return Gooten's spelling of a target status, matched case-insensitively (``"hold"`` -> ``Hold``).
 
-    :raises ValueError: the value is not one of :data:`TARGET_STATUSES`; the message lists them.
+    :raises ValueError: the value is not one of :data:`TARGET_STATUSES`; the message lists them, and
+        suggests the one meant (``"Canceled"``: ``Cancelled``).
     """
-    name = _TARGETS_BY_FOLDED_NAME.get(str(status).strip().casefold()) if isinstance(status, str) else None
+    name = match_status(status, TARGET_STATUSES) if isinstance(status, str) else None
     if name is None:
+        suggestion = did_you_mean(status, TARGET_STATUSES) if isinstance(status, str) else ""
         raise ValueError(
             f"Invalid Gooten target status {status!r}: a status can only be changed to one of "
-            f"{', '.join(TARGET_STATUSES)} (matched case-insensitively)."
+            f"{', '.join(TARGET_STATUSES)} (matched case-insensitively).{suggestion}"
         )
     return name
 
 
 def normalize_known_status(status: str) -> str | None:
-    """Return Gooten's spelling of a known item status, or ``None`` when the name is not known."""
+    """Return Gooten's spelling of a known item status as Gooten wrote it (aliases read), else ``None``.
+
+    For statuses Gooten sends (a webhook's); names a user gives go through :func:`match_status`.
+    """
     return _KNOWN_BY_FOLDED_NAME.get(status.strip().casefold())
 
 

@@ -3,7 +3,9 @@
 ``python scripts/check_dist.py dist``: the sdist has the license, the changelog and the sources, and none
 of the repository's lock file or measured results; the wheel's metadata has the version of
 ``gooten_provider.__version__``, the license, classifiers PyPI accepts, the ``examples`` extra and the
-entry points Airflow and pytest look for; ``py.typed`` is in the wheel. Prints each problem and exits 1.
+entry points Airflow and pytest look for, an author and the Project-URLs; ``py.typed`` is in the wheel; the
+README, which the package index shows without the repository around it, links only to absolute URLs (into
+the repository at its Repository URL). Prints each problem and exits 1.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import zipfile
 from email.parser import HeaderParser
 from pathlib import Path
 
-from trove_classifiers import classifiers as known_classifiers
-
 ROOT = Path(__file__).resolve().parent.parent
 #: Paths (relative to the sdist's top folder) that must not be shipped, and ones that must.
 SDIST_EXCLUDED = ("uv.lock", "bench/results/")
@@ -27,6 +27,11 @@ EXAMPLES_EXTRA = {
     "apache-airflow-providers-sqlite",
     "apache-airflow-providers-standard",
 }
+#: The Project-URLs the package index shows (Documentation is also what Airflow's Providers page links to,
+#: and what the package's messages point at: gooten_provider.project_urls).
+PROJECT_URLS = ("Homepage", "Documentation", "Repository", "Changelog", "Issues")
+# A Markdown link or image target: [text](target) or ![alt](target).
+_MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 ENTRY_POINTS = (
     "[apache_airflow_provider]",
     "provider_info = gooten_provider.get_provider_info:get_provider_info",
@@ -57,6 +62,9 @@ def sdist_problems(sdist: Path) -> list[str]:
 
 def wheel_problems(wheel: Path, version: str) -> list[str]:
     """What is wrong with the wheel's metadata, license files, typing marker and entry points."""
+    # here, not at the top: the tests import this module in environments without the dist tools
+    from trove_classifiers import classifiers as known_classifiers
+
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         info = f"airflow_provider_gooten-{version}.dist-info"
@@ -84,6 +92,28 @@ def wheel_problems(wheel: Path, version: str) -> list[str]:
     if extra != EXAMPLES_EXTRA:
         found.append(f"the examples extra requires {sorted(extra)}, not {sorted(EXAMPLES_EXTRA)}")
     found += [f"entry_points.txt lacks {line!r}" for line in ENTRY_POINTS if line not in entry_points]
+    if not (metadata["Author"] or metadata["Author-email"]):
+        found.append("METADATA has no Author")
+    return found + project_url_problems(metadata.get_all("Project-URL", []), metadata.get_payload())
+
+
+def project_url_problems(entries: list[str], readme: str) -> list[str]:
+    """What is wrong with the Project-URLs, and with the README's links as the package index shows them."""
+    urls = {label.strip(): url.strip() for label, _, url in (entry.partition(",") for entry in entries)}
+    found = [f"METADATA lacks the Project-URL {label!r}" for label in PROJECT_URLS if label not in urls]
+    found += [
+        f"Project-URL {label} is not an https URL: {url!r}"
+        for label, url in urls.items()
+        if not url.startswith("https://")
+    ]
+    repository = urls.get("Repository", "").rstrip("/")
+    for target in _MARKDOWN_LINK.findall(readme):
+        if target.startswith("#"):
+            continue  # a heading of the README itself
+        if not target.startswith(("https://", "http://")):
+            found.append(f"README link {target!r} is relative: dead on the package index")
+        elif repository and "/blob/" in target and not target.startswith(repository + "/"):
+            found.append(f"README link {target!r} is not under the Repository URL {repository}")
     return found
 
 

@@ -4,7 +4,9 @@
 
 1. makes a fresh virtual environment, ``.venv-dist/``, and installs the wheel there next to the newest
    ``apache-airflow`` release it admits, resolved from the package index (not from ``uv.lock``);
-2. checks that ``airflow providers list`` shows the provider, at the wheel's version;
+2. checks that ``airflow providers list`` shows the provider, at the wheel's version, and that the
+   ``--help`` of the wheel's commands (the webhook relay, the local Gooten API) points at no file that is
+   not in the wheel: a page of the documentation is named by its URL;
 3. starts the wheel's local Gooten API (``python -m gooten_provider.testing --demo-orders``) and takes
    the ``export AIRFLOW_CONN_GOOTEN_DEFAULT=...`` line it prints;
 4. writes the README's DAG (the Python block after the ``readme-dag`` marker) into a throwaway DAG folder,
@@ -118,6 +120,20 @@ class LocalApi:
         self.process.wait(timeout=10)
 
 
+# A path into the repository's docs/ (or another of its files) that a user of the wheel does not have.
+REPOSITORY_PATH = re.compile(r"(?<![\w/.-])(?:docs|dags|scripts|bench)/[\w./-]+")
+
+
+def check_help_pages(env: dict[str, str]) -> None:
+    """Each command's ``--help`` names documentation by URL, never by a path in the repository."""
+    python = str(VENV / "bin" / "python")
+    for module in ("gooten_provider.webhooks", "gooten_provider.testing"):
+        shown = run(f"python -m {module} --help", [python, "-m", module, "--help"], env)
+        paths = REPOSITORY_PATH.findall(shown)
+        if paths:
+            raise SmokeError(f"python -m {module} --help points at {paths}, which the wheel does not hold")
+
+
 def main(argv: list[str]) -> int:
     """Run the steps of the module docstring against the wheel in the folder ``argv[0]``."""
     (wheel,) = Path(argv[0]).glob("*.whl")
@@ -145,6 +161,7 @@ def main(argv: list[str]) -> int:
         if listed.get("airflow-provider-gooten") != versions["airflow-provider-gooten"]:
             raise SmokeError(f"airflow providers list shows {listed.get('airflow-provider-gooten')!r}")
 
+        check_help_pages(env)
         api = LocalApi()
         order_ids = re.findall(r'"(\d+-[0-9a-f-]{36})"', source)
         (workdir / "dags").mkdir()

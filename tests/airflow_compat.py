@@ -73,3 +73,12 @@ def dag_test_runs_the_task_sdk() -> bool:
     from airflow.sdk import DAG
 
     return hasattr(DAG, "test")
+
+
+def airflow_at_least(release: str) -> bool:
+    """Whether the installed Airflow (``apache-airflow-core``) is ``release`` or later, e.g. ``"3.1"``."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    return Version(version("apache-airflow-core")) >= Version(release)

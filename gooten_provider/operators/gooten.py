@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import (
 
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.links import GootenOrderLink, order_url
-from gooten_provider.order_ids import parse_order_ids
+from gooten_provider.order_ids import parse_task_order_ids
 from gooten_provider.order_status_change import INELIGIBLE, change_order_statuses
 from gooten_provider.statuses import normalize_target_status
 
@@ -212,7 +212,9 @@ class GootenOrderStatusOperator(BaseOperator):
         dry_run = _as_bool(self.dry_run, "dry_run")
         reason: str | None = str(self.reason).strip() if self.reason is not None else ""
         reason = reason or None
-        order_ids = parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
+        order_ids = parse_task_order_ids(
+            self.order_ids, task_id=self.task_id, argument="order_ids", check_shape=self.check_order_ids
+        )
         if not order_ids:
             raise AirflowSkipException("No order ids given: nothing to change, so the task is skipped.")
         results_path = None if self.results_path is None else storage_path(self.results_path)

@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import (
 
 from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.order_ids import parse_order_ids
+from gooten_provider.order_ids import parse_task_order_ids
 from gooten_provider.order_wait import (
     ReadRound,
     failed_orders,
@@ -28,7 +28,7 @@ from gooten_provider.order_wait import (
     is_done,
     read_error_message,
 )
-from gooten_provider.statuses import KNOWN_STATUSES, normalize_known_status
+from gooten_provider.statuses import KNOWN_STATUSES, did_you_mean, is_other_spelling, match_status
 from gooten_provider.triggers.gooten import SUCCESS, TIMEOUT, GootenOrderStatusTrigger
 
 if TYPE_CHECKING:
@@ -45,7 +45,11 @@ def _status_names(
 ) -> dict[str, str]:
     """Check status names when the DAG is parsed: ``{Gooten's spelling: the name as given}``.
 
-    :raises ValueError: empty, not a name, or (unless ``allow_unknown``) a name this provider does not know.
+    The rule is the operator's (:func:`~gooten_provider.statuses.match_status`): Gooten's spelling, in
+    any letter case; another spelling (``Canceled``) is refused with the status it stands for.
+
+    :raises ValueError: empty, not a name, another spelling of a status, or (unless ``allow_unknown``) a
+        name this provider does not know.
     """
     names = [value] if isinstance(value, str) else list(value)
     if not names and not allow_empty:
@@ -54,19 +58,23 @@ def _status_names(
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"Invalid status {name!r} in {what}: a status is a non-empty string.")
-        known = normalize_known_status(name)
+        known = match_status(name, KNOWN_STATUSES)
+        suggestion = did_you_mean(name, KNOWN_STATUSES) if known is None else ""
+        if known is None and is_other_spelling(name):  # never Gooten's own: waiting for it would never end
+            raise ValueError(f"{what}: {name!r} is not how Gooten's API spells the status.{suggestion}")
         if known is None and not allow_unknown:
             raise ValueError(
-                f"{what}: {name!r} is not a Gooten status known to this provider (a typo?). Known statuses: "
-                f"{', '.join(sorted(KNOWN_STATUSES))}. Gooten's list is not fully documented: to wait for a "
-                "status missing here, pass allow_unknown_statuses=True."
+                f"{what}: {name!r} is not a Gooten status known to this provider (a typo?).{suggestion} "
+                f"Known statuses: {', '.join(sorted(KNOWN_STATUSES))}. Gooten's list is not fully "
+                "documented: to wait for a status missing here, pass allow_unknown_statuses=True."
             )
         if known is None:
             log.warning(
                 "%s: %r is not a Gooten status known to this provider; kept as given "
-                "(allow_unknown_statuses=True). Known statuses: %s.",
+                "(allow_unknown_statuses=True).%s Known statuses: %s.",
                 what,
                 name,
+                suggestion,
                 ", ".join(sorted(KNOWN_STATUSES)),
             )
         checked.setdefault(known or name.strip(), name)
@@ -173,14 +181,14 @@ class GootenOrderStatusSensor(BaseSensorOperator):
         return GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
 
     def _order_id_list(self) -> list[str]:
-        try:
-            if not self._one_order:
-                return parse_order_ids(self.order_ids, check_shape=self.check_order_ids)
-            # order_id is one id: an empty rendering is an error, not an empty list
-            return parse_order_ids([self.order_id], check_shape=self.check_order_ids)
-        except ValueError as exc:
-            given = "order_id" if self._one_order else "order_ids"
-            raise ValueError(f"{self.task_id}: {given}: {exc}") from None
+        if not self._one_order:
+            return parse_task_order_ids(
+                self.order_ids, task_id=self.task_id, argument="order_ids", check_shape=self.check_order_ids
+            )
+        # order_id is one id: an empty rendering is an error, not an empty list
+        return parse_task_order_ids(
+            [self.order_id], task_id=self.task_id, argument="order_id", check_shape=self.check_order_ids
+        )
 
     def execute(self, context: Context) -> Any:
         """Poke on the worker; deferrable, poke once and then wait in the triggerer."""

@@ -38,15 +38,24 @@ if TYPE_CHECKING:
         DEFAULT_RECIPE_ID,
         GootenApiServer,
         JournalEntry,
+        PortUnavailableError,
     )
 
-__all__ = ["DEFAULT_BILLING_KEY", "DEFAULT_RECIPE_ID", "FaultKind", "GootenApiServer", "JournalEntry"]
+__all__ = [
+    "DEFAULT_BILLING_KEY",
+    "DEFAULT_RECIPE_ID",
+    "FaultKind",
+    "GootenApiServer",
+    "JournalEntry",
+    "PortUnavailableError",
+]
 
 _EXPORTS = {
     "DEFAULT_BILLING_KEY": "gooten_provider.testing.server",
     "DEFAULT_RECIPE_ID": "gooten_provider.testing.server",
     "GootenApiServer": "gooten_provider.testing.server",
     "JournalEntry": "gooten_provider.testing.server",
+    "PortUnavailableError": "gooten_provider.testing.server",
     "FaultKind": "gooten_provider.testing.faults",
 }
 

@@ -28,6 +28,7 @@ clients do not stall on delayed ACKs.
 from __future__ import annotations
 
 import copy
+import errno
 import hmac
 import html
 import ipaddress
@@ -108,6 +109,32 @@ _REPLY_FAULTS = frozenset(
         FaultKind.REFUSED,
     }
 )
+
+
+class PortUnavailableError(OSError):
+    """The local API could not listen on its port; the message names the port and what to do.
+
+    An :class:`OSError` with the bind's ``errno`` (``EADDRINUSE``, ``EACCES``), whose text is the
+    explanation alone, not ``[Errno 98] Address already in use``.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    @classmethod
+    def explain(cls, host: str, port: int, error: OSError) -> OSError:
+        """The error to raise for a failed bind: explained when the port is the cause, else ``error``."""
+        if error.errno == errno.EADDRINUSE:
+            why = "is already in use (another local Gooten API, or another program, listens there)"
+        elif error.errno == errno.EACCES:
+            why = "may not be used by this user (ports below 1024 need privileges)"
+        else:
+            return error
+        return cls(
+            error.errno,
+            f"Port {port} on {host} {why}: stop that program, choose another port, or pass --port 0 "
+            "(GootenApiServer(port=0)) to listen on a free port the system picks.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,7 +665,10 @@ class GootenApiServer:
                 return self
             port = self._bound_port if self._bound_port is not None else self._requested_port
             self._stopping.clear()
-            httpd = _HttpServer((self.host, port), self)
+            try:
+                httpd = _HttpServer((self.host, port), self)
+            except OSError as exc:
+                raise PortUnavailableError.explain(self.host, port, exc) from None
             self._bound_port = int(httpd.server_address[1])
             thread = threading.Thread(
                 target=httpd.serve_forever,

@@ -18,6 +18,7 @@ from gooten_provider.order_wait import (
     is_done,
     read_error_message,
 )
+from gooten_provider.triggers.wait_settings import WaitSettings
 
 if TYPE_CHECKING:
     from gooten_provider.async_client import AsyncGootenClient
@@ -52,6 +53,10 @@ class GootenOrderStatusTrigger(BaseTrigger):
     :param not_before: epoch seconds before which the first round does not start: the sensor's poke read
         the orders just before deferring, so the next read is due a ``poke_interval`` after it. (After a
         triggerer restart this time has usually passed: the first round starts at once.)
+
+    Bad kwargs (a bad order id, a deadline that is not a finite number, a wrong type, a kwarg it does not
+    take) are not raised here: the triggerer rebuilds the trigger from kwargs kept in its database, where
+    they can be edited, so :meth:`run` yields an ``error`` event naming each problem instead.
     """
 
     def __init__(
@@ -66,71 +71,74 @@ class GootenOrderStatusTrigger(BaseTrigger):
         max_concurrency: int = 8,
         known_statuses: Mapping[str, Sequence[str]] | None = None,
         not_before: float | None = None,
+        **unknown: Any,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
-        if isinstance(order_ids, str) or not order_ids or not all(isinstance(o, str) for o in order_ids):
-            raise ValueError(f"order_ids must be a non-empty list of order ids, got {order_ids!r}.")
-        if not isinstance(poke_interval, (int, float)) or not poke_interval > 0:
-            raise ValueError(f"poke_interval must be a positive number of seconds, got {poke_interval!r}.")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValueError(
-                f"max_concurrency must be a whole number of at least 1, got {max_concurrency!r}."
-            )
-        self.order_ids = list(order_ids)
-        self.target_statuses = list(target_statuses)
-        self.failure_statuses = list(failure_statuses)
-        self.gooten_conn_id = gooten_conn_id
-        self.poke_interval = float(poke_interval)
-        self.end_time = float(end_time)
-        self.max_concurrency = max_concurrency
-        self.known_statuses = {k: list(v) for k, v in (known_statuses or {}).items() if k in self.order_ids}
-        self.not_before = None if not_before is None else float(not_before)
+        given = {
+            "order_ids": order_ids,
+            "target_statuses": target_statuses,
+            "failure_statuses": failure_statuses,
+            "gooten_conn_id": gooten_conn_id,
+            "poke_interval": poke_interval,
+            "end_time": end_time,
+            "max_concurrency": max_concurrency,
+            "known_statuses": known_statuses,
+            "not_before": not_before,
+            **unknown,  # a kwarg no version of this trigger wrote: refused by name, not a TypeError
+        }
+        # Not raised here: the triggerer builds the trigger from kwargs kept in its database, and a raise
+        # there is a bare traceback; run() turns the problem into an error event that names it.
+        self.refusal: str | None = None
+        try:
+            self.settings = WaitSettings.from_kwargs(given)
+        except ValueError as exc:
+            self.refusal = str(exc)
+            self.settings = WaitSettings([], [], [], "", 1.0, 0.0, 1, {}, None)
+        self._given = given
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and JSON-safe kwargs: ids, statuses, timing, the connection id; no credential."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "order_ids": list(self.order_ids),
-                "target_statuses": list(self.target_statuses),
-                "failure_statuses": list(self.failure_statuses),
-                "gooten_conn_id": self.gooten_conn_id,
-                "poke_interval": self.poke_interval,
-                "end_time": self.end_time,
-                "max_concurrency": self.max_concurrency,
-                "known_statuses": {k: list(v) for k, v in self.known_statuses.items()},
-                "not_before": self.not_before,
-            },
-        )
+        kwargs = dict(self._given) if self.refusal else self.settings.to_kwargs()
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done, failed, an error that waiting will not fix, or ``end_time``; yield one event."""
-        statuses: dict[str, list[str]] = dict(self.known_statuses)
+        if self.refusal is not None:
+            yield self._event(
+                ERROR,
+                f"The Gooten order status trigger cannot run with the kwargs it was given (were they changed "
+                f"in Airflow's database?): {self.refusal}",
+                {},
+            )
+            return
+        settings = self.settings
+        statuses: dict[str, list[str]] = dict(settings.known_statuses)
         try:
-            hook = GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
+            hook = GootenHook(settings.gooten_conn_id, pool_maxsize=settings.max_concurrency)
             client = await hook.get_async_client()
         except Exception as exc:  # a missing or unusable connection: the task fails with the reason
             yield self._event(
-                ERROR, f"Could not use Gooten connection {self.gooten_conn_id!r}: {exc}", statuses
+                ERROR, f"Could not use Gooten connection {settings.gooten_conn_id!r}: {exc}", statuses
             )
             return
         async with client:
             yield await self._poll(client, statuses)
 
     async def _poll(self, client: AsyncGootenClient, statuses: dict[str, list[str]]) -> TriggerEvent:
-        targets, failures = set(self.target_statuses), set(self.failure_statuses)
+        settings = self.settings
+        targets, failures = set(settings.target_statuses), set(settings.failure_statuses)
         rounds = 0
-        first_due = (self.not_before or 0.0) - time.time()
+        first_due = (settings.not_before or 0.0) - time.time()
         if first_due > 0:  # the worker's poke just read them: the next read is due a poke_interval later
-            if self.end_time <= (self.not_before or 0.0):  # the deadline comes first: no read is due
-                await asyncio.sleep(max(self.end_time - time.time(), 0.0))
+            if settings.end_time <= (settings.not_before or 0.0):  # the deadline comes first: no read is due
+                await asyncio.sleep(max(settings.end_time - time.time(), 0.0))
                 return self._timeout(
-                    [o for o in self.order_ids if not is_done(o, statuses, targets)], statuses
+                    [o for o in settings.order_ids if not is_done(o, statuses, targets)], statuses
                 )
             await asyncio.sleep(first_due)
         while True:
             started = time.monotonic()
-            pending = [o for o in self.order_ids if not is_done(o, statuses, targets)]
+            pending = [o for o in settings.order_ids if not is_done(o, statuses, targets)]
             read = ReadRound.sort(await self._read_all(client, pending))
             rounds += 1
             statuses.update(read.statuses)
@@ -139,34 +147,38 @@ class GootenOrderStatusTrigger(BaseTrigger):
             read.log_transient(self.log)
             failed = failed_orders(statuses, failures)
             if failed:
-                return self._event(FAILURE, failure_message(failed, failures, self.target_statuses), statuses)
-            waiting = [o for o in self.order_ids if not is_done(o, statuses, targets)]
+                return self._event(
+                    FAILURE, failure_message(failed, failures, settings.target_statuses), statuses
+                )
+            waiting = [o for o in settings.order_ids if not is_done(o, statuses, targets)]
             if not waiting:
                 return self._event(
                     SUCCESS,
-                    f"All {len(self.order_ids)} order(s) reached {', '.join(self.target_statuses)}.",
+                    f"All {len(settings.order_ids)} order(s) reached {', '.join(settings.target_statuses)}.",
                     statuses,
                 )
-            remaining = self.end_time - time.time()
+            remaining = settings.end_time - time.time()
             self.log.info(
-                "Round %d: %d of %d order(s) done, waiting for %s; %d read(s) this round.",
+                "Round %d: %d of %d order(s) done, waiting for %s; %d of %d read(s) made this round.",
                 rounds,
-                len(self.order_ids) - len(waiting),
-                len(self.order_ids),
-                ", ".join(self.target_statuses),
+                len(settings.order_ids) - len(waiting),
+                len(settings.order_ids),
+                ", ".join(settings.target_statuses),
+                len(read.statuses) + len(read.transient),
                 len(pending),
             )
-            pause = self.poke_interval - (time.monotonic() - started)
+            pause = settings.poke_interval - (time.monotonic() - started)
             if remaining <= max(pause, 0.0):
                 await asyncio.sleep(max(remaining, 0.0))
                 return self._timeout(waiting, statuses)
             await asyncio.sleep(max(pause, 0.0))
 
     def _timeout(self, waiting: Sequence[str], statuses: Mapping[str, Sequence[str]]) -> TriggerEvent:
+        settings = self.settings
         return self._event(
             TIMEOUT,
-            f"{len(waiting)} of {len(self.order_ids)} order(s) had not reached "
-            f"{', '.join(self.target_statuses)} by the sensor's timeout; still waiting for: "
+            f"{len(waiting)} of {len(settings.order_ids)} order(s) had not reached "
+            f"{', '.join(settings.target_statuses)} by the sensor's timeout; still waiting for: "
             f"{', '.join(waiting[:20])}{' ...' if len(waiting) > 20 else ''}.",
             statuses,
         )
@@ -174,7 +186,11 @@ class GootenOrderStatusTrigger(BaseTrigger):
     async def _read_all(
         self, client: AsyncGootenClient, order_ids: Sequence[str]
     ) -> dict[str, list[str] | GootenApiError]:
-        """Read these orders, at most ``max_concurrency`` at once; a failed read gives its error."""
+        """Read these orders, at most ``max_concurrency`` at once, until ``end_time``.
+
+        A failed read gives its error; an order not read by the deadline is left out. The deadline cuts
+        the round, not only the pause after it: a round of 10,000 reads lasts longer than many a timeout.
+        """
         # A few readers sharing one iterator, not a task per order: 1,000 tasks started at once would hold
         # the event loop for a while at the start of each round.
         todo = iter(order_ids)
@@ -187,9 +203,19 @@ class GootenOrderStatusTrigger(BaseTrigger):
                 except GootenApiError as exc:
                     results[order_id] = exc
 
-        await asyncio.gather(*(reader() for _ in range(min(self.max_concurrency, len(order_ids)))))
-        return {order_id: results[order_id] for order_id in order_ids}
+        readers = min(self.settings.max_concurrency, len(order_ids))
+        # Reads in flight at the deadline are cancelled: the trigger only reads, so nothing is left half-done.
+        deadline = asyncio.timeout(max(self.settings.end_time - time.time(), 0.0))
+        try:
+            async with deadline:
+                await asyncio.gather(*(reader() for _ in range(readers)))
+        except TimeoutError:
+            if not deadline.expired():  # not the deadline's: a bug below, not to be taken for a timeout
+                raise
+        return {order_id: results[order_id] for order_id in order_ids if order_id in results}
 
     def _event(self, status: str, message: str, statuses: Mapping[str, Sequence[str]]) -> TriggerEvent:
-        ordered = {order_id: list(statuses[order_id]) for order_id in self.order_ids if order_id in statuses}
+        ordered = {
+            order_id: list(statuses[order_id]) for order_id in self.settings.order_ids if order_id in statuses
+        }
         return TriggerEvent({"status": status, "message": message, "statuses": ordered})  # type: ignore[no-untyped-call]

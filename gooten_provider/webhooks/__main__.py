@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from gooten_provider.asset_uri import ORDERS_URI
+from gooten_provider.project_urls import doc_url
 from gooten_provider.webhooks.delivery import DEFAULT_PARK_AFTER
 from gooten_provider.webhooks.order_change import printable
 from gooten_provider.webhooks.outbox import Outbox
@@ -73,7 +74,7 @@ changes Airflow refuses for good:
   them again once the cause is fixed (the running relay picks them up within seconds):
       python -m gooten_provider.webhooks parked --outbox PATH [--requeue] [ROW_ID ...]
 
-More: docs/webhooks.md (systemd, a container, scheduling a DAG on the asset)."""
+More: {doc_url("webhooks.md")} (systemd, a container, scheduling a DAG on the asset)."""
 
 PARKED_DESCRIPTION = """\
 List the changes Airflow refused for good (parked after --park-after refusals), with the last error of

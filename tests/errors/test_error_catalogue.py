@@ -16,12 +16,14 @@ input was rejected before any request was made.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +53,11 @@ from gooten_provider.exceptions import (
 from gooten_provider.hooks.connection_lookup import JSON_FORM
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.project_urls import doc_url
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
-from gooten_provider.testing import GootenApiServer
+from gooten_provider.testing import GootenApiServer, PortUnavailableError
+from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
+from tests.airflow_compat import airflow_at_least
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 BEGIN = "<!-- catalogue: generated from tests/errors/test_error_catalogue.py; do not edit by hand -->"
@@ -261,6 +266,21 @@ def _key_echo(escape: Callable[[str], str], content_type: str = "application/jso
     return run
 
 
+def _latin1_key_echo(env: Env) -> Any:
+    """A non-ASCII key, echoed by a gateway's validation message percent-encoded from its Latin-1 bytes."""
+    key = "Zx+9/aé=B/ü+cD=="
+    echoed = quote(key, safe="", encoding="latin-1")
+    body = json.dumps(
+        {
+            "Message": "The request is invalid.",
+            "ModelState": {"partnerBillingKey": [f"The value {echoed} is not valid."]},
+        }
+    )
+    order_id = env.raw_server(http_error_reply(400, body))
+    env.connect(host=env.raw_servers[-1].base_url, password=key)
+    return GootenHook().update_order_status(order_id, "Hold")
+
+
 def _dotnet_json_escape(key: str) -> str:
     return key.replace("+", "\\u002B")
 
@@ -366,6 +386,7 @@ SECTIONS = {
     "sensor": "Sensor arguments",
     "gooten": "Gooten's answers",
     "network": "Network",
+    "local-api": "The local Gooten API (`gooten_provider.testing`)",
 }
 
 HOOK_UPDATE = "`GootenHook.update_order_status`, before any request"
@@ -390,6 +411,22 @@ OUTCOME_UNKNOWN = (
 def _connection_variable(env: Env, value: str) -> None:
     """Set ``AIRFLOW_CONN_GOOTEN_DEFAULT`` to ``value`` as given (not through :meth:`Env.connect`)."""
     env.monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", value)
+
+
+def _airflow_fails_building(env: Env) -> Any:
+    """A well-formed connection that Airflow 3.0 fails to build: its Fernet fails (as cryptography 51's)."""
+    if airflow_at_least("3.1"):
+        pytest.skip("Airflow 3.1+ builds a connection from an environment variable without Fernet")
+    from airflow.models import crypto
+
+    env.monkeypatch.setattr(crypto, "_fernet", None)  # Airflow caches its Fernet: built again, with this key
+    env.monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "not-a-fernet-key")
+    return GootenHook().get_order_status(env.order())
+
+
+def _local_api_on_a_busy_port(env: Env) -> Any:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        return GootenApiServer(port=taken.getsockname()[1]).start()
 
 
 def _bad_port_with_key(env: Env) -> Any:
@@ -439,6 +476,18 @@ def _faulty_write(*faults: str) -> Callable[[Env], Any]:
     return run
 
 
+def _tampered_trigger(env: Env) -> Any:
+    """Run the sensor's trigger from kwargs edited in Airflow's database; resume the sensor with its event."""
+    order_id = env.order()
+    waiting = sensor(order_id=order_id, deferrable=True)
+    _, kwargs = GootenOrderStatusTrigger(
+        order_ids=[order_id], target_statuses=["Shipped"], end_time=time.time() + 60
+    ).serialize()
+    tampered = GootenOrderStatusTrigger(**{**kwargs, "end_time": float("nan")})
+    event = asyncio.run(asyncio.wait_for(tampered.run().asend(None), 30))
+    return waiting.execute_complete({}, event.payload)
+
+
 def _timeout(run: Callable[[Env], Any]) -> Callable[[Env], Any]:
     def with_short_timeout(env: Env) -> Any:
         env.connect(extra={"timeout": 0.2})
@@ -458,6 +507,18 @@ CASES: tuple[Case, ...] = (
         ValueError,
         INVALID_STATUS.format(status="'Paused'"),
         0,
+    ),
+    Case(
+        "status-other-spelling",
+        "status",
+        '`status="Canceled"` (another spelling, found in some of Gooten\'s documents)',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), status="Canceled"),
+        ValueError,
+        INVALID_STATUS.format(status="'Canceled'") + " Did you mean 'Cancelled'?",
+        0,
+        "the sensor has the same rule (`sensor-target-canceled`); a close typo gets the suggestion too "
+        '(`"Hld"`: `Hold`)',
     ),
     Case(
         "status-unknown-operator",
@@ -594,7 +655,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute_with_ids(env, None),
         ValueError,
-        "No order ids given (None): pass one order id or a list of them.",
+        "set_status: order_ids: No order ids given (None): pass one order id or a list of them.",
         0,
     ),
     Case(
@@ -604,6 +665,7 @@ CASES: tuple[Case, ...] = (
         "`GootenOrderStatusOperator.execute`",
         lambda env: execute_rendered(env, {"ids": None}, order_ids="{{ params.ids }}"),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id 'None': it is what a template or a serialiser writes for a missing value.",
         0,
         "Jinja renders `None` as the text `None`; it is refused rather than read from Gooten as an order id; "
@@ -616,7 +678,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[env.order(), 42]),
         ValueError,
-        f"Invalid Gooten order id 42 (int): {SAFE_ID}",
+        f"set_status: order_ids: Invalid Gooten order id 42 (int): {SAFE_ID}",
         0,
         "one bad id fails the whole task before any order is read",
     ),
@@ -627,7 +689,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[env.order(), ""]),
         ValueError,
-        "Invalid Gooten order id '': an order id must be a non-empty string.",
+        "set_status: order_ids: Invalid Gooten order id '': an order id must be a non-empty string.",
         0,
     ),
     Case(
@@ -637,6 +699,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids={"id": "1-a"}),
         ValueError,
+        "set_status: order_ids: "
         "Invalid order ids {'id': '1-a'} (dict): pass one order id (a string) or a list of them.",
         0,
     ),
@@ -647,6 +710,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids="['1-a', "),
         ValueError,
+        "set_status: order_ids: "
         "Invalid order ids \"['1-a', \": it looks like a list but is not a valid list literal.",
         0,
     ),
@@ -693,6 +757,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[env.order(), "undefined"]),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id 'undefined': it is what a template or a serialiser writes for a missing "
         "value.",
         0,
@@ -706,6 +771,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute_with_ids(env, "{{ ti.xcom_pull('ids') }}"),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id '{{ ti.xcom_pull('ids') }}': it is an unrendered template: is it in a field "
         "that is not templated, or in params?.",
         0,
@@ -717,6 +783,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute_with_ids(env, f"{{'{SAFE_A}', '{SAFE_B}'}}"),
         ValueError,
+        "set_status: order_ids: "
         "Invalid order ids …: a set literal; pass a list, such as ['1-a', '1-b'] (a set has no order, so "
         "results would not follow the input).",
         0,
@@ -729,6 +796,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=f"{SAFE_A} {SAFE_B}"),
         ValueError,
+        "set_status: order_ids: "
         f"Invalid Gooten order id '{SAFE_A} {SAFE_B}': it looks like 2 ids joined by spaces, tabs, ';' or "
         "'|'; separate ids with commas or newlines, or pass a list.",
         0,
@@ -741,6 +809,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[SAFE_A + "\u200b"]),
         ValueError,
+        "set_status: order_ids: "
         f"Invalid Gooten order id '{SAFE_A}\\u200b': it holds U+200B ZERO WIDTH SPACE at position 44; an "
         "order id has no blanks, control or invisible characters (was it copied from a document or a "
         "spreadsheet?).",
@@ -755,6 +824,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=[SAFE_A + "\ud800"]),
         ValueError,
+        "set_status: order_ids: "
         f"Invalid Gooten order id '{SAFE_A}\\ud800': it holds U+D800 a lone surrogate at position 44; …",
         0,
     ),
@@ -765,6 +835,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_RUN,
         lambda env: execute(env, order_ids=["1-a"]),
         ValueError,
+        "set_status: order_ids: "
         "Invalid Gooten order id '1-a': it does not have the shape of a Gooten Safe ID, the order number, a "
         "dash and a GUID, such as '115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4'. If your account's ids have "
         "another shape, turn this check off (check_order_ids=False).",
@@ -858,9 +929,10 @@ CASES: tuple[Case, ...] = (
         ),
         AirflowNotFoundException,
         "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set, but Airflow could "
-        "not read it (ValueError), so it skipped it: in a connection URI every special character of the "
-        "billing key must be percent-encoded (+ / = as %2B %2F %3D; urllib.parse.quote(key, safe='')), or "
-        f"use the JSON form, which needs no encoding: {JSON_FORM}.",
+        "not read it (ValueError), so it skipped it: its host part ends in a port that is not a number (an "
+        "unencoded '/' in the key ends it there). In a connection URI every special character of the billing "
+        "key must be percent-encoded (+ / = as %2B %2F %3D; urllib.parse.quote(key, safe='')), or use the "
+        f"JSON form, which needs no encoding: {JSON_FORM}.",
         0,
         "the `/` in the key ends the URI's host part; Airflow skips the variable without a word",
     ),
@@ -875,9 +947,29 @@ CASES: tuple[Case, ...] = (
         ),
         AirflowNotFoundException,
         "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set, but Airflow could "
-        "not read it (JSONDecodeError), so it skipped it: it must be one JSON object, with extra (if any) an "
+        "not read it (JSONDecodeError), so it skipped it: it is not valid JSON (Expecting property name "
+        "enclosed in double quotes at line 1, column 38). It must be one JSON object, with extra (if any) an "
         f"object too, e.g. {JSON_FORM}.",
         0,
+    ),
+    Case(
+        "conn-airflow-fails-building",
+        "lookup",
+        "on Airflow 3.0, a well-formed `AIRFLOW_CONN_GOOTEN_DEFAULT` that Airflow fails to build "
+        "(cryptography 51 with Airflow 3.0.0, for every connection with a password; here a Fernet key "
+        "Fernet refuses)",
+        ANY_HOOK_CALL,
+        _airflow_fails_building,
+        AirflowNotFoundException,
+        "The conn_id `gooten_default` isn't defined. AIRFLOW_CONN_GOOTEN_DEFAULT is set and well-formed, but "
+        "Airflow failed building the connection from it (…), so it skipped it. That is a fault inside "
+        "Airflow, not in the connection: usually a dependency at a version this Airflow was not tested with "
+        "(Airflow 3.0.0 with cryptography 51 fails so for every connection with a password). Install Airflow "
+        "with its constraints file, or pin the dependency (cryptography<51 on Airflow 3.0): see 'Which "
+        f"Airflow versions' in {doc_url('installation.md')}.",
+        0,
+        "the error type in brackets is Airflow's (`AttributeError` with cryptography 51); Airflow 3.1+ "
+        "builds a connection from a variable without Fernet, so it has no such failure",
     ),
     Case(
         "conn-no-recipe-id",
@@ -1391,8 +1483,8 @@ CASES: tuple[Case, ...] = (
         SENSOR_PARSE,
         lambda env: sensor(order_id=env.order(), target_statuses=["Shiped"]),
         ValueError,
-        "target_statuses: 'Shiped' is not a Gooten status known to this provider (a typo?). Known statuses: "
-        "AccountingIssue, …",
+        "target_statuses: 'Shiped' is not a Gooten status known to this provider (a typo?). Did you mean "
+        "'Shipped'? Known statuses: AccountingIssue, …",
         0,
         "the message ends by naming `allow_unknown_statuses=True`, for a status Gooten has and this "
         "provider does not list",
@@ -1405,7 +1497,7 @@ CASES: tuple[Case, ...] = (
         lambda env: sensor(order_id=env.order(), target_statuses=["Reprinting"], allow_unknown_statuses=True),
         None,
         "target_statuses: 'Reprinting' is not a Gooten status known to this provider; kept as given "
-        "(allow_unknown_statuses=True). Known statuses: AccountingIssue, …",
+        "(allow_unknown_statuses=True). Did you mean 'Printing'? Known statuses: AccountingIssue, …",
         0,
         "not an error, a warning: Gooten's list of statuses is not fully documented",
         check=sensor_waits_for("Reprinting"),
@@ -1437,14 +1529,14 @@ CASES: tuple[Case, ...] = (
     Case(
         "sensor-target-canceled",
         "sensor",
-        '`target_statuses=["Canceled"]` (Gooten\'s other spelling of the default failure status)',
+        '`target_statuses=["Canceled"]` (another spelling, found in some of Gooten\'s documents)',
         SENSOR_PARSE,
-        lambda env: sensor(order_id=env.order(), target_statuses=["Canceled"]),
+        lambda env: sensor(order_id=env.order(), target_statuses=["Canceled"], failure_statuses=()),
         ValueError,
-        "wait: target_statuses has Cancelled (given as 'Canceled'), which the default failure_statuses "
-        "('Cancelled',) also holds. To wait for it, pass failure_statuses= explicitly, …",
+        "target_statuses: 'Canceled' is not how Gooten's API spells the status. Did you mean 'Cancelled'?",
         0,
-        "`Canceled` is read as the API's `Cancelled`",
+        "the operator's rule (`status-other-spelling`): Gooten's spelling in any letter case; refused even "
+        "with `allow_unknown_statuses=True`, since waiting for it would never end",
     ),
     Case(
         "sensor-target-is-explicit-failure",
@@ -1504,6 +1596,19 @@ CASES: tuple[Case, ...] = (
         1,
         "fails at once instead of poking until the timeout; the deferrable sensor's trigger fails the same "
         "way",
+    ),
+    Case(
+        "sensor-trigger-kwargs-tampered",
+        "sensor",
+        "the deferred sensor's trigger kwargs edited in Airflow's database: `end_time` NaN",
+        "`GootenOrderStatusTrigger.run` in the triggerer; the task fails in `execute_complete`",
+        _tampered_trigger,
+        AirflowFailException,
+        "The Gooten order status trigger cannot run with the kwargs it was given (were they changed in "
+        "Airflow's database?): end_time must be a finite number of seconds since the epoch, got nan (float).",
+        0,
+        "every problem is named (a bad order id, a wrong type, a number that is not finite, ...); NaN would "
+        "otherwise never end the wait",
     ),
     # -- Gooten's answers --------------------------------------------------------------------------------
     Case(
@@ -1631,6 +1736,22 @@ CASES: tuple[Case, ...] = (
         "replaced by `***` in the quoted body",
     ),
     Case(
+        "gooten-error-echoes-key-latin1",
+        "gooten",
+        "a key with letters outside ASCII (`é`), which a gateway's validation message echoes percent-encoded "
+        "from its Latin-1 bytes (`%E9`, not UTF-8's `%C3%A9`)",
+        "`GootenHook.update_order_status`",
+        _latin1_key_echo,
+        GootenHttpError,
+        "Gooten answered HTTP 400 to "
+        + POST_STATUS
+        + """: '{"Message": "The request is invalid.", "ModelState": {"partnerBillingKey": ["The value *** """
+        """is not valid."]}}'""",
+        1,
+        "the key's percent-encodings from its UTF-8 and its Latin-1 bytes, in either hex case, are all "
+        "masked",
+    ),
+    Case(
         "gooten-error-echoes-key-other-encoding",
         "gooten",
         "an error page that echoes the key in an encoding not foreseen (HTML entities, `&#43;`)",
@@ -1730,6 +1851,21 @@ CASES: tuple[Case, ...] = (
         f"{GET_ORDER}: the connection broke during the answer (IncompleteRead).",
         4,
         "a read is tried again (max_retries, with backoff); a `GootenConnectionError`",
+    ),
+    # -- the local Gooten API ------------------------------------------------------------------------
+    Case(
+        "local-api-port-busy",
+        "local-api",
+        "a port another program listens on, `python -m gooten_provider.testing --port 8089`",
+        "`GootenApiServer.start` (and the command, which prints it after `error: ` and exits with 2)",
+        _local_api_on_a_busy_port,
+        PortUnavailableError,
+        "Port … on 127.0.0.1 is already in use (another local Gooten API, or another program, listens "
+        "there): stop that program, choose another port, or pass --port 0 (GootenApiServer(port=0)) to "
+        "listen on a free port the system picks.",
+        None,
+        "an `OSError` whose `errno` is the bind's (`EADDRINUSE`); a port below 1024 without privileges "
+        "(`EACCES`) is explained the same way",
     ),
 )
 

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import logging
 import threading
 import time
 
@@ -131,6 +132,20 @@ def test_empty_list_skips_the_task(api, ti, caplog):
     assert api.journal == []
 
 
+def test_a_rerun_logs_each_order_unchanged_as_the_readme_says(api, ti, caplog, capsys):
+    ids = [api.add_order(statuses="New")["Id"] for _ in range(2)]
+    run(ti, order_ids=ids, status="Hold")
+    capsys.readouterr()
+    with caplog.at_level(logging.INFO):
+        results = run(ti, order_ids=ids, status="Hold")
+    captured = capsys.readouterr()  # the task logger is structlog's: it writes to stdout here
+    logged = "\n".join([caplog.text, captured.out, captured.err])
+    assert [r["outcome"] for r in results] == ["unchanged", "unchanged"]
+    for order_id in ids:
+        assert f"{order_id}: Hold, unchanged: already Hold" in logged
+    assert "Gooten status summary: updated 0, unchanged 2," in logged
+
+
 def test_literal_invalid_status_fails_when_the_dag_is_parsed():
     with pytest.raises(ValueError, match="Cancelled, New, Test, Hold"):
         GootenOrderStatusOperator(task_id="t", order_ids=["1-a"], status="Shipped")
@@ -154,6 +169,19 @@ def test_templated_invalid_status_fails_at_run_before_any_request(api, ti):
     op = GootenOrderStatusOperator(task_id="t", order_ids=["1-a"], status="{{ params.status }}")
     op.render_template_fields({"params": {"status": "Paused"}}, jinja_env=jinja2.Environment())
     with pytest.raises(ValueError, match=r"status 'Paused'.*Cancelled, New, Test, Hold"):
+        op.execute({"ti": ti})
+    assert api.journal == []
+
+
+@pytest.mark.parametrize("ids", [None, "undefined", ["115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4", None]])
+def test_a_template_rendering_a_missing_value_names_the_task_and_order_ids(api, ti, ids):
+    # the sensor's errors name them too: one mechanism, order_ids.parse_task_order_ids
+    op = GootenOrderStatusOperator(task_id="hold_orders", order_ids="{{ params.ids }}", status="Hold")
+    op.render_template_fields({"params": {"ids": ids}}, jinja_env=jinja2.Environment())
+    with pytest.raises(
+        ValueError,
+        match=r"^hold_orders: order_ids: Invalid Gooten order id ('None'|'undefined'|None \(NoneType\))",
+    ):
         op.execute({"ti": ti})
     assert api.journal == []
 

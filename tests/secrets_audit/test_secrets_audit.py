@@ -6,7 +6,8 @@ Where it looks: stdout and stderr at the file-descriptor level (``dags test`` an
 logs there; a deployed Airflow writes the same records to task log files), Python log records, every XCom
 value and every rendered template field of the runs (from the metadata DB), exception messages and reprs,
 and the local API's journal. The key may not appear raw, URL-encoded (``quote``, ``quote_plus``) or
-encoded twice.
+encoded twice. A key with letters outside ASCII, echoed by a gateway percent-encoded from its Latin-1 bytes
+(``%E9``), may not appear in any of its percent-encodings either.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
 from tests.dags import load_dag  # also puts dags/ on sys.path, as Airflow does for the DAG bundle
+from tests.errors.test_error_catalogue import RawReplyServer, http_error_reply
 from tests.integration.dag_runs import run_dag, run_xcoms
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -212,3 +215,89 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
     assert "partnerBillingKey=***" in caplog.text + captured.out  # urllib3's request lines, redacted
     assert "will try again" in caplog.text + captured.out  # the sensor logged a failed read
     assert evidence.leaks() == []
+
+
+# -- a non-ASCII key echoed by a gateway in Latin-1 ----------------------------------------------------------
+
+#: A key with letters outside ASCII that Latin-1 has a byte for (``é``, ``ü``), besides ``+``, ``/``, ``=``.
+LATIN1_KEY = "Zx+9/aé=B/ü+cD=="
+
+
+def _percent_forms(key: str) -> dict[str, str]:
+    """The key percent-encoded from its UTF-8 and its Latin-1 bytes, upper- and lower-case hex."""
+    forms = {}
+    for encoding in ("utf-8", "latin-1"):
+        upper = quote(key, safe="", encoding=encoding)
+        forms[f"{encoding} percent-encoded"] = upper
+        forms[f"{encoding} percent-encoded, lower-case hex"] = re.sub(
+            r"%[0-9A-F]{2}", lambda m: m[0].lower(), upper
+        )
+        forms[f"{encoding} quote_plus"] = quote_plus(key, encoding=encoding)
+    return {"raw": key, **forms}
+
+
+@pytest.mark.parametrize("hex_case", ["upper", "lower"])
+def test_a_gateway_echoing_a_latin1_encoded_key_in_a_validation_message_shows_it_nowhere(
+    monkeypatch, capfd, caplog, hex_case
+):
+    forms = _percent_forms(LATIN1_KEY)
+    echoed = forms["latin-1 percent-encoded" + (", lower-case hex" if hex_case == "lower" else "")]
+    assert "%E9" in echoed.upper()  # the Latin-1 byte of "é", not UTF-8's %C3%A9
+    # An API gateway that validates the query before Gooten sees it, and names the value it refused.
+    refused = {"partnerBillingKey": [f"'{echoed}' is not valid."]}
+    body = json.dumps({"Message": "The request is invalid.", "ModelState": refused})
+    gateway = RawReplyServer(http_error_reply(400, body))
+    order_id = "115557-b5c97bb2-934d-48aa-9ad2-a565154b5cd4"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOTEN_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "gooten",
+                "host": gateway.base_url,
+                "login": "a2b7c1d4-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+                "password": LATIN1_KEY,
+                "extra": {"max_retries": 0},
+            }
+        ),
+    )
+    evidence = Evidence()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            hook = GootenHook()
+            operator = GootenOrderStatusOperator(task_id="o", order_ids=order_id, status="Hold")
+            sensor = GootenOrderStatusSensor(task_id="w", order_id=order_id, target_statuses="New")
+            evidence.add("test_connection message", hook.test_connection()[1])
+            for call in (
+                lambda: hook.update_order_status(order_id, "Hold"),
+                lambda: hook.get_order(order_id),
+                lambda: operator.execute({}),
+                lambda: sensor.poke({}),
+            ):
+                with pytest.raises(Exception) as info:
+                    call()
+                evidence.add("exception message", str(info.value))
+                evidence.add("exception repr", repr(info.value))
+
+            async def async_read() -> None:
+                async with await GootenHook().get_async_client() as client:
+                    with pytest.raises(GootenApiError) as info:
+                        await client.get_order(order_id)
+                    evidence.add("async exception message", str(info.value))
+
+            asyncio.run(async_read())
+    finally:
+        gateway.stop()
+    captured = capfd.readouterr()
+    evidence.add("stdout", captured.out)
+    evidence.add("stderr", captured.err)
+    evidence.add("log records", caplog.text)
+    assert gateway.requests >= 5  # the gateway answered every call: the audit read real answers
+    assert "is not valid" in "".join(evidence.texts["exception message"])  # the message itself is shown
+    leaks = [
+        f"{name} form of the key in {where}"
+        for where, texts in evidence.texts.items()
+        for text in texts
+        for name, form in forms.items()
+        if form in text
+    ]
+    assert leaks == []

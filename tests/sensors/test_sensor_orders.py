@@ -186,10 +186,10 @@ def test_an_unknown_status_is_kept_when_allowed():
     ).target_statuses == ("Reprinting",)
 
 
-def test_waiting_for_canceled_says_to_pass_failure_statuses():
-    with pytest.raises(ValueError, match=r"Cancelled \(given as 'Canceled'\).*pass failure_statuses="):
-        sensor(order_id="1-a", target_statuses=["Canceled"])
-    assert sensor(order_id="1-a", target_statuses=["Canceled"], failure_statuses=()).target_statuses == (
+def test_waiting_for_cancelled_says_to_pass_failure_statuses():
+    with pytest.raises(ValueError, match=r"Cancelled \(given as 'cancelled'\).*pass failure_statuses="):
+        sensor(order_id="1-a", target_statuses=["cancelled"])
+    assert sensor(order_id="1-a", target_statuses=["cancelled"], failure_statuses=()).target_statuses == (
         "Cancelled",
     )
 

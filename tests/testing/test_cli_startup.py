@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +18,7 @@ import pytest
 
 from gooten_provider.billing_key import billing_key_forms
 from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.testing import DEFAULT_BILLING_KEY
+from gooten_provider.testing import DEFAULT_BILLING_KEY, GootenApiServer, PortUnavailableError
 from gooten_provider.testing.orders import demo_order_specs
 from gooten_provider.testing.startup import MAX_LISTED_ORDERS
 
@@ -117,3 +119,48 @@ def test_many_orders_are_counted_not_all_listed(tmp_path) -> None:
 def test_no_orders_says_how_to_add_some() -> None:
     with cli(lines=4) as printed:
         assert printed[3] == "No orders yet: add some with --demo-orders or --orders-file."
+
+
+# -- a port already taken ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port another program listens on."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        yield taken.getsockname()[1]
+
+
+def test_a_busy_port_is_named_with_port_0_suggested_by_the_cli(busy_port: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gooten_provider.testing", "--port", str(busy_port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"error: Port {busy_port} on 127.0.0.1 is already in use (another local Gooten API, or another "
+        "program, listens there): stop that program, choose another port, or pass --port 0 "
+        "(GootenApiServer(port=0)) to listen on a free port the system picks.\n"
+    )
+
+
+def test_a_busy_port_is_named_by_the_server_with_the_bind_errno_kept(busy_port: int) -> None:
+    with pytest.raises(PortUnavailableError) as refused:
+        GootenApiServer(port=busy_port).start()
+    assert isinstance(refused.value, OSError)
+    assert refused.value.errno == errno.EADDRINUSE
+    assert str(refused.value).startswith(f"Port {busy_port} on 127.0.0.1 is already in use")
+    assert "--port 0" in str(refused.value)
+    assert "Errno" not in str(refused.value)
+
+
+def test_a_restart_on_a_port_taken_meanwhile_says_so() -> None:
+    server = GootenApiServer(port=0).start()
+    port = server.port
+    server.stop()
+    with socket.create_server(("127.0.0.1", port)):
+        with pytest.raises(PortUnavailableError, match=f"Port {port} on 127.0.0.1 is already in use"):
+            server.start()

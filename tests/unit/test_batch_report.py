@@ -50,3 +50,24 @@ def test_tally_keeps_counts_and_the_first_failures():
     assert summary["counts"]["ineligible"] == 5 and summary["counts"]["updated"] == 5
     assert [r["order_id"] for r in summary["failed"]] == ["1-1", "1-3", "1-5"]
     assert tally.failures == 6 and tally.not_attempted == 1
+
+
+def test_unchanged_orders_get_a_line_each_within_the_same_cap(caplog):
+    # a rerun: every order already at the target; lines stay bounded whatever the batch size
+    log = BatchLog(
+        logging.getLogger("batch"),
+        1050,
+        partial(is_failing, fail_on_ineligible=False),
+        detail_lines=100,
+        progress_seconds=3600,
+    )
+    with caplog.at_level(logging.INFO, "batch"):
+        for i in range(1050):
+            log.order({**record(i, "unchanged"), "previous_statuses": ["Hold"]})
+        log.finish({"unchanged": 1050})
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "1-0: Hold, unchanged: already Hold"
+    assert sum(", unchanged: already Hold" in m for m in messages) == 100
+    assert "950 other order(s) were not logged one by one; their records hold the details." in messages
+    assert messages[-1] == "Gooten status summary: unchanged 1050."
+    assert len(messages) < 115

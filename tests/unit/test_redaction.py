@@ -1,6 +1,8 @@
 import logging
 
+from gooten_provider.billing_key import billing_key_forms
 from gooten_provider.client import GootenClient
+from gooten_provider.redaction import reveals_secret
 
 KEY = "q+Zb/7Kx9Lm2Pw+Yr4Tn8Vc1Ds6Fg0Hj3Ak5Ml7No9="
 URL = (
@@ -17,3 +19,10 @@ def test_every_urllib3_logger_is_redacted(caplog):
         logging.getLogger("urllib3.util.retry").debug("Incremented Retry for (url='%s'): %r", URL, None)
     assert caplog.text.count("partnerBillingKey=***") == 3
     assert "q%2BZb" not in caplog.text
+
+
+def test_a_non_ascii_key_percent_encoded_from_latin1_bytes_in_mixed_hex_case_is_revealed():
+    key = "Zx+9/aé=B"
+    echoed = "Zx%2b9%2Fa%E9%3dB"  # Latin-1 bytes, hex case mixed: no listed form matches it as written
+    assert not any(form in echoed for form in billing_key_forms(key))
+    assert reveals_secret(f'{{"Message": "The value {echoed} is not valid."}}', [key])
