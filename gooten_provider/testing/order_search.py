@@ -99,6 +99,20 @@ class SearchCache:
         return found
 
 
+def search_page_number(params: Mapping[str, str]) -> int | None:
+    """The ``page`` a search asks for (1 when not given), or ``None`` when it is not a number."""
+    raw = params.get("page", "").strip()
+    try:
+        return int(raw) if raw else 1
+    except ValueError:
+        return None
+
+
+def search_fault_key(page: int) -> str:
+    """The key faults for one search page are queued under (no order id looks like it)."""
+    return f"ordersearch page {page}"
+
+
 def search_page(found: list[dict[str, Any]], query: SearchQuery) -> dict[str, Any]:
     """The answer's body for one page of the matching orders."""
     start = (query.page - 1) * query.page_size

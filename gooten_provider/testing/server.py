@@ -54,7 +54,13 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from gooten_provider.statuses import TARGET_STATUSES
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, CONNECTION_FAULTS, FaultKind, FaultPlan
-from gooten_provider.testing.order_search import SearchCache, parse_search, search_page
+from gooten_provider.testing.order_search import (
+    SearchCache,
+    parse_search,
+    search_fault_key,
+    search_page,
+    search_page_number,
+)
 from gooten_provider.testing.orders import OrderStore, add_specs
 from gooten_provider.testing.orders_over_days import orders_over_days
 from gooten_provider.testing.throttling import RequestThrottle, retry_after_seconds
@@ -139,6 +145,8 @@ class JournalEntry:
     started: float
     #: ``time.monotonic()`` when the reply was written, or when a fault ended the request.
     finished: float
+    #: The ``page`` asked for (``GET /api/ordersearch`` only; 1 when not given), else ``None``.
+    page: int | None = None
 
     @property
     def duration(self) -> float:
@@ -184,6 +192,7 @@ class _Request:
     target_status: str | None = None
     key_check: str = "not_required"
     recipe_check: str = "missing"
+    page: int | None = None
 
 
 def _parse_query(query: str) -> dict[str, str]:
@@ -816,6 +825,14 @@ class GootenApiServer:
         with self._lock:
             self._faults.queue(order_id, faults, method)
 
+    def inject_search_faults(self, page: int, *faults: FaultKind | str) -> None:
+        """Queue faults for the order search's page ``page``: each request of it consumes the next one.
+
+        :raises ValueError: an unknown fault kind.
+        """
+        with self._lock:
+            self._faults.queue(search_fault_key(page), faults)
+
     def pending_faults(self, order_id: str | None = None) -> int:
         """Count queued faults not consumed yet, for one order or all of them."""
         with self._lock:
@@ -950,6 +967,7 @@ class GootenApiServer:
                 request.key_check = "mismatch"
         if route == _ROUTE_SEARCH:
             request.order_id = None
+            request.page = search_page_number(params)
         elif route == _ROUTE_ADMIN:
             request.order_id = _admin_order_id(raw_path)
         elif route == _ROUTE_ADMIN_STATUS:
@@ -973,7 +991,8 @@ class GootenApiServer:
         if request.route in (None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS):  # faults are for API calls only
             return None
         with self._lock:
-            return self._faults.draw(request.order_id, request.method)
+            key = search_fault_key(request.page) if request.page is not None else request.order_id
+            return self._faults.draw(key, request.method)
 
     def _record(self, request: _Request, fault: FaultKind | None, outcome: str, *, applied: bool) -> None:
         entry = JournalEntry(
@@ -989,6 +1008,7 @@ class GootenApiServer:
             connection_id=request.connection_id,
             started=request.started,
             finished=time.monotonic(),
+            page=request.page,
         )
         with self._lock:
             self._journal.append(entry)
