@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from gooten_provider import __version__
 from gooten_provider.hooks.gooten import GootenHook
@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 DEFAULT_ORDERS_PER_PART = 50_000
 #: The search filters the operator takes in ``filters`` (the window has its own arguments).
 EXPORT_FILTERS = ("email", "last_name", "postal_code", "unique_user_id", "generic_values", "partner_id")
+
+
+class GootenExportInputError(AirflowFailException, ValueError):
+    """An export's argument is wrong (window, filters, fields, output path); no request was made.
+
+    It fails the task without retries: a retry would render the same arguments.
+    """
 
 
 def _whole_number(value: Any, name: str, minimum: int, maximum: float = math.inf) -> int:
@@ -188,8 +195,11 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Export the window's orders; return the manifest's summary (see the class docstring)."""
-        plan = self.plan(context)
-        folder = ExportFolder(_output_folder(self.output_path))
+        try:
+            plan = self.plan(context)
+            folder = ExportFolder(_output_folder(self.output_path))
+        except ValueError as error:
+            raise GootenExportInputError(str(error)) from None
         client = GootenHook(self.gooten_conn_id, requests_per_second=self.requests_per_second).get_conn()
         search: dict[str, str | dt.date | None] = {
             **plan.filters,
@@ -218,13 +228,14 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
             len(manifest["parts"]),
             folder.manifest_path,
         )
-        return export_summary(manifest, str(folder.manifest_path))
+        return export_summary(manifest, str(folder.root), str(folder.manifest_path))
 
 
-def export_summary(manifest: Mapping[str, Any], manifest_uri: str) -> dict[str, Any]:
+def export_summary(manifest: Mapping[str, Any], output_path: str, manifest_uri: str) -> dict[str, Any]:
     """The XCom of an export: its manifest without the list of parts (counted instead), and where it is."""
     summary = {key: value for key, value in manifest.items() if key not in ("parts", "window")}
     return {
+        "output_path": output_path,
         "manifest": manifest_uri,
         **manifest["window"],
         **summary,
