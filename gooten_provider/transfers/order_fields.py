@@ -185,9 +185,9 @@ def compile_fields(fields: Sequence[str], *, include_personal_data: bool) -> Fie
     personal = personal_fields_in(paths)
     if personal and not include_personal_data:
         raise ValueError(
-            f"fields {', '.join(map(repr, personal))} hold personal data (addresses, e-mail, phone, "
-            "free-form Meta, artwork URLs): set include_personal_data=True to export them, knowing that they "
-            "then land in the lake, or remove them."
+            f"Personal data in fields: {', '.join(map(repr, personal))} (addresses, e-mail, phone, free-form "
+            "Meta, artwork URLs): set include_personal_data=True to export them, knowing that they then land "
+            "in the lake, or remove them."
         )
     return tree
 

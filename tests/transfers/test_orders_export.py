@@ -232,7 +232,7 @@ def test_fields_is_an_allowlist(api, tmp_path):
             },
             "is not at midnight UTC",
         ),
-        ({**WINDOW, "fields": ["ShippingAddress.Email"]}, "hold personal data"),
+        ({**WINDOW, "fields": ["ShippingAddress.Email"]}, "Personal data in fields"),
         ({**WINDOW, "fields": ["items.status"]}, "did you mean 'Items'"),
         (
             {**WINDOW, "filters": {"start_date": "2025-03-01"}},
