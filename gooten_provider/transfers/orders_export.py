@@ -32,6 +32,9 @@ from gooten_provider.transfers.order_fields import FieldTree, project
 #: The manifest's format name; a reader checks it.
 MANIFEST_FORMAT = "gooten-orders-export/1"
 
+#: gzip's own default (``gzip -6``): level 9 costs three times the CPU for 5% smaller parts.
+GZIP_LEVEL = 6
+
 #: Reads the search pages from a page number on.
 PageReader = Callable[[int], Iterator[SearchPage]]
 
@@ -142,7 +145,9 @@ class _PartWriter:
         self._raw = folder.open_part(self.relative)
         self._counter = _CountingWriter(self._raw)
         self._out: Any = (
-            gzip.GzipFile(fileobj=self._counter, mode="wb", mtime=0) if plan.compress else self._counter
+            gzip.GzipFile(fileobj=self._counter, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+            if plan.compress
+            else self._counter
         )
 
     def write(self, lines: list[bytes]) -> None:

@@ -15,6 +15,7 @@ from gooten_provider.transfers.export_folder import ExportFolder
 from gooten_provider.transfers.export_window import DEFAULT_MAX_WINDOW_DAYS, resolve_window
 from gooten_provider.transfers.order_fields import DEFAULT_FIELDS, compile_fields
 from gooten_provider.transfers.orders_export import ExportPlan, export_orders
+from gooten_provider.transfers.prefetch import prefetched
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -208,7 +209,10 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
         }
 
         def read_pages(first_page: int) -> Iterator[SearchPage]:
-            return client.search_order_pages(page_size=plan.page_size, first_page=first_page, **search)
+            # the next page is read while this one is written: a page costs the longer of the two
+            return prefetched(
+                client.search_order_pages(page_size=plan.page_size, first_page=first_page, **search)
+            )
 
         self.log.info(
             "Exporting the Gooten orders created %s to %s (both included) to %s: %s.",

@@ -12,6 +12,7 @@ encoded twice.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
@@ -106,6 +107,9 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
     api.inject_faults(by_label["missing-postal-code"], "lost_response", method="POST")
     api.inject_faults(by_label["http-image"], "500", "reset", method="GET")
     api.inject_faults(by_label["double-submission"], "refused", method="POST")
+    api.inject_search_faults(1, "500", "reset")  # the export's first page: retried, and logged
+    today = dt.datetime.now(dt.UTC).date()
+    window = {"created_from": (today - dt.timedelta(days=2)).isoformat(), "created_to": today.isoformat()}
     runs = [
         ("gooten_dq_hold_cancel", {}),
         ("gooten_reconcile_order_statuses", {}),
@@ -127,6 +131,7 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
             {"order_ids": [by_label["repeat-order"]], "status": "Test", "dry_run": True, "reason": None},
         ),
         ("gooten_order_status_history", {"order_ids": [by_label["clean"], "404-missing"]}),
+        ("gooten_orders_export", window),
     ]
     for dag_id, conf in runs:
         dag_run = load_dag(dag_id).test(run_conf=conf)
