@@ -107,7 +107,7 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
     api.inject_faults(by_label["missing-postal-code"], "lost_response", method="POST")
     api.inject_faults(by_label["http-image"], "500", "reset", method="GET")
     api.inject_faults(by_label["double-submission"], "refused", method="POST")
-    api.inject_search_faults(1, "500", "reset")  # the export's first page: retried, and logged
+    api.inject_search_faults(1, "500", "reset")  # the next searches of page 1: retried, and logged
     today = dt.datetime.now(dt.UTC).date()
     window = {"created_from": (today - dt.timedelta(days=2)).isoformat(), "created_to": today.isoformat()}
     runs = [
@@ -210,7 +210,8 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
 
     # the audit saw real traffic and real output, or it proves nothing
     assert sum(1 for e in api.journal if e.key_check == "ok") > 20
-    assert len(evidence.run_ids) == 8
+    assert len(evidence.run_ids) == 9
+    assert any(where.startswith("XCom gooten_orders_export.export_orders") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)
     assert any(where.startswith("rendered fields gooten_manual_order_status") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_wait_for_release.wait_for_release") for where in evidence.texts)
