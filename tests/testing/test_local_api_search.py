@@ -100,3 +100,18 @@ def test_webhook_drop_rate_needs_a_webhook_url_and_a_probability(receiver):  # n
         GootenApiServer(webhook_drop_rate=0.1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         GootenApiServer(webhook_url=receiver.url, webhook_drop_rate=1.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--webhook-drop-rate", "0.1"], "webhook_drop_rate needs a webhook_url"),
+        (["--webhook-url-env", "HOOK", "--webhook-drop-rate", "1.5"], "between 0 and 1, got 1.5"),
+    ],
+)
+def test_the_command_line_refuses_a_bad_webhook_drop_rate(argv, message, capsys, monkeypatch):
+    from gooten_provider.testing.__main__ import main
+
+    monkeypatch.setenv("HOOK", "http://127.0.0.1:9/gooten/webhook/token?orderid=")
+    assert main(["--port", "0", *argv]) == 2
+    assert message in capsys.readouterr().err
