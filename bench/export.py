@@ -185,8 +185,8 @@ def format_table(runs: Sequence[ExportRun]) -> str:
     """The runs as a Markdown table."""
     lines = [
         "| N orders | R (req/s) | pacing | requests (429s) | budget ceil(N/100)+2 | wall s "
-        "| wall / (requests/R) | peak MiB over baseline | parts, MB written | targets |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| wall / (requests/R) | peak MiB over baseline | CPU ms per page | parts, MB written | targets |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         lines.append(
@@ -194,6 +194,7 @@ def format_table(runs: Sequence[ExportRun]) -> str:
             f"| {'requests_per_second=R' if run.told_rate else 'adaptive'} "
             f"| {run.requests} ({run.throttled}) | {run.request_budget} | {run.wall_seconds:.1f} "
             f"| {run.wall_over_ideal:.3f} | {run.peak_over_baseline_mib:.1f} "
+            f"| {1000 * run.cpu_seconds / max(1, run.requests - run.throttled):.1f} "
             f"| {run.parts}, {run.bytes_written / 1e6:.1f} | {'met' if run.passed else 'MISSED'} |"
         )
     return "\n".join(lines)

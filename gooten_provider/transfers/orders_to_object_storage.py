@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Orders per part file unless told otherwise (rounded up to whole pages).
 DEFAULT_ORDERS_PER_PART = 50_000
+#: Search pages read ahead of the one being written (about 0.3 MB of JSON each): a slow write of one page
+#: does not hold up the reading of the next ones, paced at the account's rate.
+PAGES_READ_AHEAD = 2
 #: The search filters the operator takes in ``filters`` (the window has its own arguments).
 EXPORT_FILTERS = ("email", "last_name", "postal_code", "unique_user_id", "generic_values", "partner_id")
 
@@ -211,7 +214,8 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
         def read_pages(first_page: int) -> Iterator[SearchPage]:
             # the next page is read while this one is written: a page costs the longer of the two
             return prefetched(
-                client.search_order_pages(page_size=plan.page_size, first_page=first_page, **search)
+                client.search_order_pages(page_size=plan.page_size, first_page=first_page, **search),
+                depth=PAGES_READ_AHEAD,
             )
 
         self.log.info(
