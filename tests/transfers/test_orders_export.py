@@ -387,3 +387,42 @@ def test_sigkill_mid_export_then_a_retry_completes_with_every_order_once(api, tm
     assert exported == ids
     with gzip.open(part_files(out)[0]) as first_part:
         assert sum(1 for _ in first_part) == 300
+
+
+class RecordingLog:
+    """The one method of a logger the export uses: ``info``."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str, *args: Any) -> None:
+        self.lines.append(message % args)
+
+
+@pytest.mark.parametrize("orders", [1000, 3000])
+def test_the_progress_log_is_bounded_whatever_the_number_of_pages(api, tmp_path, orders):
+    from gooten_provider.hooks.gooten import GootenHook
+
+    api.add_orders_over_days(orders, FIRST_DAY, 1, seed=3)
+    plan = GootenOrdersToObjectStorageOperator(
+        task_id="export",
+        output_path=tmp_path.as_uri(),
+        page_size=10,
+        created_from="2025-03-01",
+        created_to="2025-03-01",
+    ).plan({})
+    client = GootenHook().get_conn()
+    log = RecordingLog()
+
+    def read_pages(first_page: int) -> Iterator[SearchPage]:
+        return client.search_order_pages(page_size=10, first_page=first_page, start_date="2025-03-01")
+
+    manifest = export_orders(
+        read_pages, ExportFolder(storage_path(tmp_path.as_uri())), plan, provider_version="t", log=log
+    )
+
+    assert manifest["orders"] == orders and manifest["pages"] == orders // 10
+    progress = [line for line in log.lines if line.startswith("Gooten orders export: page")]
+    assert 10 <= len(progress) <= 11  # the first page, then one line per tenth of the pages
+    assert progress[0].startswith("Gooten orders export: page 1 of")
+    assert f"{orders} order(s) written" in log.lines[-1] and "orders/s" in log.lines[-1]
