@@ -148,11 +148,15 @@ class ExportFolder:
         temporary = self.root / f".{MANIFEST_NAME}.{manifest['export_id']}.tmp"
         _write_json(temporary, manifest)
         temporary.fs.mv(temporary.path, self.manifest_path.path)  # a rename on a local disk
-        (self.root / PENDING_NAME).unlink(missing_ok=True)
+        self.forget_pending()
         keep = {manifest["export_id"], (previous or {}).get("export_id")}
         for folder in self._parts_folders():
             if folder.name[len(PARTS_PREFIX) :] not in keep:
                 folder.fs.rm(folder.path, recursive=True)
+
+    def forget_pending(self) -> None:
+        """Remove ``_pending.json`` (the export it names is published)."""
+        (self.root / PENDING_NAME).unlink(missing_ok=True)
 
     def discard(self, export_id: str) -> None:
         """Delete an abandoned export's parts (one whose plan no longer matches)."""

@@ -217,7 +217,7 @@ def export_orders(
     pending = folder.read_pending()
     published = folder.read_manifest()
     if pending and published and published.get("export_id") == pending["export_id"]:
-        folder.publish(published)  # an earlier try published it and stopped before tidying up
+        folder.forget_pending()  # an earlier try published it and stopped before tidying up
         return published
     export_id, parts, started_at = _resume_or_start(folder, plan, log)
     progress = progress or ExportProgress(log)

@@ -436,3 +436,18 @@ def test_the_progress_log_is_bounded_whatever_the_number_of_pages(api, tmp_path,
     assert 10 <= len(progress) <= 11  # the first page, then one line per tenth of the pages
     assert progress[0].startswith("Gooten orders export: page 1 of")
     assert f"{orders} order(s) written" in log.lines[-1] and "orders/s" in log.lines[-1]
+
+
+def test_a_retry_after_a_crash_right_after_publishing_returns_the_published_export(api, tmp_path):
+    out = tmp_path / "out"
+    api.add_orders_over_days(150, FIRST_DAY, 1, seed=1)
+    first = export(out, created_from="2025-03-01", created_to="2025-03-01")
+    # the try was killed between replacing manifest.json and removing _pending.json
+    (out / "_pending.json").write_text(json.dumps({"export_id": first["export_id"], "plan": {}}))
+    api.clear_journal()
+
+    again = export(out, created_from="2025-03-01", created_to="2025-03-01")
+
+    assert again["export_id"] == first["export_id"] and again["orders"] == 150
+    assert api.journal == []
+    assert not (out / "_pending.json").exists()
