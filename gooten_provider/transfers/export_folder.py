@@ -40,10 +40,17 @@ def _write_json(path: Any, value: dict[str, Any]) -> None:
 
 
 def read_json(path: Any) -> dict[str, Any] | None:
-    """A JSON object file, or ``None`` when it is missing, cut short or not an object."""
+    """A JSON object file, or ``None`` when it is missing, cut short or not an object.
+
+    Any other failure to read it (storage unreachable, access refused) is raised.
+    """
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:  # cut short by a crash while it was written
         return None
     return value if isinstance(value, dict) else None
 

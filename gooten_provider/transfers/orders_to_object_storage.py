@@ -75,7 +75,18 @@ def _output_folder(value: Any) -> Any:
             f"Invalid output_path {value!r}: use an ObjectStoragePath or a URI with a scheme, such as "
             "'s3://aws_default@lake/gooten/orders/{{ ds }}/' or 'file:///data/gooten/orders/{{ ds }}/'."
         )
-    return storage_path(value)
+    try:
+        path = storage_path(value)
+        path.fs  # noqa: B018 - fails now, before any request, when no filesystem serves the scheme
+    except (ValueError, TypeError) as error:
+        scheme = str(value).split("://", 1)[0] if "://" in str(value) else getattr(value, "protocol", "?")
+        raise ValueError(
+            f"Invalid output_path {value!r}: Airflow has no filesystem for its scheme {scheme!r}; "
+            "install the provider that registers it (s3: apache-airflow-providers-amazon; gs, gcs: "
+            "apache-airflow-providers-google; abfs: apache-airflow-providers-microsoft-azure), or use "
+            f"file:// ({error})."
+        ) from None
+    return path
 
 
 class GootenOrdersToObjectStorageOperator(BaseOperator):

@@ -615,6 +615,20 @@ EXPORT_CASES: tuple[Case, ...] = (
         0,
     ),
     Case(
+        "export-output-path-unknown-scheme",
+        "export",
+        '`output_path="nosuch://lake/gooten/"`',
+        EXPORT_RUN,
+        lambda env: run_export(output_path="nosuch://lake/gooten/", **EXPORT_DAY),
+        GootenExportInputError,
+        "Invalid output_path 'nosuch://lake/gooten/': Airflow has no filesystem for its scheme 'nosuch'; "
+        "install the provider that registers it (s3: apache-airflow-providers-amazon; gs, gcs: "
+        "apache-airflow-providers-google; abfs: apache-airflow-providers-microsoft-azure), or use "
+        "file:// (…).",
+        0,
+        "the cause, Airflow's or fsspec's own words, is in the parentheses",
+    ),
+    Case(
         "export-page-size",
         "export",
         "`page_size=101`",
