@@ -1,6 +1,6 @@
 """Export Gooten orders page by page into numbered JSON Lines parts and a manifest (no Airflow here).
 
-:func:`export_orders` streams: one search page (at most 100 orders) is in memory at a time, each order is
+:func:`export_orders` streams: it holds one search page (at most 100 orders) at a time, each order is
 cut down to the allowlisted fields and written as one line, and every ``pages_per_part`` pages a part is
 closed and marked complete (see :mod:`gooten_provider.transfers.export_folder`). A retry after a crash
 finds the export under way, keeps its complete parts and asks Gooten only for the pages after them.
