@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # and once with `airflow dags test` (the demo test). The DAG runs are listed one per line (-v), so that
 # CI's log shows each of them on each Airflow line.
 COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/triggers tests/testing \
-	tests/errors
+	tests/errors tests/transfers
 COMPAT_DAG_TESTS := tests/dags tests/integration --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_exits_non_zero_when_the_run_fails_and_shows_why
@@ -23,7 +23,8 @@ COMPAT_DAG_TESTS_3_1 := tests/dags/test_dagbag.py \
 	tests/integration/test_operator_dag_runs.py::test_mapped_run_one_task_instance_per_order \
 	tests/integration/test_operator_dag_runs.py::test_sensor_succeeds_when_every_item_reaches_a_target \
 	tests/dags/test_order_status_history.py::test_reads_every_event_rereads_each_order_and_flags_issues \
-	tests/dags/test_wait_for_release.py::test_succeeds_once_every_held_order_is_released
+	tests/dags/test_wait_for_release.py::test_succeeds_once_every_held_order_is_released \
+	tests/dags/test_orders_export.py::test_the_sweep_finds_exactly_the_orders_whose_webhooks_were_lost
 
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never

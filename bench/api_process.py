@@ -17,6 +17,7 @@ import multiprocessing
 import statistics
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
@@ -62,6 +63,11 @@ def _serve(conn: Connection, options: dict[str, Any]) -> None:
                     return
                 if command == "add_orders":
                     reply: Any = api.add_orders(*args)
+                elif command == "add_orders_over_days":  # (count, first day yyyy-mm-dd, days, seed)
+                    count, first_day, days, seed = args
+                    reply = len(
+                        api.add_orders_over_days(count, date.fromisoformat(first_day), days, seed=seed)
+                    )
                 elif command == "add_order":
                     reply = api.add_order(statuses=args[0])["Id"]
                 elif command == "item_statuses":
@@ -128,6 +134,12 @@ class ApiProcess:
     def add_orders(self, count: int, statuses: str | Sequence[str] = "New") -> list[str]:
         """Add ``count`` orders and return their ids."""
         return self._call("add_orders", count, statuses)
+
+    def add_orders_over_days(
+        self, count: int, first_day: date, days: int = 1, seed: int | None = None
+    ) -> int:
+        """Add ``count`` realistic orders created over ``days`` days from ``first_day``; return the count."""
+        return self._call("add_orders_over_days", count, first_day.isoformat(), days, seed)
 
     def item_statuses(self, order_ids: Sequence[str]) -> dict[str, list[str]]:
         """Return the item statuses of each order."""

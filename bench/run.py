@@ -1,7 +1,8 @@
 """Run the benchmarks, print the results, and record them in docs/performance.md and bench/results/.
 
 ``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or
-``airflow``, ``startup``, ``throttling``) runs one part. Each part rewrites only its own marked block of
+``airflow``, ``startup``, ``throttling``, ``webhooks``, ``scale``, ``sensor``, ``export``) runs one
+part. Each part rewrites only its own marked block of
 docs/performance.md (``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in
 bench/results/.
 """
@@ -32,6 +33,7 @@ PARTS: tuple[str, ...] = (
     "webhooks",
     "scale",
     "sensor",
+    "export",
 )
 
 
@@ -342,6 +344,28 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
         print(table_se, flush=True)
         if not args.no_record:
             record("sensor", f"{when_line(measured)}\n\n{table_se}", {"measured": measured, **result_se})
+
+    if "export" in parts:
+        from bench import export
+
+        print(
+            "\nExport: N orders to object storage against a local API throttled at R requests/s", flush=True
+        )
+        measured = when()
+        runs = export.run_export(progress=lambda line: print(line, flush=True))
+        table_ex = export.format_table(runs)
+        print(table_ex, flush=True)
+        if not args.no_record:
+            intro = (
+                f"{when_line(measured)} `GootenOrdersToObjectStorageOperator`, default fields, gzip, to a "
+                f"local folder; the local API in its own process, orders created over {export.DAYS} days, no "
+                "latency but the throttle's; each export in a fresh process."
+            )
+            record(
+                "export",
+                f"{intro}\n\n{table_ex}",
+                {"measured": measured, "runs": [run.to_json() for run in runs]},
+            )
 
 
 if __name__ == "__main__":

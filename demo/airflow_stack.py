@@ -225,6 +225,7 @@ Airflow is up: http://{HOST}:{port}   (login: {USERNAME} / {PASSWORD})
   DAGs                 gooten_dq_hold_cancel, gooten_reconcile_order_statuses, gooten_manual_order_status,
                        gooten_order_status_history (on each Gooten webhook),
                        gooten_wait_for_release (a deferrable sensor: the triggerer waits for held orders)
+                       gooten_orders_export (daily export to the lake, load, and a sweep for lost webhooks)
   local Gooten API     {api.base_url}  ({len(api.order_ids())} demo orders; connection gooten_default)
                        an order's page: {api.admin_order_url} (the "Gooten order" button)
   webhook relay        http://{HOST}:{relay_port}  (the local API's webhooks -> events on gooten://orders)

@@ -10,7 +10,8 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -38,7 +39,15 @@ from gooten_provider.request_core import (
 )
 from gooten_provider.transport import build_session
 
-__all__ = ["ORDER_PATH", "ORDER_SEARCH_PATH", "ORDER_STATUS_PATH", "SEARCH_FILTERS", "GootenClient"]
+__all__ = [
+    "ORDER_PATH",
+    "ORDER_SEARCH_PATH",
+    "ORDER_STATUS_PATH",
+    "SEARCH_FILTERS",
+    "GootenClient",
+    "SearchPage",
+    "search_params",
+]
 
 # Python keyword -> Gooten's query parameter, for search_orders().
 SEARCH_FILTERS = {
@@ -51,6 +60,37 @@ SEARCH_FILTERS = {
     "generic_values": "genericValues",
     "partner_id": "partnerId",
 }
+
+
+def search_params(page_size: int, filters: Mapping[str, str | dt.date | None]) -> dict[str, str]:
+    """Gooten's query parameters for search filters given as keywords (see :data:`SEARCH_FILTERS`).
+
+    :raises ValueError: an unknown filter, or a page size outside 1 to 100.
+    """
+    unknown = sorted(set(filters) - set(SEARCH_FILTERS))
+    if unknown:
+        raise ValueError(
+            f"Unknown order search filter(s) {', '.join(unknown)}; allowed: {', '.join(SEARCH_FILTERS)}."
+        )
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+        raise ValueError(f"page_size must be between 1 and 100, got {page_size!r}.")
+    return {
+        SEARCH_FILTERS[name]: value.isoformat() if isinstance(value, dt.date) else str(value)
+        for name, value in filters.items()
+        if value is not None
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of an order search, as :meth:`GootenClient.search_order_pages` yields it."""
+
+    #: The page's number (from 1).
+    number: int
+    #: The orders on it, as Gooten returned them.
+    orders: list[dict[str, Any]]
+    #: How many pages Gooten said the search has, on this page.
+    total_pages: int
 
 
 def _outer_reason(exc: requests.RequestException) -> object:
@@ -150,27 +190,35 @@ class GootenClient(GootenClientBase):
             (dates or ``yyyy-mm-dd``), ``unique_user_id``, ``generic_values``, ``partner_id``.
         :raises ValueError: an unknown filter or a page size out of range, at the call (not at iteration).
         """
-        unknown = sorted(set(filters) - set(SEARCH_FILTERS))
-        if unknown:
-            raise ValueError(
-                f"Unknown order search filter(s) {', '.join(unknown)}; allowed: {', '.join(SEARCH_FILTERS)}."
-            )
-        if not 1 <= page_size <= 100:
-            raise ValueError(f"page_size must be between 1 and 100, got {page_size!r}.")
-        params = {
-            SEARCH_FILTERS[name]: value.isoformat() if isinstance(value, dt.date) else str(value)
-            for name, value in filters.items()
-            if value is not None
-        }
-        return self._search_pages(params, page_size)
+        pages = self._search_pages(search_params(page_size, filters), page_size, 1)
+        return (order for page in pages for order in page.orders)
 
-    def _search_pages(self, params: dict[str, str], page_size: int) -> Iterator[dict[str, Any]]:
-        page = 1
+    # -- search pages (a paging iterator for exports) ----------------------------------------------------
+
+    def search_order_pages(
+        self, *, page_size: int = 100, first_page: int = 1, **filters: str | dt.date | None
+    ) -> Iterator[SearchPage]:
+        """Yield the pages of an order search from ``first_page`` on, each with its number and page count.
+
+        For readers that must know where they are, such as an export that resumes after its last complete
+        page. The iteration ends after the last page Gooten reports (``TotalPages``, read from every page:
+        it may change while a search is paged) or at an empty page.
+
+        :param first_page: the page to start from (pages are numbered from 1).
+        :raises ValueError: an unknown filter, a page size out of range or a first page below 1, at the call.
+        """
+        params = search_params(page_size, filters)
+        if isinstance(first_page, bool) or not isinstance(first_page, int) or first_page < 1:
+            raise ValueError(f"first_page must be a whole number of 1 or more, got {first_page!r}.")
+        return self._search_pages(params, page_size, first_page)
+
+    def _search_pages(self, params: dict[str, str], page_size: int, page: int) -> Iterator[SearchPage]:
         while True:
             body = self._request(self.core.search_page_request(params, page, page_size))
             orders = body.get("Orders") or []
-            yield from orders
-            if not orders or page >= int(body.get("TotalPages") or 1):
+            total_pages = int(body.get("TotalPages") or 1)
+            yield SearchPage(number=page, orders=orders, total_pages=total_pages)
+            if not orders or page >= total_pages:
                 return
             page += 1
 

@@ -68,7 +68,10 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-gooten",
         "name": "Gooten",
-        "description": "Gooten print-on-demand API: hold, cancel, reset or test-flag orders from Airflow.",
+        "description": (
+            "Gooten print-on-demand API: hold, cancel, reset or test-flag orders, and export them, "
+            "from Airflow."
+        ),
         "versions": [__version__],
         "integrations": [
             {
@@ -81,6 +84,13 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.operators.gooten"]}],
         "sensors": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.sensors.gooten"]}],
         "triggers": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.triggers.gooten"]}],
+        "transfers": [
+            {
+                "source-integration-name": "Gooten",
+                "target-integration-name": "Common IO",
+                "python-module": "gooten_provider.transfers.orders_to_object_storage",
+            }
+        ],
         "extra-links": ["gooten_provider.links.GootenOrderLink"],
         "connection-types": [CONNECTION_TYPE],
         # gooten://orders, the asset the webhook relay posts events to (gooten_provider.assets)

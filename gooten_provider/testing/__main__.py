@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the URL to send Gooten's webhooks to (it holds a token)",
     )
     parser.add_argument(
+        "--webhook-drop-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with --webhook-url-env: lose each webhook with probability P (0-1), as deliveries get lost",
+    )
+    parser.add_argument(
         "--billing-key-env",
         metavar="VAR",
         help="environment variable holding the billing key to accept (default: the fake test key)",
@@ -153,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             orders=orders,
             rate_limit=args.rate_limit,
             rate_burst=args.rate_burst,
+            webhook_drop_rate=args.webhook_drop_rate,
             **options,
         )
         server.start()

@@ -55,7 +55,15 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from gooten_provider.statuses import TARGET_STATUSES
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, CONNECTION_FAULTS, FaultKind, FaultPlan
-from gooten_provider.testing.orders import OrderStore, SearchFilter, add_specs
+from gooten_provider.testing.order_search import (
+    SearchCache,
+    parse_search,
+    search_fault_key,
+    search_page,
+    search_page_number,
+)
+from gooten_provider.testing.orders import OrderStore, add_specs
+from gooten_provider.testing.orders_over_days import orders_over_days
 from gooten_provider.testing.throttling import RequestThrottle, retry_after_seconds
 from gooten_provider.testing.webhooks import WebhookOrderStore, WebhookSender, move_order_items
 
@@ -64,10 +72,6 @@ DEFAULT_RECIPE_ID = "a2b7c1d4-5e6f-4a8b-9c0d-1e2f3a4b5c6d"
 #: Partner billing key the local API accepts unless told otherwise. Fake, for tests only; like real
 #: keys it is base64-style, with ``+``, ``/`` and ``=``, so it must be URL-encoded exactly once.
 DEFAULT_BILLING_KEY = "q+Zb/7Kx9Lm2Pw+Yr4Tn8Vc1Ds6Fg0Hj3Ak5Ml7No9="
-
-#: Default and largest ``pageSize`` of ``GET /api/ordersearch``.
-DEFAULT_PAGE_SIZE = 25
-MAX_PAGE_SIZE = 100
 
 ORDER_STATUS_PATH = "/api/orderstatus"
 ORDER_SEARCH_PATH = "/api/ordersearch"
@@ -168,6 +172,8 @@ class JournalEntry:
     started: float
     #: ``time.monotonic()`` when the reply was written, or when a fault ended the request.
     finished: float
+    #: The ``page`` asked for (``GET /api/ordersearch`` only; 1 when not given), else ``None``.
+    page: int | None = None
 
     @property
     def duration(self) -> float:
@@ -213,6 +219,7 @@ class _Request:
     target_status: str | None = None
     key_check: str = "not_required"
     recipe_check: str = "missing"
+    page: int | None = None
 
 
 def _parse_query(query: str) -> dict[str, str]:
@@ -581,6 +588,8 @@ class GootenApiServer:
     :param rate_clock: the clock of the token buckets (default :func:`time.monotonic`), for tests.
     :param webhook_url: where to send Gooten's webhooks after every item status change, as registered in
         the Gooten Admin (``.../gooten/webhook/<token>?orderid=``); ``None`` sends none.
+    :param webhook_drop_rate: the probability that a webhook is lost and never sent (0 to 1, with
+        ``webhook_url``), drawn with ``seed``; lost ones are in ``webhooks.deliveries`` with ``dropped`` set.
     """
 
     def __init__(
@@ -603,6 +612,7 @@ class GootenApiServer:
         rate_burst: int | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
         webhook_url: str | None = None,
+        webhook_drop_rate: float = 0.0,
     ) -> None:
         if not recipe_id or not billing_key:
             raise ValueError("recipe_id and billing_key must not be empty.")
@@ -636,9 +646,14 @@ class GootenApiServer:
         self._bound_port: int | None = None
         self._lock = threading.RLock()
         #: Sends Gooten's webhooks (``webhook_url`` set), see :attr:`WebhookSender.deliveries`; else ``None``.
-        self.webhooks = WebhookSender(webhook_url) if webhook_url else None
+        if webhook_drop_rate and not webhook_url:
+            raise ValueError("webhook_drop_rate needs a webhook_url: without one no webhook is sent at all.")
+        self.webhooks = (
+            WebhookSender(webhook_url, drop_rate=webhook_drop_rate, seed=seed) if webhook_url else None
+        )
         self._store = OrderStore() if self.webhooks is None else WebhookOrderStore(self.webhooks)
         self._faults = FaultPlan(fault_rate, fault_kinds, seed)
+        self._search_cache = SearchCache()
         self._journal: list[JournalEntry] = []
         self._connection_ids = itertools.count(1)
         self._state_lock = threading.Lock()
@@ -767,6 +782,18 @@ class GootenApiServer:
         with self._lock:
             return [self._store.add(None, statuses)["Id"] for _ in range(int(count))]
 
+    def add_orders_over_days(
+        self, count: int, first_day: date, days: int = 1, *, seed: int | None = None
+    ) -> list[str]:
+        """Add ``count`` realistic orders created over ``days`` days from ``first_day``; return their ids.
+
+        See :func:`~gooten_provider.testing.orders_over_days.orders_over_days` (products, a status mix,
+        tracking, customers); the same ``seed`` gives the same orders (their ids aside).
+        """
+        specs = orders_over_days(count, first_day, days, seed=seed)
+        with self._lock:
+            return add_specs(self._store, specs)
+
     def order(self, order_id: str) -> dict[str, Any]:
         """Return a copy of an order's JSON.
 
@@ -827,6 +854,14 @@ class GootenApiServer:
         """
         with self._lock:
             self._faults.queue(order_id, faults, method)
+
+    def inject_search_faults(self, page: int, *faults: FaultKind | str) -> None:
+        """Queue faults for the order search's page ``page``: each request of it consumes the next one.
+
+        :raises ValueError: an unknown fault kind.
+        """
+        with self._lock:
+            self._faults.queue(search_fault_key(page), faults)
 
     def pending_faults(self, order_id: str | None = None) -> int:
         """Count queued faults not consumed yet, for one order or all of them."""
@@ -962,6 +997,7 @@ class GootenApiServer:
                 request.key_check = "mismatch"
         if route == _ROUTE_SEARCH:
             request.order_id = None
+            request.page = search_page_number(params)
         elif route == _ROUTE_ADMIN:
             request.order_id = _admin_order_id(raw_path)
         elif route == _ROUTE_ADMIN_STATUS:
@@ -985,7 +1021,8 @@ class GootenApiServer:
         if request.route in (None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS):  # faults are for API calls only
             return None
         with self._lock:
-            return self._faults.draw(request.order_id, request.method)
+            key = search_fault_key(request.page) if request.page is not None else request.order_id
+            return self._faults.draw(key, request.method)
 
     def _record(self, request: _Request, fault: FaultKind | None, outcome: str, *, applied: bool) -> None:
         entry = JournalEntry(
@@ -1001,6 +1038,7 @@ class GootenApiServer:
             connection_id=request.connection_id,
             started=request.started,
             finished=time.monotonic(),
+            page=request.page,
         )
         with self._lock:
             self._journal.append(entry)
@@ -1094,45 +1132,10 @@ class GootenApiServer:
         return _Result(_Reply(200, page, _HTML), "admin_page")
 
     def _search(self, request: _Request) -> _Result:
-        params = request.params
-        errors: list[tuple[str, str, str]] = []
-        numbers: dict[str, int] = {}
-        for name, key, default in (("page", "page", 1), ("pageSize", "pagesize", DEFAULT_PAGE_SIZE)):
-            raw = params.get(key, "").strip()
-            try:
-                value = int(raw) if raw else default
-            except ValueError:
-                value = 0
-            if value < 1:
-                errors.append((name, f"'{name}' must be a whole number of 1 or more.", raw))
-            numbers[name] = value
-        dates: dict[str, date | None] = {}
-        for name in ("startDate", "endDate"):
-            raw = params.get(name.casefold(), "").strip()
-            try:
-                dates[name] = date.fromisoformat(raw) if raw else None
-            except ValueError:
-                dates[name] = None
-                errors.append((name, f"'{name}' must be a date in yyyy-mm-dd form.", raw))
-        if errors:
-            return self._error("bad_request", *errors)
-        page, page_size = numbers["page"], min(numbers["pageSize"], MAX_PAGE_SIZE)
-        search_filter = SearchFilter(
-            email=params.get("email") or None,
-            last_name=params.get("lastname") or None,
-            postal_code=params.get("postalcode") or None,
-            start_date=dates["startDate"],
-            end_date=dates["endDate"],
-        )
+        query = parse_search(request.params)
+        if isinstance(query, list):
+            return self._error("bad_request", *query)
         with self._lock:
-            found = self._store.search(search_filter)
-            chunk = found[(page - 1) * page_size : page * page_size]
-            body = _json_bytes(
-                {
-                    "Orders": [{k: v for k, v in order.items() if k != "GootenId"} for order in chunk],
-                    "TotalPages": max(1, math.ceil(len(found) / page_size)),
-                    "Page": page,
-                    "HadError": False,
-                }
-            )
+            found = self._search_cache.matching(self._store, query.search_filter)
+            body = _json_bytes(search_page(found, query))
         return _Result(_Reply(200, body), "search")

@@ -5,7 +5,9 @@ appended (the URL ends with ``?orderid=``), each time an order item is updated. 
 retry policy or ordering. The local API does the same: after every item status change it posts the order
 JSON once per item that changed, so an order whose two items ship together sends two identical
 webhooks, as Gooten would. It retries on failure (connection error, timeout, non-2xx) with backoff: at
-least once, so duplicates happen, as they may in production.
+least once, so duplicates happen, as they may in production. With a ``drop_rate`` it also loses
+webhooks, each with that probability, as deliveries get lost in production: a lost webhook is never sent,
+and is recorded with ``dropped`` set (what a reconciliation sweep has to find).
 
 :class:`WebhookOrderStore` is the order store that notices changes; :class:`WebhookSender` sends them on
 a background thread, one at a time, and records each in :attr:`WebhookSender.deliveries` (never the URL,
@@ -18,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import queue
+import random
 import threading
 import time
 import urllib.error
@@ -53,6 +56,7 @@ class WebhookDelivery:
     :param status: the HTTP status of the last answer, ``None`` when there was none.
     :param delivered: whether an attempt was answered 2xx.
     :param error: why the last attempt failed, if it did (never the URL).
+    :param dropped: whether the local API lost it on purpose (``drop_rate``): it was never sent.
     """
 
     order_id: str
@@ -61,6 +65,7 @@ class WebhookDelivery:
     status: int | None
     delivered: bool
     error: str | None = None
+    dropped: bool = False
 
 
 class WebhookSender:
@@ -70,6 +75,8 @@ class WebhookSender:
     :param timeout: seconds to wait for each answer.
     :param max_attempts: POSTs of one webhook before giving up (a test server must not retry forever).
     :param retry_initial: seconds before the first retry, doubling up to ``retry_max``.
+    :param drop_rate: the probability that a webhook is lost (never sent), from 0 (the default) to 1.
+    :param seed: the seed of the draws that lose webhooks, for reproducible runs.
     """
 
     def __init__(
@@ -80,9 +87,15 @@ class WebhookSender:
         max_attempts: int = 8,
         retry_initial: float = 0.2,
         retry_max: float = 5.0,
+        drop_rate: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError("webhook_url must be an http:// or https:// URL.")  # never echo it: a secret
+        if not 0.0 <= float(drop_rate) <= 1.0:
+            raise ValueError(f"webhook_drop_rate must be between 0 and 1, got {drop_rate!r}.")
+        self.drop_rate = float(drop_rate)
+        self._drops = random.Random(seed)  # noqa: S311 - test data, not security
         self._url = url
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -108,12 +121,18 @@ class WebhookSender:
         """Queue ``webhooks`` posts of this order JSON (a snapshot: later changes do not alter it)."""
         snapshot = copy.deepcopy(order)
         with self._lock:
+            lost = sum(1 for _ in range(webhooks) if self._drops.random() < self.drop_rate)
+            statuses = tuple(str(item.get("Status")) for item in snapshot.get("Items") or [])
+            self._deliveries.extend(
+                WebhookDelivery(str(snapshot.get("Id")), statuses, 0, None, delivered=False, dropped=True)
+                for _ in range(lost)
+            )
             if self._thread is None or not self._thread.is_alive():
                 self._stopping.clear()
                 self._thread = threading.Thread(target=self._run, name="local-gooten-webhooks", daemon=True)
                 self._thread.start()
-            self._unfinished += webhooks
-        for _ in range(webhooks):
+            self._unfinished += webhooks - lost
+        for _ in range(webhooks - lost):
             self._queue.put(snapshot)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:

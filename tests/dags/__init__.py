@@ -21,6 +21,7 @@ DAG_IDS = {
     "gooten_manual_order_status",
     "gooten_order_status_history",
     "gooten_wait_for_release",
+    "gooten_orders_export",
 }
 
 if str(DAGS_FOLDER) not in sys.path:

@@ -17,6 +17,7 @@ input was rejected before any request was made.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -56,6 +57,10 @@ from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.project_urls import doc_url
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer, PortUnavailableError
+from gooten_provider.transfers.orders_to_object_storage import (
+    GootenExportInputError,
+    GootenOrdersToObjectStorageOperator,
+)
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
 from tests.airflow_compat import airflow_at_least
 
@@ -387,6 +392,7 @@ SECTIONS = {
     "gooten": "Gooten's answers",
     "network": "Network",
     "local-api": "The local Gooten API (`gooten_provider.testing`)",
+    "export": "Orders export (`GootenOrdersToObjectStorageOperator`)",
 }
 
 HOOK_UPDATE = "`GootenHook.update_order_status`, before any request"
@@ -494,6 +500,206 @@ def _timeout(run: Callable[[Env], Any]) -> Callable[[Env], Any]:
         return run(env)
 
     return with_short_timeout
+
+
+EXPORT_PARSE = "`GootenOrdersToObjectStorageOperator(...)`, when the DAG is parsed"
+EXPORT_RUN = "`GootenOrdersToObjectStorageOperator.execute`, before any request"
+#: A day of orders, for export cases whose bad input is elsewhere.
+EXPORT_DAY = {"created_from": "2025-03-01", "created_to": "2025-03-01"}
+_MIDNIGHT = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+
+
+def export_operator(**kwargs: Any) -> GootenOrdersToObjectStorageOperator:
+    kwargs.setdefault("output_path", "file:///tmp/gooten-catalogue-export/")
+    return GootenOrdersToObjectStorageOperator(task_id="export", **kwargs)
+
+
+def run_export(context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    return export_operator(**kwargs).execute(context or {})  # type: ignore[arg-type]
+
+
+EXPORT_CASES: tuple[Case, ...] = (
+    Case(
+        "export-window-backwards",
+        "export",
+        '`created_from="2025-03-05", created_to="2025-03-01"`',
+        EXPORT_RUN,
+        lambda env: run_export(created_from="2025-03-05", created_to="2025-03-01"),
+        GootenExportInputError,
+        "Invalid window: created_to 2025-03-01 is before created_from 2025-03-05 (both dates are included; "
+        "one day is from D to D).",
+        0,
+        "every export input error is a `GootenExportInputError` (an `AirflowFailException` and a "
+        "`ValueError`): the task fails without retries, since a retry would render the same arguments",
+    ),
+    Case(
+        "export-date-format",
+        "export",
+        '`created_from="03/01/2025"`',
+        EXPORT_RUN,
+        lambda env: run_export(created_from="03/01/2025", created_to="2025-03-02"),
+        GootenExportInputError,
+        "Invalid created_from '03/01/2025': give a date as yyyy-mm-dd (such as '2025-03-01').",
+        0,
+        "a date that does not exist (`2025-02-30`) gets the same message",
+    ),
+    Case(
+        "export-window-too-wide",
+        "export",
+        '`created_from="2025-01-01", created_to="2025-12-31"`',
+        EXPORT_RUN,
+        lambda env: run_export(created_from="2025-01-01", created_to="2025-12-31"),
+        GootenExportInputError,
+        "Window too wide: 2025-01-01 to 2025-12-31 is 365 days, more than max_window_days=92; export it in "
+        "smaller windows, or raise max_window_days.",
+        0,
+    ),
+    Case(
+        "export-one-date",
+        "export",
+        '`created_from="2025-03-01"` alone',
+        EXPORT_RUN,
+        lambda env: run_export(created_from="2025-03-01"),
+        GootenExportInputError,
+        "created_to is missing: give both created_from and created_to (inclusive dates, yyyy-mm-dd), or "
+        "neither to export the run's data interval.",
+        0,
+    ),
+    Case(
+        "export-no-data-interval",
+        "export",
+        "no dates, and a run without a data interval",
+        EXPORT_RUN,
+        lambda env: run_export(),
+        GootenExportInputError,
+        "No window: give created_from and created_to (yyyy-mm-dd), since this run has no data interval to "
+        "take them from (a manual or asset-triggered run of a DAG without a data-interval schedule).",
+        0,
+    ),
+    Case(
+        "export-empty-data-interval",
+        "export",
+        "no dates, and a run whose data interval is empty (`CronTriggerTimetable`, `@daily` on Airflow 3)",
+        EXPORT_RUN,
+        lambda env: run_export({"data_interval_start": _MIDNIGHT, "data_interval_end": _MIDNIGHT}),
+        GootenExportInputError,
+        "No window: this run's data interval is empty (2025-03-01T00:00:00+00:00 to "
+        "2025-03-01T00:00:00+00:00), as with a CronTriggerTimetable or an '@daily' schedule on Airflow 3's "
+        "defaults: give created_from and created_to (yyyy-mm-dd), or schedule with "
+        "CronDataIntervalTimetable('@daily', timezone='UTC').",
+        0,
+    ),
+    Case(
+        "export-interval-not-whole-days",
+        "export",
+        "no dates, and an hourly data interval",
+        EXPORT_RUN,
+        lambda env: run_export(
+            {
+                "data_interval_start": _MIDNIGHT + dt.timedelta(hours=6),
+                "data_interval_end": _MIDNIGHT + dt.timedelta(hours=7),
+            }
+        ),
+        GootenExportInputError,
+        "The run's data_interval_start 2025-03-01T06:00:00+00:00 is not at midnight UTC, and Gooten's "
+        "search filters whole dates: give created_from and created_to, or schedule the DAG daily with a "
+        "data interval (CronDataIntervalTimetable('@daily', timezone='UTC')).",
+        0,
+    ),
+    Case(
+        "export-personal-field",
+        "export",
+        '`fields=["Id", "ShippingAddress.Email"]`',
+        EXPORT_RUN,
+        lambda env: run_export(fields=["Id", "ShippingAddress.Email"], **EXPORT_DAY),
+        GootenExportInputError,
+        "Personal data in fields: 'ShippingAddress.Email' (addresses, e-mail, phone, free-form Meta, artwork "
+        "URLs): set include_personal_data=True to export them, knowing that they then land in the lake, or "
+        "remove them.",
+        0,
+        "a path containing personal data (`Items`, which holds `Items.Meta`) is refused the same way",
+    ),
+    Case(
+        "export-unknown-field",
+        "export",
+        '`fields=["items.status"]`',
+        EXPORT_RUN,
+        lambda env: run_export(fields=["items.status"], **EXPORT_DAY),
+        GootenExportInputError,
+        "Unknown field 'items.status': an order has no 'items' (did you mean 'Items'? names are "
+        "case-sensitive); it has Id, NiceId, GootenId, SourceId, SouceId, CreatedAt, Items, …",
+        0,
+    ),
+    Case(
+        "export-window-as-filter",
+        "export",
+        '`filters={"start_date": "2025-03-01"}`',
+        EXPORT_RUN,
+        lambda env: run_export(filters={"start_date": "2025-03-01"}, **EXPORT_DAY),
+        GootenExportInputError,
+        "filters start_date: give the window as created_from and created_to instead.",
+        0,
+    ),
+    Case(
+        "export-unknown-filter",
+        "export",
+        '`filters={"status": "Shipped"}`',
+        EXPORT_RUN,
+        lambda env: run_export(filters={"status": "Shipped"}, **EXPORT_DAY),
+        GootenExportInputError,
+        "Unknown search filter(s) status; allowed: email, last_name, postal_code, unique_user_id, "
+        "generic_values, partner_id.",
+        0,
+        "Gooten's search has no status filter: export, then filter `Items.Status`",
+    ),
+    Case(
+        "export-output-path-no-scheme",
+        "export",
+        '`output_path="/data/gooten"`',
+        EXPORT_RUN,
+        lambda env: run_export(output_path="/data/gooten", **EXPORT_DAY),
+        GootenExportInputError,
+        "Invalid output_path '/data/gooten': use an ObjectStoragePath or a URI with a scheme, such as "
+        "'s3://aws_default@lake/gooten/orders/{{ ds }}/' or 'file:///data/gooten/orders/{{ ds }}/'.",
+        0,
+    ),
+    Case(
+        "export-output-path-unknown-scheme",
+        "export",
+        '`output_path="nosuch://lake/gooten/"`',
+        EXPORT_RUN,
+        lambda env: run_export(output_path="nosuch://lake/gooten/", **EXPORT_DAY),
+        GootenExportInputError,
+        "Invalid output_path 'nosuch://lake/gooten/': Airflow has no filesystem for its scheme 'nosuch'; "
+        "install the provider that registers it (s3: apache-airflow-providers-amazon; gs, gcs: "
+        "apache-airflow-providers-google; abfs: apache-airflow-providers-microsoft-azure), or use "
+        "file:// (…).",
+        0,
+        "the cause, Airflow's or fsspec's own words, is in the parentheses",
+    ),
+    Case(
+        "export-page-size",
+        "export",
+        "`page_size=101`",
+        EXPORT_PARSE,
+        lambda env: export_operator(page_size=101),
+        ValueError,
+        "Invalid page_size 101: use a whole number from 1 to 100.",
+        0,
+        "`orders_per_part` and `max_window_days` take a whole number of at least 1, checked the same way",
+    ),
+    Case(
+        "export-personal-data-flag",
+        "export",
+        '`include_personal_data="yes"`',
+        EXPORT_PARSE,
+        lambda env: export_operator(include_personal_data="yes"),
+        ValueError,
+        "include_personal_data must be True or False, got 'yes'.",
+        0,
+        "not templated on purpose: exporting personal data is decided in code, not in a trigger form",
+    ),
+)
 
 
 CASES: tuple[Case, ...] = (
@@ -1867,6 +2073,7 @@ CASES: tuple[Case, ...] = (
         "an `OSError` whose `errno` is the bind's (`EADDRINUSE`); a port below 1024 without privileges "
         "(`EACCES`) is explained the same way",
     ),
+    *EXPORT_CASES,
 )
 
 

@@ -13,6 +13,7 @@ encoded twice. A key with letters outside ASCII, echoed by a gateway percent-enc
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
@@ -109,6 +110,9 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
     api.inject_faults(by_label["missing-postal-code"], "lost_response", method="POST")
     api.inject_faults(by_label["http-image"], "500", "reset", method="GET")
     api.inject_faults(by_label["double-submission"], "refused", method="POST")
+    api.inject_search_faults(1, "500", "reset")  # the next searches of page 1: retried, and logged
+    today = dt.datetime.now(dt.UTC).date()
+    window = {"created_from": (today - dt.timedelta(days=2)).isoformat(), "created_to": today.isoformat()}
     runs = [
         ("gooten_dq_hold_cancel", {}),
         ("gooten_reconcile_order_statuses", {}),
@@ -130,6 +134,7 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
             {"order_ids": [by_label["repeat-order"]], "status": "Test", "dry_run": True, "reason": None},
         ),
         ("gooten_order_status_history", {"order_ids": [by_label["clean"], "404-missing"]}),
+        ("gooten_orders_export", window),
     ]
     for dag_id, conf in runs:
         dag_run = load_dag(dag_id).test(run_conf=conf)
@@ -208,7 +213,8 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
 
     # the audit saw real traffic and real output, or it proves nothing
     assert sum(1 for e in api.journal if e.key_check == "ok") > 20
-    assert len(evidence.run_ids) == 8
+    assert len(evidence.run_ids) == 9
+    assert any(where.startswith("XCom gooten_orders_export.export_orders") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)
     assert any(where.startswith("rendered fields gooten_manual_order_status") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_wait_for_release.wait_for_release") for where in evidence.texts)
