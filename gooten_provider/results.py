@@ -306,7 +306,7 @@ class ResultsJournal:
                 if deadline is None:
                     deadline = now + self._retry_seconds
                     log.warning(
-                        "Writing the results to %s failed (%s: %s); retrying for up to %.0f s.",
+                        "Writing the results to %s failed (%s: %s); retrying for up to %g s.",
                         name,
                         type(exc).__name__,
                         exc,
