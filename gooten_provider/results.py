@@ -256,7 +256,12 @@ class ResultsJournal:
 
     def add(self, record: dict[str, Any]) -> None:
         """Write one order's final record (on object storage: buffer it; flush when enough are waiting)."""
-        self.carry_over([_line(record)])
+        try:
+            line = _line(record)
+        except (TypeError, ValueError) as exc:  # a record lost so must not leave a complete-looking folder
+            self._failure = f"a record of {record.get('order_id')!r} is not JSON ({exc})"
+            raise ResultsWriteError(self._failure) from exc
+        self.carry_over([line])
 
     def carry_over(self, lines: Iterable[bytes]) -> None:
         """Write records already encoded as JSON lines (records carried over from an earlier try)."""

@@ -413,10 +413,10 @@ class GootenOrderStatusOperator(BaseOperator):
         raise AirflowException(
             f"The results could not be written under {results_path} ({error}), so the batch stopped. "
             f"{total - tally.not_attempted} of {total} order(s) were handled ({counts}); "
-            f"{tally.not_attempted} were not attempted. The records in {folder} are incomplete (it has no summary.json, so "
-            "read_order_results does not take it for complete); the counts are in the task's XCom. A retry "
-            "of the task is safe: it resumes from the records written, and reads the orders whose record is "
-            "missing before changing them."
+            f"{tally.not_attempted} were not attempted. The records in {folder} are incomplete (it has no "
+            "summary.json, so read_order_results does not take it for complete); the counts are in the "
+            "task's XCom. A retry of the task is safe: it resumes from the records written, and reads the "
+            "orders whose record is missing before changing them."
         ) from error
 
     def _fail_stopped(

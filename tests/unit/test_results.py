@@ -366,3 +366,13 @@ def test_a_local_uri_with_a_host_is_refused_not_written_under_the_working_direct
     assert repr(instead) in str(info.value)
     with pytest.raises(ValueError, match="a local path takes none"):
         list(read_order_results(value))
+
+
+def test_a_record_that_cannot_be_encoded_leaves_the_folder_incomplete(root):
+    journal = journal_of(root, 1)
+    journal.add(record("1-a"))
+    with pytest.raises(ResultsWriteError, match="'1-b' is not JSON"):
+        journal.add({**record("1-b"), "error": object()})
+    with pytest.raises(ResultsWriteError):
+        journal.close({"total": 2})
+    assert newest_attempt(root) is None
