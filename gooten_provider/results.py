@@ -298,18 +298,18 @@ class ResultsJournal:
         """
         if self._failure is not None:
             raise ResultsWriteError(self._failure)
-        deadline: float | None = None
+        first_failure: float | None = None
         pause = 0.05
         while True:
             try:
                 write()
-                if deadline is not None:
+                if first_failure is not None:
                     log.warning("Writing the results to %s works again.", name)
                 return
             except Exception as exc:
                 now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self._retry_seconds
+                if first_failure is None:
+                    first_failure = now
                     log.warning(
                         "Writing the results to %s failed (%s: %s); retrying for up to %g s.",
                         name,
@@ -317,8 +317,9 @@ class ResultsJournal:
                         exc,
                         self._retry_seconds,
                     )
+                deadline = first_failure + self._retry_seconds
                 if now >= deadline or self._give_up():
-                    self._failure = f"writing {name} failed for {self._retry_seconds:g} s: " + (
+                    self._failure = f"writing {name} failed for {now - first_failure:.1f} s: " + (
                         f"{type(exc).__name__}: {exc}"
                     )
                     raise ResultsWriteError(self._failure) from exc

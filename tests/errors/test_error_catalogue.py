@@ -1329,7 +1329,7 @@ CASES: tuple[Case, ...] = (
         "`GootenOrderStatusOperator.execute`, at the first record or write entry that cannot be written",
         _results_on_a_full_disk,
         AirflowException,
-        "The results could not be written under file://… (writing file://…/writes.jsonl failed for 0.2 s: "
+        "The results could not be written under file://… (writing file://…/writes.jsonl failed for … s: "
         "OSError: [Errno 28] No space left on device), so the batch stopped. 1 of 1 order(s) were handled "
         "(failed 1); 0 were not attempted. The records in attempt-… are incomplete (it has no summary.json, "
         "so read_order_results does not take it for complete); the counts are in the task's XCom. A retry "
