@@ -376,3 +376,14 @@ def test_a_record_that_cannot_be_encoded_leaves_the_folder_incomplete(root):
     with pytest.raises(ResultsWriteError):
         journal.close({"total": 2})
     assert newest_attempt(root) is None
+
+
+def test_a_stopped_task_stops_retrying_a_write_at_once(disk):
+    root = storage_path(disk.path.as_uri())
+    stopped = threading.Event()
+    journal = journal_of(root, 1, retry_seconds=30, give_up=stopped.is_set)
+    disk.fill()
+    threading.Timer(0.3, stopped.set).start()
+    # not the 30 s of retries: the task must end within its stop's grace
+    with pytest.raises(ResultsWriteError, match=r"failed for [0-4]\.\d s: OSError: .*No space left"):
+        journal.add(record("1-a"))
