@@ -30,7 +30,8 @@ def _refuse_a_host(text: str) -> None:
     """A local URI names no host: ``file://tmp/x`` would quietly be ``tmp/x`` under the working directory."""
     parts = urlsplit(text)
     if parts.scheme.lower() in _LOCAL_SCHEMES and parts.netloc:
-        local = f"{parts.scheme}:///{parts.netloc}{parts.path}"
+        host_free = parts.path if parts.netloc.lower() == "localhost" else f"/{parts.netloc}{parts.path}"
+        local = f"{parts.scheme}://{host_free}"
         raise ValueError(
             f"Invalid results_path {text!r}: {parts.netloc!r} stands where a {parts.scheme}:// URI has its "
             f"host, and a local path takes none. Give the whole path after three slashes, such as {local!r}."

@@ -356,7 +356,7 @@ def test_read_order_results_says_what_it_takes_without_a_dag_template(value):
     ("value", "instead"),
     [
         ("file://tmp/x", "file:///tmp/x"),
-        ("file://localhost/data/gooten", "file:///localhost/data/gooten"),
+        ("file://localhost/data/gooten", "file:///data/gooten"),
         ("local://data/x", "local:///data/x"),
     ],
 )
