@@ -352,9 +352,8 @@ class GootenOrderStatusOperator(BaseOperator):
             load_earlier_results,
         )
 
-        earlier = load_earlier_results(
-            results_path, target, dry_run=dry_run
-        )  # before this try's folder exists
+        # Read before this try's folder exists: it is no earlier try.
+        earlier = load_earlier_results(results_path, target, dry_run=dry_run)
         try:
             journal = ResultsJournal(results_path / attempt_name(try_number), give_up=stop.past_grace)
             return (journal, *self._resume(earlier, results_path, order_ids, journal, tally))
@@ -411,12 +410,13 @@ class GootenOrderStatusOperator(BaseOperator):
         folder = journal.folder.name if journal is not None else "this try's folder"
         counts = ", ".join(f"{outcome} {n}" for outcome, n in tally.counts().items() if n)
         raise AirflowException(
-            f"The results could not be written under {results_path} ({error}), so the batch stopped. "
+            f"The results could not be written under {results_path} ({error}). "
             f"{total - tally.not_attempted} of {total} order(s) were handled ({counts}); "
-            f"{tally.not_attempted} were not attempted. The records in {folder} are incomplete (it has no "
-            "summary.json, so read_order_results does not take it for complete); the counts are in the "
-            "task's XCom. A retry of the task is safe: it resumes from the records written, and reads the "
-            "orders whose record is missing before changing them."
+            f"{tally.not_attempted} were not attempted"
+            f"{', as the batch stopped' if tally.not_attempted else ''}. The records in {folder} are "
+            "incomplete (it has no summary.json, so read_order_results does not take it for complete); the "
+            "counts are in the task's XCom. A retry of the task is safe: it resumes from the records "
+            "written, and reads the orders whose record is missing before changing them."
         ) from error
 
     def _fail_stopped(

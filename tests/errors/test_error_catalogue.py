@@ -1330,7 +1330,7 @@ CASES: tuple[Case, ...] = (
         _results_on_a_full_disk,
         AirflowException,
         "The results could not be written under file://… (writing file://…/writes.jsonl failed for … s: "
-        "OSError: [Errno 28] No space left on device), so the batch stopped. 1 of 1 order(s) were handled "
+        "OSError: [Errno 28] No space left on device). 1 of 1 order(s) were handled "
         "(failed 1); 0 were not attempted. The records in attempt-… are incomplete (it has no summary.json, "
         "so read_order_results does not take it for complete); the counts are in the task's XCom. A retry "
         "of the task is safe: it resumes from the records written, and reads the orders whose record is "
