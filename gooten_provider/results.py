@@ -90,8 +90,12 @@ def _is_local(path: Any) -> bool:
 
 
 def _os_path(path: Any) -> str:
-    """The operating system's path of a local path object (``ObjectStoragePath`` is not ``os.PathLike``)."""
-    return os.fspath(path) if isinstance(path, os.PathLike) else str(path.path)
+    """The operating system's path of a local path object.
+
+    A universal-pathlib path (``ObjectStoragePath``, ``UPath``) keeps it in ``.path``: ``os.fspath`` gives
+    its URI with some versions, or is not defined.
+    """
+    return str(path.path) if hasattr(path, "protocol") else os.fspath(path)
 
 
 def _line(value: dict[str, Any]) -> bytes:
