@@ -77,6 +77,11 @@ def _serve(conn: Connection, options: dict[str, Any]) -> None:
                     reply = None
                 elif command == "stats":
                     reply = _journal_stats(api)
+                elif command == "order_ids":  # the orders journaled: every request, or applied changes only
+                    applied_only = args[0]
+                    reply = sorted(
+                        {e.order_id for e in api.journal if e.order_id and (e.applied or not applied_only)}
+                    )
                 elif command == "timeline":  # (started, throttled, recipe-less) per request, for plots
                     reply = [(entry.started, entry.throttled) for entry in api.journal]
                 else:
@@ -152,6 +157,10 @@ class ApiProcess:
     def stats(self) -> dict[str, Any]:
         """Summarise the journal since the last :meth:`clear_journal` (see ``_journal_stats``)."""
         return self._call("stats")
+
+    def order_ids(self, *, applied_only: bool = False) -> set[str]:
+        """The orders of the requests journaled since :meth:`clear_journal` (or of the applied changes)."""
+        return set(self._call("order_ids", applied_only))
 
     def timeline(self) -> list[tuple[float, bool]]:
         """``(started, throttled)`` for every journaled request, in the server's monotonic clock."""

@@ -140,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-airflow-stack", action="store_true", help="webhooks: the accept part only")
     parser.add_argument("--scale-orders", type=int, default=100_000, help="scale: orders per task")
     parser.add_argument("--scale-workers", type=int, default=8, help="scale: max_workers of the task")
+    parser.add_argument(
+        "--scale-kill-at",
+        type=float,
+        action="append",
+        default=[],
+        help="scale: kill the first try once this share of the orders is changed (repeatable; default "
+        "0.01, 0.25, 0.5, 0.75)",
+    )
     parser.add_argument("--sensor-orders", type=int, default=1000, help="sensor: orders waited on")
     parser.add_argument("--sensor-rounds", type=int, default=3, help="sensor: pokes of each mode")
     parser.add_argument(
@@ -308,12 +316,13 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
     if "scale" in parts:
         from bench import scale
 
-        print(f"\nScale: {args.scale_orders} orders in one task, and a crash at 50%", flush=True)
+        print(f"\nScale: {args.scale_orders} orders in one task, and crashes then retries", flush=True)
         measured = when()
         result_sc = scale.run_scale(
             orders=args.scale_orders,
             workers=args.scale_workers,
             progress=lambda line: print(line, flush=True),
+            kill_at=tuple(args.scale_kill_at) or scale.KILL_AT,
         )
         tables = scale.format_tables(result_sc)
         print(tables, flush=True)

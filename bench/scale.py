@@ -1,4 +1,4 @@
-"""Scale: 100,000 orders in one operator task, and a crash at 50% followed by a retry.
+"""Scale: 100,000 orders in one operator task, and crashes (early, half-way, ...) each followed by a retry.
 
 Each task try runs in a fresh process of its own (``python -m bench.scale --child``), so that its memory
 is its own: the baseline is the resident set just before ``execute()`` (Airflow and the provider imported,
@@ -10,8 +10,11 @@ Runs:
 
 * ``results_path``: every order ``New`` -> ``Hold``, records in a JSON Lines folder, the summary in XCom;
 * ``without results_path``: the same with every record in XCom (the behaviour kept for small batches);
-* ``crash at 50%``: a try is killed with SIGKILL once half the orders are changed, then a retry (try 2, same
-  ``results_path``) finishes the batch; the requests the retry sends are compared with a full run's.
+* ``crash at N%`` (:data:`KILL_AT`: early in the batch, a quarter, half-way, three quarters): a try is
+  killed with SIGKILL once that share of the orders is changed, then a retry (try 2, same ``results_path``)
+  finishes the batch. The requests the retry sends are compared with a full run's, and the orders it reads
+  again although the killed try had changed them are counted: ideally only those whose write was in flight
+  (at most ``max_workers``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from bench.api_process import ApiProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET = "Hold"
+#: When the first try is killed: the share of the orders changed by then.
+KILL_AT: tuple[float, ...] = (0.01, 0.25, 0.5, 0.75)
 MiB = 1024 * 1024
 
 
@@ -60,14 +65,27 @@ class TaskTry:
 
 
 @dataclass
+class Crash:
+    """One try killed with SIGKILL, and the retry that finished its batch."""
+
+    kill_at: float
+    #: Orders the killed try had changed (the server applied their write).
+    changed_when_killed: int
+    #: Records in the killed try's folder after the kill.
+    records_when_killed: int
+    #: Orders the killed try had changed that the retry read again (ideally those whose write was in flight).
+    read_again: int
+    retry: TaskTry
+
+
+@dataclass
 class ScaleResult:
-    """The full runs and the crash-and-retry run."""
+    """The full runs and the crash-and-retry runs."""
 
     orders: int
     workers: int
     runs: list[TaskTry] = field(default_factory=list)
-    crashed_after_updates: int = 0
-    retry: TaskTry | None = None
+    crashes: list[Crash] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Everything, for bench/results/scale.json."""
@@ -75,8 +93,7 @@ class ScaleResult:
             "orders": self.orders,
             "workers": self.workers,
             "runs": [asdict(r) | {"peak_over_baseline_mib": r.peak_over_baseline_mib} for r in self.runs],
-            "crashed_after_updates": self.crashed_after_updates,
-            "retry": asdict(self.retry) if self.retry else None,
+            "crashes": [asdict(crash) for crash in self.crashes],
         }
 
 
@@ -161,17 +178,22 @@ def _finish_try(
 
 
 def run_scale(
-    orders: int = 100_000, workers: int = 8, progress: Callable[[str], None] = print
+    orders: int = 100_000,
+    workers: int = 8,
+    progress: Callable[[str], None] = print,
+    kill_at: tuple[float, ...] = KILL_AT,
 ) -> ScaleResult:
-    """Measure the full runs, then the crash at 50% and its retry."""
+    """Measure the full runs, then each crash and its retry."""
     workdir = Path(tempfile.mkdtemp(prefix="gooten-bench-scale-"))
     try:
-        return _run_scale(orders, workers, progress, workdir)
+        return _run_scale(orders, workers, progress, workdir, kill_at)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run_scale(orders: int, workers: int, progress: Callable[[str], None], workdir: Path) -> ScaleResult:
+def _run_scale(
+    orders: int, workers: int, progress: Callable[[str], None], workdir: Path, kill_at: tuple[float, ...]
+) -> ScaleResult:
     result = ScaleResult(orders=orders, workers=workers)
     with ApiProcess(latency=0.0, connect_latency=0.0) as api:
         env = {
@@ -203,34 +225,59 @@ def _run_scale(orders: int, workers: int, progress: Callable[[str], None], workd
                 f"XCom {run.xcom_bytes} bytes, {run.log_lines} log lines, {run.requests} requests"
             )
 
-        ids_file = fresh_orders("crash")
-        crash_uri = (workdir / "crash-results").as_uri()
-        progress(f"  crash at 50%: {orders} orders, SIGKILL once {orders // 2} are changed ...")
-        process, _ = _start_try(
-            workdir, "crash-try-1", ids_file, env, workers=workers, try_number=1, results_path=crash_uri
-        )
-        while (applied := api.stats()["applied_writes"]) < orders // 2:
-            if process.poll() is not None:
-                raise RuntimeError("the first try ended before it could be killed")
-            time.sleep(0.2)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        time.sleep(0.5)  # the requests it had sent are answered
-        result.crashed_after_updates = api.stats()["applied_writes"]
-        api.clear_journal()
-        process, paths = _start_try(
-            workdir, "crash-try-2", ids_file, env, workers=workers, try_number=2, results_path=crash_uri
-        )
-        result.retry = _finish_try("retry after a crash at 50%", orders, process, paths, api)
-        statuses = api.item_statuses(Path(ids_file).read_text().split())
-        not_held = [i for i, s in statuses.items() if s != [TARGET] * len(s)]
-        if not_held or result.retry.counts.get("updated") != orders:
-            raise RuntimeError(f"retry: {len(not_held)} order(s) not {TARGET}, counts {result.retry.counts}")
-        progress(
-            f"    killed after {applied}+ changes; the retry sent {result.retry.requests} requests, "
-            f"counts {result.retry.counts}"
-        )
+        for share in kill_at:
+            ids_file = fresh_orders(f"crash-{share:g}")
+            result.crashes.append(_crash(share, orders, workers, ids_file, workdir, env, api, progress))
     return result
+
+
+def _crash(
+    share: float,
+    orders: int,
+    workers: int,
+    ids_file: Path,
+    workdir: Path,
+    env: dict[str, str],
+    api: ApiProcess,
+    progress: Callable[[str], None],
+) -> Crash:
+    """Kill a first try once ``share`` of the orders are changed, retry, and check every order is done."""
+    from gooten_provider.results import attempts, iter_records
+
+    name = f"crash at {100 * share:g}%"
+    folder = workdir / f"crash-{share:g}-results"
+    kill_after = max(1, int(orders * share))
+    progress(f"  {name}: {orders} orders, SIGKILL once {kill_after} are changed ...")
+    process, _ = _start_try(
+        workdir, f"crash-{share:g}-try-1", ids_file, env, workers=workers, try_number=1,
+        results_path=folder.as_uri(),
+    )  # fmt: skip
+    while api.stats()["applied_writes"] < kill_after:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name}: the first try ended before it could be killed")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    time.sleep(0.5)  # the requests it had sent are answered
+    changed = api.order_ids(applied_only=True)
+    (first_folder,) = attempts(folder)
+    recorded = sum(1 for _ in iter_records(first_folder))
+    api.clear_journal()
+    process, paths = _start_try(
+        workdir, f"crash-{share:g}-try-2", ids_file, env, workers=workers, try_number=2,
+        results_path=folder.as_uri(),
+    )  # fmt: skip
+    retry = _finish_try(f"retry after a {name}", orders, process, paths, api)
+    read_again = len(api.order_ids() & changed)
+    statuses = api.item_statuses(Path(ids_file).read_text().split())
+    not_held = [i for i, s in statuses.items() if s != [TARGET] * len(s)]
+    if not_held or retry.counts.get("updated") != orders:
+        raise RuntimeError(f"{name}: {len(not_held)} order(s) not {TARGET}, counts {retry.counts}")
+    progress(
+        f"    killed after {len(changed)} changes ({recorded} records written); the retry sent "
+        f"{retry.requests} requests and read {read_again} changed order(s) again"
+    )
+    return Crash(share, len(changed), recorded, read_again, retry)
 
 
 def format_tables(result: ScaleResult) -> str:
@@ -248,22 +295,26 @@ def format_tables(result: ScaleResult) -> str:
             f"| {1e6 * run.cpu_seconds / run.orders:.0f} µs | {run.requests:,} |"
         )
     full = next(run for run in result.runs if run.name == "results_path")
-    retry = result.retry
-    if retry is not None:
+    if result.crashes:
         lines += [
             "",
-            "| crash at 50% | |",
-            "|---|---:|",
-            f"| orders changed when the first try was killed (SIGKILL) | {result.crashed_after_updates:,} |",
-            f"| requests sent by the retry | {retry.requests:,} |",
-            f"| requests of a full run | {full.requests:,} |",
-            f"| retry / full run | {100 * retry.requests / full.requests:.1f}% |",
-            "| retry's outcomes (records of both tries) | "
-            + ", ".join(f"{k} {v:,}" for k, v in retry.counts.items())
-            + " |",
-            f"| retry's wall time, peak RSS over baseline | {retry.wall_seconds:.0f} s, "
-            f"{retry.peak_over_baseline_mib:.0f} MiB |",
+            "| SIGKILL once this share was changed | orders changed | records written | retry's requests "
+            "| retry / full run | changed orders read again | retry's wall time, peak RSS over baseline |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
+    for crash in result.crashes:
+        retry = crash.retry
+        lines.append(
+            f"| {100 * crash.kill_at:g}% | {crash.changed_when_killed:,} | {crash.records_when_killed:,} "
+            f"| {retry.requests:,} | {100 * retry.requests / full.requests:.1f}% | {crash.read_again:,} "
+            f"| {retry.wall_seconds:.0f} s, {retry.peak_over_baseline_mib:.0f} MiB |"
+        )
+    if result.crashes:
+        lines.append("")
+        lines.append(
+            f"A full run sent {full.requests:,} requests. Every retry ended with every order `updated` "
+            "(records of both tries) and every order held at the server."
+        )
     return "\n".join(lines)
 
 

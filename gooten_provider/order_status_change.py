@@ -141,6 +141,18 @@ class _Unreachable(_OrderStop):
     """Gooten could not be reached to read an order: after a run of these, later orders are not attempted."""
 
 
+class _ResultsUnwritable(_OrderStop):
+    """A write's entry could not be made durable before sending it: it is not sent, and the batch stops."""
+
+    def __init__(self, result: dict[str, Any], cause: Exception) -> None:
+        super().__init__(result)
+        self.cause = cause
+
+
+def _results_unwritable(exc: BaseException) -> str:
+    return f"the results could not be written ({type(exc).__name__}: {exc})"
+
+
 def _ineligible_message(statuses: Sequence[str]) -> str:
     blocking = sorted({s for s in statuses if s not in CHANGEABLE_FROM_STATUSES})
     message = (
@@ -223,7 +235,11 @@ def change_order_status(
             FAILED, f"not changed: {stop.reason}, after this order was read and before its change was sent"
         )
     if before_write is not None:
-        before_write(previous)
+        try:
+            before_write(previous)
+        except Exception as exc:  # sending a write that no later try would know of could lose its outcome
+            failed = record(FAILED, f"not changed: {_results_unwritable(exc)}, so its change was not sent")
+            raise _ResultsUnwritable(failed, exc) from None
 
     for attempt in range(1, max_resends + 2):
         try:
@@ -425,6 +441,8 @@ def change_order_statuses(
     (:class:`EarlierWrite`). ``before_write(order_id, previous_statuses)`` is called before an order's
     first write. With ``on_record``, each record is handed to it (from the worker threads) as soon as it is
     final, and none is kept: the function then returns an empty list, so memory does not grow with the batch.
+    If either raises (the results could not be written), the task's batch stops as above, and an order whose
+    write could not be recorded first is not written.
     """
     ids = list(order_ids)
     stop = stop if stop is not None else BatchStop()
@@ -441,7 +459,7 @@ def change_order_statuses(
         try:
             on_record(result)
         except Exception as exc:  # the records can no longer be kept: starting more orders would lose them
-            stop.stop_task(f"the results could not be written ({type(exc).__name__}: {exc})", exc)
+            stop.stop_task(_results_unwritable(exc), exc)
 
     def not_attempted(order_id: str) -> dict[str, Any]:
         return _result(order_id, FAILED, [], target, reason, f"not attempted: {stop.reason}")
@@ -469,6 +487,9 @@ def change_order_statuses(
         except _CredentialsRefused as refused:
             stop.stop_for_gooten(f"Gooten refused the credentials ({refused})")
             result = refused.result
+        except _ResultsUnwritable as unwritable:
+            stop.stop_task(_results_unwritable(unwritable.cause), unwritable.cause)
+            result = unwritable.result
         except _Unreachable as unreachable:
             unreachable_in_a_row[0] += 1
             if unreachable_in_a_row[0] >= MAX_CONSECUTIVE_UNREACHABLE:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gooten_provider.batch_report import BatchTally
     from gooten_provider.batch_stop import BatchStop
     from gooten_provider.order_status_change import EarlierWrite
-    from gooten_provider.results import ResultsJournal
+    from gooten_provider.results import EarlierResults, ResultsJournal, ResultsWriteError
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 # No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
@@ -206,7 +206,7 @@ class GootenOrderStatusOperator(BaseOperator):
         from gooten_provider.batch_report import BatchLog, BatchTally, is_failing
         from gooten_provider.batch_stop import BatchStop
         from gooten_provider.operators.order_results import storage_path
-        from gooten_provider.results import ResultsJournal, attempt_name
+        from gooten_provider.results import ResultsWriteError
 
         target = normalize_target_status(self.status)
         dry_run = _as_bool(self.dry_run, "dry_run")
@@ -240,8 +240,13 @@ class GootenOrderStatusOperator(BaseOperator):
         to_run = order_ids
         if results_path is not None:
             ti = context.get("ti")
-            journal = ResultsJournal(results_path / attempt_name(getattr(ti, "try_number", 0) or 0))
-            to_run, earlier_writes = self._resume(results_path, order_ids, target, dry_run, journal, tally)
+            try:
+                journal, to_run, earlier_writes = self._open_results(
+                    results_path, getattr(ti, "try_number", 0) or 0, order_ids, target, dry_run, tally, stop
+                )
+            except BaseException:
+                client.close()
+                raise
         elif len(order_ids) > LARGE_BATCH_WITHOUT_RESULTS_PATH:
             self.log.warning(
                 "%d orders without results_path: every record is kept in memory and pushed to XCom at once. "
@@ -251,12 +256,12 @@ class GootenOrderStatusOperator(BaseOperator):
         batch_log = BatchLog(self.log, len(to_run), is_failure)
 
         def keep(record: dict[str, Any]) -> None:
+            tally.add(record)  # counted even if it cannot be written: the task's message tells the truth
+            batch_log.order(record)
             if journal is not None:
                 journal.add(record)
             else:
                 records.append(record)
-            tally.add(record)
-            batch_log.order(record)
 
         def before_write(order_id: str, previous: Sequence[str]) -> None:
             if journal is not None:
@@ -293,20 +298,26 @@ class GootenOrderStatusOperator(BaseOperator):
         batch_log.finish(tally.counts())
 
         value: list[dict[str, Any]] | dict[str, Any]
+        unwritten: ResultsWriteError | None = None
         if journal is not None and results_path is not None:
             summary = tally.summary(str(results_path), journal.folder.name)
-            journal.close(summary)
+            try:
+                journal.close(summary)  # written only if every record is
+            except ResultsWriteError as exc:
+                unwritten = exc
             value = summary
         else:
             position = {order_id: index for index, order_id in enumerate(order_ids)}
             records.sort(key=lambda record: position[record["order_id"]])
             value = records
-        if not stop.task_stopped and not tally.failures:
+        if unwritten is None and not stop.task_stopped and not tally.failures:
             return value
         # Push the records first, so that downstream tasks read them the same way whether this task failed.
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="return_value", value=value)
+        if unwritten is not None:
+            self._fail_unwritten(unwritten, tally, len(order_ids), results_path, journal)
         where = f"the records under {results_path}" if results_path is not None else "the task's XCom"
         if stop.task_stopped:
             self._fail_stopped(stop, tally, len(order_ids), target, where, resumes=results_path is not None)
@@ -325,23 +336,49 @@ class GootenOrderStatusOperator(BaseOperator):
             raise AirflowFailException(message)  # retrying cannot make an order eligible again
         raise AirflowException(message)
 
-    def _resume(
+    def _open_results(
         self,
         results_path: Any,
+        try_number: int,
         order_ids: list[str],
         target: str,
         dry_run: bool,
+        tally: BatchTally,
+        stop: BatchStop,
+    ) -> tuple[ResultsJournal, list[str], dict[str, EarlierWrite]]:
+        """Open this try's results folder; return it, the orders left to run and the writes to settle."""
+        from gooten_provider.results import (
+            ResultsJournal,
+            ResultsWriteError,
+            attempt_name,
+            load_earlier_results,
+        )
+
+        # Read before this try's folder exists: it is no earlier try.
+        earlier = load_earlier_results(results_path, target, dry_run=dry_run)
+        try:
+            journal = ResultsJournal(results_path / attempt_name(try_number), give_up=stop.past_grace)
+            return (journal, *self._resume(earlier, results_path, order_ids, journal, tally))
+        except ResultsWriteError as exc:
+            raise AirflowException(
+                f"The results could not be written under {results_path} ({exc}); no order was touched. "
+                "A retry of the task is safe."
+            ) from exc
+
+    def _resume(
+        self,
+        earlier: EarlierResults,
+        results_path: Any,
+        order_ids: list[str],
         journal: ResultsJournal,
         tally: BatchTally,
     ) -> tuple[list[str], dict[str, EarlierWrite]]:
         """Carry over the final records of earlier tries; return the orders left and the writes to settle."""
-        from gooten_provider.results import load_earlier_results
-
-        earlier = load_earlier_results(results_path, target, dry_run=dry_run)
         if not earlier.attempts:
             return order_ids, {}
         to_run: list[str] = []
         writes: dict[str, EarlierWrite] = {}
+        carried: list[bytes] = []
         for order_id in order_ids:
             key = order_id.lower()
             line = earlier.done.get(key)
@@ -350,8 +387,9 @@ class GootenOrderStatusOperator(BaseOperator):
                 if key in earlier.writes:
                     writes[order_id] = earlier.writes[key]
                 continue
-            journal.add_line(line)
+            carried.append(line)
             tally.add(json.loads(line))
+        journal.carry_over(carried)
         self.log.info(
             "Resuming from %d earlier try(s) under %s: %d order(s) already have a final record and are "
             "neither read nor written again; %d write(s) sent without a recorded outcome are settled by "
@@ -362,6 +400,26 @@ class GootenOrderStatusOperator(BaseOperator):
             len(writes),
         )
         return to_run, writes
+
+    def _fail_unwritten(
+        self,
+        error: ResultsWriteError,
+        tally: BatchTally,
+        total: int,
+        results_path: Any,
+        journal: ResultsJournal | None,
+    ) -> None:
+        folder = journal.folder.name if journal is not None else "this try's folder"
+        counts = ", ".join(f"{outcome} {n}" for outcome, n in tally.counts().items() if n)
+        raise AirflowException(
+            f"The results could not be written under {results_path} ({error}). "
+            f"{total - tally.not_attempted} of {total} order(s) were handled ({counts}); "
+            f"{tally.not_attempted} were not attempted"
+            f"{', as the batch stopped' if tally.not_attempted else ''}. The records in {folder} are "
+            "incomplete (it has no summary.json, so read_order_results does not take it for complete); the "
+            "counts are in the task's XCom. A retry of the task is safe: it resumes from the records "
+            "written, and reads the orders whose record is missing before changing them."
+        ) from error
 
     def _fail_stopped(
         self, stop: BatchStop, tally: BatchTally, total: int, target: str, where: str, *, resumes: bool

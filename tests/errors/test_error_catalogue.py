@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
 )
 
+from gooten_provider import results
 from gooten_provider.billing_key import billing_key_forms
 from gooten_provider.exceptions import (
     GootenApiError,
@@ -54,6 +56,7 @@ from gooten_provider.exceptions import (
 from gooten_provider.hooks.connection_lookup import JSON_FORM
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.operators.order_results import read_order_results
 from gooten_provider.project_urls import doc_url
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer, PortUnavailableError
@@ -63,6 +66,7 @@ from gooten_provider.transfers.orders_to_object_storage import (
 )
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
 from tests.airflow_compat import airflow_at_least
+from tests.failing_storage import small_disk
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 BEGIN = "<!-- catalogue: generated from tests/errors/test_error_catalogue.py; do not edit by hand -->"
@@ -388,6 +392,7 @@ SECTIONS = {
     "host": "Connection: host and port",
     "extras": "Connection: extras",
     "arguments": "Hook and operator arguments",
+    "results": "Results files (`results_path`, `read_order_results`)",
     "sensor": "Sensor arguments",
     "gooten": "Gooten's answers",
     "network": "Network",
@@ -412,6 +417,35 @@ DRY_RUN_WORDS = "Invalid dry_run 'maybe': use true or false (a boolean, or text 
 OUTCOME_UNKNOWN = (
     "the change may or may not have been applied. Read the order to find out before sending it again."
 )
+
+
+def _results_on_a_full_disk(env: Env) -> Any:
+    env.monkeypatch.setattr(results, "WRITE_RETRY_SECONDS", 0.2)
+    with small_disk(Path(tempfile.mkdtemp(prefix="gooten-errors-")) / "disk") as disk:
+        disk.fill()
+        return execute(env, order_ids=env.order(), results_path=disk.path.as_uri())
+
+
+def _retry_over_a_damaged_line(env: Env) -> Any:
+    folder = Path(tempfile.mkdtemp(prefix="gooten-errors-")) / "results" / "attempt-001-20260101T000000Z"
+    folder.mkdir(parents=True)
+    (folder / "records.jsonl").write_bytes(b'{"order_id": "1-a", "outc{"order_id": "1-b"}\n')
+    return execute(env, order_ids=env.order("Hold"), results_path=folder.parent.as_uri())
+
+
+def _read_incomplete_results(env: Env) -> Any:
+    root = Path(tempfile.mkdtemp(prefix="gooten-errors-")) / "results"
+    (root / "attempt-001-20260101T000000Z").mkdir(parents=True)
+    summary = {"total": 1, "results_path": root.as_uri(), "attempt": "attempt-001-20260101T000000Z"}
+    return list(read_order_results(summary))
+
+
+def outcome_in_summary(outcome: str) -> Callable[[Env, Any], None]:
+    def check(env: Env, summary: Any) -> None:
+        assert [r["outcome"] for r in read_order_results(summary)] == [outcome]
+        assert env.api.writes() == []
+
+    return check
 
 
 def _connection_variable(env: Env, value: str) -> None:
@@ -1572,6 +1606,79 @@ CASES: tuple[Case, ...] = (
         0,
         note="A rendered value without a scheme (or `None` from a missing template value) fails the same "
         "way when the task runs, before any request.",
+    ),
+    Case(
+        "operator-results-path-host",
+        "results",
+        '`results_path="file://tmp/x"` (two slashes: `tmp` is read as a host)',
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), results_path="file://tmp/x"),
+        ValueError,
+        "set_status: Invalid results_path 'file://tmp/x': 'tmp' stands where a file:// URI has its host, and "
+        "a local path takes none. Give the whole path after three slashes, such as 'file:///tmp/x'.",
+        0,
+        note="Without this check the files would go to `tmp/x` under the worker's working directory. "
+        "`local://` is checked the same way; a rendered value fails the same way when the task runs.",
+    ),
+    Case(
+        "results-disk-full",
+        "results",
+        "a `results_path` whose disk stays full (a tmpfs filled in the test) for longer than 30 s",
+        "`GootenOrderStatusOperator.execute`, at the first record or write entry that cannot be written",
+        _results_on_a_full_disk,
+        AirflowException,
+        "The results could not be written under file://… (writing file://…/writes.jsonl failed for … s: "
+        "OSError: [Errno 28] No space left on device). 1 of 1 order(s) were handled "
+        "(failed 1); 0 were not attempted. The records in attempt-… are incomplete (it has no summary.json, "
+        "so read_order_results does not take it for complete); the counts are in the task's XCom. A retry "
+        "of the task is safe: it resumes from the records written, and reads the orders whose record is "
+        "missing before changing them.",
+        2,
+        note="the credentials check and the order's read; its change is not sent, since its entry in "
+        '`writes.jsonl` could not be written first (record: `failed`, "not changed: the results could not '
+        'be written ..."). A failed write is retried for 30 s (`WRITE_RETRY_SECONDS`; 0.2 s in this test) '
+        "before the batch stops; a disk full for less loses nothing. Object storage: a failed upload, the "
+        "same way.",
+    ),
+    Case(
+        "results-earlier-line-damaged",
+        "results",
+        "an earlier try's `records.jsonl` with a damaged line (a torn write, a flipped byte, no `order_id`)",
+        "`GootenOrderStatusOperator.execute` of a retry, before any request",
+        _retry_over_a_damaged_line,
+        None,
+        "Skipped a damaged line of an earlier try's results, file://…/records.jsonl, line 1: not a JSON line "
+        "(…); the order it concerned is read again.",
+        2,
+        note="the credentials check and the order's read: it was `Hold` already, so `unchanged`; the retry "
+        "goes on (`writes.jsonl` is read the same way)",
+        check=outcome_in_summary("unchanged"),
+    ),
+    Case(
+        "read-results-incomplete",
+        "results",
+        "`read_order_results(summary)` of a try whose results could not all be written (or that was killed)",
+        "`read_order_results`, when iterated",
+        _read_incomplete_results,
+        FileNotFoundError,
+        "The Gooten results in file://…/attempt-… are incomplete: it has no summary.json, so that try did "
+        "not record every order (it was killed, or its results could not be written). Read the results "
+        "path above it for the newest complete try, or run the task again: a retry completes them.",
+        None,
+        note="the same for one try's folder given as a path; a results path gives its newest complete try",
+    ),
+    Case(
+        "read-results-empty",
+        "results",
+        '`read_order_results("")` (or `None`)',
+        "`read_order_results`, when iterated",
+        lambda env: list(read_order_results("")),
+        ValueError,
+        "Invalid Gooten results '': give what the operator returned, a results path (a local path, an "
+        "ObjectStoragePath or a URI such as 's3://aws_default@bucket/gooten/run-1'), or one try's folder "
+        "under it.",
+        None,
+        note="a plain local path (`/data/gooten/run-1`, or relative to the working directory) is taken",
     ),
     Case(
         "operator-requests-per-second",

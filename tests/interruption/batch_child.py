@@ -1,8 +1,7 @@
 """A task try in a process of its own, for tests that kill it: ``python -m tests.interruption.batch_child``.
 
 Reads its arguments as JSON from argv[1]: ``order_ids``, ``status``, ``results_path``, ``try_number``,
-``max_workers`` and ``flush_every_records`` (the results files' flush threshold, lowered so that a short batch
-flushes before it is killed). The connection comes from ``AIRFLOW_CONN_GOOTEN_DEFAULT`` in the environment.
+and ``max_workers``. The connection comes from ``AIRFLOW_CONN_GOOTEN_DEFAULT`` in the environment.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ class _TaskInstance:
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    from gooten_provider import results
     from gooten_provider.operators.gooten import GootenOrderStatusOperator
 
-    results.FLUSH_EVERY_RECORDS = args["flush_every_records"]
     operator = GootenOrderStatusOperator(
         task_id="hold",
         order_ids=args["order_ids"],
