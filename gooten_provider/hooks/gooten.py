@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 from collections.abc import Iterable, Iterator
 from functools import cached_property
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
 from gooten_provider.billing_key import billing_key_forms
-from gooten_provider.defaults import DEFAULT_BACKOFF_FACTOR, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from gooten_provider.client.settings import CONNECTION_EXTRAS, ClientSettings
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.get_provider_info import CONNECTION_TYPE
 from gooten_provider.hooks.connection_lookup import not_found_hint
@@ -30,47 +29,8 @@ def _mask_all(forms: Iterable[str]) -> None:
         mask_secret(form)
 
 
-def _number_from_extra(
-    extras: dict[str, Any],
-    name: str,
-    conn_id: str,
-    *,
-    minimum: float,
-    maximum: float = math.inf,
-    whole: bool = False,
-) -> float | None:
-    """Read a numeric extra (the UI may store it as text); ``None`` when unset."""
-    value = extras.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not minimum <= number <= maximum or (whole and not number.is_integer()):  # NaN fails both
-        kind = "a whole number" if whole else "a number"
-        bounds = f"from {minimum:g} to {maximum:g}" if math.isfinite(maximum) else f"of at least {minimum:g}"
-        raise GootenConfigurationError(
-            f"Gooten connection {conn_id!r}: extra {name!r} must be {kind} {bounds}, got {value!r}."
-        )
-    return number
-
-
-def _bool_from_extra(extras: dict[str, Any], name: str, conn_id: str) -> bool | None:
-    """Read a boolean extra (the UI or a URI may store it as text); ``None`` when unset."""
-    value = extras.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in ("true", "1", "yes", "on"):
-        return True
-    if word in ("false", "0", "no", "off"):
-        return False
-    raise GootenConfigurationError(
-        f"Gooten connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}."
-    )
+#: Extras the hook reads itself (the client's are :data:`~gooten_provider.client.settings.CONNECTION_EXTRAS`).
+_HOOK_EXTRAS = ("admin_order_url",)
 
 
 class GootenHook(BaseHook):
@@ -148,7 +108,7 @@ class GootenHook(BaseHook):
 
         conn = self._connection
         settings = self._client_settings(conn, conn.extra_dejson)
-        client = GootenClient(**settings)
+        client = GootenClient(settings=settings)
         for form in client.secret_forms:  # a key stored encoded is sent decoded: mask that form too
             mask_secret(form)
         return client
@@ -172,7 +132,7 @@ class GootenHook(BaseHook):
             # certificates, about 0.1 s) and secret masking (may call the supervisor) would block the loop.
             from gooten_provider.async_client import AsyncGootenClient
 
-            client = AsyncGootenClient(**self._client_settings(conn, extras))
+            client = AsyncGootenClient(settings=self._client_settings(conn, extras))
             _mask_all(client.secret_forms)
             return client
 
@@ -186,8 +146,11 @@ class GootenHook(BaseHook):
         except AirflowNotFoundException as exc:
             raise AirflowNotFoundException(f"{exc}. {not_found_hint(self.gooten_conn_id)}") from None
 
-    def _client_settings(self, conn: Connection, extras: Any) -> dict[str, Any]:
-        """The client's keyword arguments from the connection and this hook's overrides (key masked)."""
+    def _client_settings(self, conn: Connection, extras: Any) -> ClientSettings:
+        """The client's settings: each of this hook's arguments, else the connection's extra, else default.
+
+        The checks are :class:`~gooten_provider.client.settings.ClientSettings`'s; the key is masked first.
+        """
         login, password = (conn.login or "").strip(), (conn.password or "").strip()
         missing = [
             name
@@ -205,49 +168,33 @@ class GootenHook(BaseHook):
                 f"Gooten connection {self.gooten_conn_id!r}: the extra must be a JSON object such as "
                 f'{{"timeout": 30, "max_retries": 3}}, got a JSON {type(extras).__name__}.'
             )
-        unknown = sorted(set(extras) - set(CONNECTION_TYPE["conn-fields"]))
+        known = (*CONNECTION_EXTRAS, *_HOOK_EXTRAS)
+        unknown = sorted(set(extras) - set(known))
         if unknown:
             self.log.warning(
                 "Gooten connection %r: ignoring unknown extra(s) %s; known extras: %s.",
                 self.gooten_conn_id,
                 ", ".join(unknown),
-                ", ".join(CONNECTION_TYPE["conn-fields"]),
+                ", ".join(known),
             )
-        timeout = self.timeout
-        if timeout is None:
-            timeout = _number_from_extra(extras, "timeout", self.gooten_conn_id, minimum=0.001)
-        max_retries: float | None = self.max_retries
-        if max_retries is None:
-            max_retries = _number_from_extra(
-                extras, "max_retries", self.gooten_conn_id, minimum=0, maximum=10, whole=True
-            )
-        backoff_factor = self.backoff_factor
-        if backoff_factor is None:
-            backoff_factor = _number_from_extra(extras, "backoff_factor", self.gooten_conn_id, minimum=0)
-        client_options: dict[str, Any] = {}
-        if self.pool_maxsize:
-            client_options["pool_maxsize"] = self.pool_maxsize
-        adaptive_rate = self.adaptive_rate
-        if adaptive_rate is None:
-            adaptive_rate = _bool_from_extra(extras, "adaptive_rate", self.gooten_conn_id)
-        if adaptive_rate is not None:
-            client_options["adaptive_rate"] = adaptive_rate
-        throttle_timeout = self.throttle_timeout
-        if throttle_timeout is None:
-            throttle_timeout = _number_from_extra(extras, "throttle_timeout", self.gooten_conn_id, minimum=0)
-        if throttle_timeout is not None:
-            client_options["throttle_timeout"] = throttle_timeout
-        return {
-            "recipe_id": login,
-            "billing_key": password,
-            "base_url": conn.host,
-            "port": conn.port,
-            "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
-            "max_retries": int(DEFAULT_MAX_RETRIES if max_retries is None else max_retries),
-            "backoff_factor": DEFAULT_BACKOFF_FACTOR if backoff_factor is None else backoff_factor,
+        arguments = {
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "backoff_factor": self.backoff_factor,
+            "adaptive_rate": self.adaptive_rate,
+            "throttle_timeout": self.throttle_timeout,
+            "pool_maxsize": self.pool_maxsize,
             "requests_per_second": self.requests_per_second,
-            **client_options,
         }
+        return ClientSettings.merged(
+            recipe_id=login,
+            billing_key=password,
+            base_url=conn.host,
+            port=conn.port,
+            arguments=arguments,
+            extras=extras,
+            extras_from=f"Gooten connection {self.gooten_conn_id!r}",
+        )
 
     def get_conn(self) -> GootenClient:
         """Return the :class:`GootenClient` of this hook."""

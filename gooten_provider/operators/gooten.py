@@ -14,6 +14,8 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
+from gooten_provider.client.settings import ClientSettings
+from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.links import GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_task_order_ids
@@ -160,24 +162,12 @@ class GootenOrderStatusOperator(BaseOperator):
             raise ValueError(
                 f"{self.task_id}: max_workers must be a whole number of at least 1, got {max_workers!r}."
             )
-        if requests_per_second is not None and (
-            isinstance(requests_per_second, bool)
-            or not isinstance(requests_per_second, (int, float))
-            or not 0 < requests_per_second < float("inf")
-        ):
-            raise ValueError(
-                f"{self.task_id}: requests_per_second must be a positive number or None, got "
-                f"{requests_per_second!r}."
+        try:  # the client's own checks, at DAG parse, so that a wrong value fails before any task runs
+            ClientSettings.check_arguments(
+                requests_per_second=requests_per_second, throttle_timeout=throttle_timeout
             )
-        if throttle_timeout is not None and (
-            isinstance(throttle_timeout, bool)
-            or not isinstance(throttle_timeout, (int, float))
-            or not 0 <= throttle_timeout < float("inf")
-        ):
-            raise ValueError(
-                f"{self.task_id}: throttle_timeout must be 0 or more seconds, or None, got "
-                f"{throttle_timeout!r}."
-            )
+        except GootenConfigurationError as exc:
+            raise ValueError(f"{self.task_id}: {exc}") from None
         self.order_ids = order_ids
         self.status = status
         self.gooten_conn_id = gooten_conn_id

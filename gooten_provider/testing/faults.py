@@ -42,6 +42,10 @@ class FaultKind(StrEnum):
     #: Abort the connection with no reply, then apply a valid status change ``slow_seconds`` later, as a
     #: backend that queued it would. Not among the random defaults: it tests how a client settles a write.
     LATE_APPLY = "late_apply"
+    #: Reply HTTP 200 whose ``Content-Length`` promises more than the body sent, then close the connection:
+    #: an answer cut off mid-way (a proxy's timeout, a dropped link); nothing is applied. Not among the
+    #: random defaults, which the benchmarks' figures were measured with.
+    CUT = "cut"
 
     @classmethod
     def parse(cls, value: FaultKind | str) -> FaultKind:
@@ -61,7 +65,7 @@ class FaultKind(StrEnum):
 
 #: The default set for random faults: every way the network or a proxy can fail (all kinds but REFUSED).
 ALL_FAULT_KINDS: tuple[FaultKind, ...] = tuple(
-    kind for kind in FaultKind if kind not in (FaultKind.REFUSED, FaultKind.LATE_APPLY)
+    kind for kind in FaultKind if kind not in (FaultKind.REFUSED, FaultKind.LATE_APPLY, FaultKind.CUT)
 )
 
 #: Fault kinds that end a request with no HTTP reply at all.

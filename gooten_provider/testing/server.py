@@ -44,7 +44,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from email.utils import formatdate
 from http import HTTPStatus
@@ -111,6 +111,7 @@ _REPLY_FAULTS = frozenset(
         FaultKind.HTTP_429,
         FaultKind.HTML,
         FaultKind.REFUSED,
+        FaultKind.CUT,
     }
 )
 
@@ -194,6 +195,8 @@ class _Reply:
     body: bytes
     content_type: str = _JSON
     headers: tuple[tuple[str, str], ...] = ()
+    #: Bytes of the body held back although ``Content-Length`` counts them; the connection then closes.
+    cut: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,9 +445,10 @@ class _Handler(BaseHTTPRequestHandler):
             f"Server: {self.server_version}",
             f"Date: {formatdate(usegmt=True)}",
             f"Content-Type: {reply.content_type}",
-            f"Content-Length: {len(reply.body)}",
+            f"Content-Length: {len(reply.body) + reply.cut}",
         ]
         lines.extend(f"{name}: {value}" for name, value in reply.headers)
+        self.close_connection = self.close_connection or reply.cut > 0  # the rest of the body never comes
         if self.close_connection:
             lines.append("Connection: close")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body
@@ -578,6 +582,8 @@ class GootenApiServer:
     :param seed: seed of the random generator for faults, for reproducible runs.
     :param retry_after: ``Retry-After`` seconds sent with injected 429 replies (fractions are sent as given);
         ``False`` sends no ``Retry-After`` with any 429, injected or throttled (``True`` is 1 second).
+    :param fault_headers: ``(name, value)`` headers added to every injected HTTP fault reply, replacing any
+        of the same name (a ``Retry-After`` on a 503, or one no client can read), sent as given.
     :param slow_seconds: how long a ``slow`` fault waits before replying.
     :param orders: order specs ``{"id", "statuses", ...fields}`` to seed the store with.
     :param rate_limit: requests per second each Recipe ID sustains before it is answered 429, like an API
@@ -606,6 +612,7 @@ class GootenApiServer:
         fault_kinds: Iterable[FaultKind | str] | str = ALL_FAULT_KINDS,
         seed: int | None = None,
         retry_after: float | bool = 1.0,
+        fault_headers: Iterable[tuple[str, str]] = (),
         slow_seconds: float = 2.0,
         orders: Iterable[Mapping[str, Any]] | None = None,
         rate_limit: float | None = None,
@@ -642,6 +649,10 @@ class GootenApiServer:
         self.retry_after: float | bool = False if retry_after is False else float(retry_after)
         #: Seconds a ``slow`` fault waits; may be changed while running.
         self.slow_seconds = float(slow_seconds)
+        #: Headers added to every injected HTTP fault reply (replacing any of the same name), such as the
+        #: ``Retry-After`` a gateway puts on its 503s, in any form (``"120s"``, a date); may be changed while
+        #: running.
+        self.fault_headers: tuple[tuple[str, str], ...] = tuple(fault_headers)
         self._requested_port = int(port)
         self._bound_port: int | None = None
         self._lock = threading.RLock()
@@ -1044,6 +1055,16 @@ class GootenApiServer:
             self._journal.append(entry)
 
     def _fault_reply(self, fault: FaultKind) -> _Reply:
+        reply = self._plain_fault_reply(fault)
+        if not self.fault_headers:
+            return reply
+        replaced = {name.lower() for name, _ in self.fault_headers}
+        kept = tuple(header for header in reply.headers if header[0].lower() not in replaced)
+        return replace(reply, headers=kept + tuple(self.fault_headers))
+
+    def _plain_fault_reply(self, fault: FaultKind) -> _Reply:
+        if fault is FaultKind.CUT:
+            return _Reply(200, b'{"Id": "cut-off', cut=64)
         if fault is FaultKind.HTTP_429:
             return self._too_many_requests(float(self.retry_after))
         if fault is FaultKind.HTML:

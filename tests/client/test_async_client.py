@@ -130,7 +130,7 @@ def test_throttling_is_paced_and_retried_and_a_spent_budget_fails_like_the_sync_
 
         assert asyncio.run(read_all()) == [["New"]] * 12
         assert any(e.throttled for e in api.journal)
-        assert aio.rate_controller is not None and aio.rate_controller.events >= 1
+        assert aio.pacer.events >= 1
         api.set_rate_limit(0.01, 1)
         _, impatient = both(api, throttle_timeout=0)
 
@@ -151,7 +151,7 @@ def test_httpx_log_lines_never_show_the_billing_key(caplog):
 
         async def send() -> None:
             async with aio:
-                await aio._send(request, attempt=1)
+                await aio._read(request)
 
         with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"):
             asyncio.run(send())

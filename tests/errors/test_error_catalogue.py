@@ -1374,13 +1374,13 @@ CASES: tuple[Case, ...] = (
             or GootenHook().update_order_status(env.order(), "Hold")
         ),
         GootenConnectionError,
-        "Could not connect to https://127.0.0.1:… for " + POST_STATUS + " after 4 attempt(s) (SSLError); the "
+        "Could not connect to https://127.0.0.1:… for " + POST_STATUS + " (SSLError); the "
         "request was never "
         "sent. The TLS handshake failed: the connection's host has no scheme, so https was assumed; if the "
         "server speaks plain HTTP (a local API), write http:// in the host.",
         0,
         "a TLS failure comes before the request, so a write there is known not to have been sent (not "
-        "'outcome unknown')",
+        "'outcome unknown'); it is not retried (a setting, not the network, is wrong)",
     ),
     # -- connection: extras ------------------------------------------------------------------------------
     Case(
@@ -1528,7 +1528,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: GootenHook(timeout=-1).get_order_status(env.order()),
         GootenConfigurationError,
-        "timeout must be a positive number of seconds, got -1.",
+        "timeout must be a number of at least 0.001, got -1.",
         0,
     ),
     Case(
@@ -1548,7 +1548,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: GootenHook(requests_per_second=-1).get_order_status(env.order()),
         GootenConfigurationError,
-        "requests_per_second must be a positive number (or None for no cap), got -1.",
+        "requests_per_second must be a number above 0 (or None for no cap), got -1.",
         0,
         "`requests_per_second=0` is refused the same way",
     ),
@@ -1559,7 +1559,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: GootenHook(requests_per_second="5").get_order_status(env.order()),
         GootenConfigurationError,
-        "requests_per_second must be a positive number (or None for no cap), got '5'.",
+        "requests_per_second must be a number above 0 (or None for no cap), got '5'.",
         0,
     ),
     Case(
@@ -1687,7 +1687,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_PARSE,
         lambda env: operator(order_ids=env.order(), requests_per_second=0),
         ValueError,
-        "set_status: requests_per_second must be a positive number or None, got 0.",
+        "set_status: requests_per_second must be a number above 0 (or None for no cap), got 0.",
         0,
     ),
     Case(
@@ -1697,7 +1697,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_PARSE,
         lambda env: operator(order_ids=env.order(), throttle_timeout=-1),
         ValueError,
-        "set_status: throttle_timeout must be 0 or more seconds, or None, got -1.",
+        "set_status: throttle_timeout must be a number of at least 0, got -1.",
         0,
     ),
     Case(
@@ -1707,7 +1707,7 @@ CASES: tuple[Case, ...] = (
         ANY_HOOK_CALL,
         lambda env: GootenHook(adaptive_rate="no").get_order_status(env.order()),
         GootenConfigurationError,
-        "adaptive_rate must be True or False, got 'no'.",
+        "adaptive_rate must be true or false, got 'no'.",
         0,
     ),
     Case(
@@ -1717,7 +1717,7 @@ CASES: tuple[Case, ...] = (
         OPERATOR_PARSE,
         lambda env: operator(order_ids=env.order(), requests_per_second="5"),
         ValueError,
-        "set_status: requests_per_second must be a positive number or None, got '5'.",
+        "set_status: requests_per_second must be a number above 0 (or None for no cap), got '5'.",
         0,
     ),
     Case(

@@ -103,15 +103,15 @@ def test_get_conn_returns_the_client(monkeypatch):
 def test_adaptive_rate_and_throttle_timeout_come_from_the_extras(monkeypatch):
     set_connection(monkeypatch, extra={"adaptive_rate": "false", "throttle_timeout": "45"})
     client = GootenHook().client
-    assert client.rate_controller is None
+    assert not client.pacer.adaptive
     assert client.throttle_timeout == 45
 
 
 def test_adaptive_rate_is_on_by_default_and_hook_arguments_win(monkeypatch):
     set_connection(monkeypatch, extra={"adaptive_rate": False})
-    assert GootenHook().client.rate_controller is None
+    assert not GootenHook().client.pacer.adaptive
     client = GootenHook(adaptive_rate=True, throttle_timeout=5).client
-    assert client.rate_controller is not None
+    assert client.pacer.adaptive
     assert client.throttle_timeout == 5
     set_connection(monkeypatch)
-    assert GootenHook().client.rate_controller is not None
+    assert GootenHook().client.pacer.adaptive

@@ -156,7 +156,7 @@ def test_literal_invalid_status_fails_when_the_dag_is_parsed():
     [
         ({"order_ids": None}, "order_ids is required"),
         ({"max_workers": 0}, "max_workers must be a whole number"),
-        ({"requests_per_second": 0}, "requests_per_second must be a positive number"),
+        ({"requests_per_second": 0}, "requests_per_second must be a number above 0"),
         ({"dry_run": "maybe"}, "Invalid dry_run 'maybe': use true or false"),
     ],
 )

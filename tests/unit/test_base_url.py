@@ -1,6 +1,6 @@
 import pytest
 
-from gooten_provider.base_url import DEFAULT_BASE_URL, normalize_base_url
+from gooten_provider.client.base_url import DEFAULT_BASE_URL, normalize_base_url
 from gooten_provider.exceptions import GootenConfigurationError
 
 

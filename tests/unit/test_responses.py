@@ -153,7 +153,7 @@ def test_invalid_status_is_refused_before_any_request(client, requests_mock, sta
     [
         ({"recipe_id": "", "billing_key": KEY}, "Recipe ID is required"),
         ({"recipe_id": "r", "billing_key": "  "}, "Partner Billing Key is required"),
-        ({"recipe_id": "r", "billing_key": KEY, "timeout": 0}, "timeout must be a positive"),
+        ({"recipe_id": "r", "billing_key": KEY, "timeout": 0}, "timeout must be a number of at least 0.001"),
         ({"recipe_id": "r", "billing_key": KEY, "base_url": "http://api.print.io"}, "Refusing plain http"),
     ],
 )

@@ -1,24 +1,26 @@
-"""Adaptive pacing: one request rate per client, shared by all its threads, learnt from Gooten's 429s.
+"""The one pacer of a client: when each request may leave, learnt from Gooten's 429s, shared by every thread.
 
 Gooten publishes no rate limit, and every gateway in front of an API has one. A client that only retries
-429s hammers the gateway harder the more threads it runs. This controller works as botocore's ``adaptive``
-retry mode does, with CUBIC (the congestion controller of Linux TCP) setting the rate:
+429s hammers the gateway harder the more threads it runs. Every request of a client, read or write, sync or
+async, waits here once (:meth:`Pacer.acquire`), and every answer is reported back (:meth:`Pacer.record`):
 
-* Until the first 429 nothing is paced: an account that is never throttled pays nothing.
-* A 429 starts a *throttling event*: the rate drops to ``BETA`` times the rate the client was sending at
-  (multiplicative decrease), and that rate is remembered as ``w_max``. Answers to requests sent before the
+* Until the first 429 nothing is paced (unless ``requests_per_second`` sets a ceiling): an account that is
+  never throttled pays nothing.
+* A 429 starts a *throttling event*: the rate the gateway let through just before it said no is taken as
+  its limit, and the pace drops below it (multiplicative decrease). Answers to requests sent before the
   drop belong to the same event and do not lower it again, as TCP cuts its window once per loss event.
-* Each answer without throttling raises the rate along CUBIC's curve, ``SCALE * (t - K)**3 + w_max``: fast
-  while far below ``w_max``, flat around it (where the gateway said "no" last time), then probing above it.
-  Clients sharing a gateway converge to fair shares this way, as TCP flows sharing a link do, with no
-  coordination but the 429s.
+* Each answer without throttling raises the pace along CUBIC's curve (the congestion controller of Linux
+  TCP), ``SCALE * (t - K)**3 + w_max``: fast while far below the limit, flat just under it, then probing
+  above it, slowly. Clients sharing a gateway converge to fair shares this way, as TCP flows sharing a link
+  do, with no coordination but the 429s.
+* Requests leave evenly spaced, ``1 / rate`` apart across threads: a gateway's bucket with a small burst
+  refuses clumps even when the average rate is under its limit.
 * A ``Retry-After`` on any answer pauses every thread of the client until it has passed: the gateway said
   when it takes requests again, and sending earlier only earns more 429s.
+* ``requests_per_second`` is a ceiling inside the same pace: one wait per request, never two.
 
-Where botocore remembers the rate it was *sending* at, this controller remembers the rate the gateway
-*accepted* in the second before it said no (when enough answers came to tell), 5% lower: the sending rate
-overshoots the limit, and a plateau there would be throttled again within seconds. Requests are spaced
-``1 / rate`` apart across threads, so a paced client never bursts.
+The send slots and the pause live in a :class:`PaceStore`; :class:`LocalPaceStore` keeps them in this
+process. A store shared by every task of an account (Redis) can take its place without a change here.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
+
+from gooten_provider.exceptions import GootenRateLimitError
 
 #: CUBIC's decrease factor and curve scale. botocore uses 0.7 and 0.4; a gateway's ``Retry-After`` pauses
 #: every thread for a whole second per throttling event, so events are made rarer here: a milder decrease
-#: and a flatter curve (about 12 s between events at 50 requests per second instead of 4).
+#: and a flatter curve.
 BETA = 0.8
 SCALE = 0.02
 #: The paced rate never falls below this (requests per second), so a client always makes progress.
@@ -55,46 +60,106 @@ PLATEAU = 0.95
 MIN_DECREASE_INTERVAL = 1.0
 
 
-class AdaptiveRateController:
+class PaceStore(Protocol):
+    """Where a pace's send slots and its pause are kept: in this process, or shared by many."""
+
+    def take_slot(self, now: float, interval: float) -> float:
+        """Take the next send slot: not before ``now`` nor the pause, ``interval`` after the last one taken.
+
+        ``interval`` 0 means unpaced (only the pause holds).
+        """
+
+    def pause(self, until: float) -> None:
+        """Hold every slot until ``until`` (a ``Retry-After``); an earlier pause is never shortened."""
+
+    def paused_until(self) -> float:
+        """The time until which every slot is held."""
+
+
+class LocalPaceStore:
+    """A :class:`PaceStore` for the threads and coroutines of one process (thread-safe)."""
+
+    def __init__(self, now: float) -> None:
+        self._lock = threading.Lock()
+        self._next_slot = now
+        self._paused_until = now
+
+    def take_slot(self, now: float, interval: float) -> float:
+        """See :meth:`PaceStore.take_slot`."""
+        with self._lock:
+            slot = max(now, self._paused_until)
+            if interval > 0:
+                slot = max(slot, self._next_slot)
+            self._next_slot = slot + interval
+            return slot
+
+    def pause(self, until: float) -> None:
+        """See :meth:`PaceStore.pause`."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, until)
+
+    def paused_until(self) -> float:
+        """See :meth:`PaceStore.paused_until`."""
+        with self._lock:
+            return self._paused_until
+
+
+class Pacer:
     """Paces every request of one client across its threads; lowers the rate on 429, raises it on success.
 
     Call :meth:`acquire` (or, on an event loop, ``await`` :meth:`aacquire`) before each request (it waits,
     and returns a ticket), then :meth:`record` with the ticket and what the answer was. Thread-safe; the
-    lock is never held while waiting, so threads and coroutines may share one controller.
+    lock is never held while waiting, so threads and coroutines may share one pacer.
 
+    :param adaptive: learn the rate from 429s; off, only the ceiling and ``Retry-After`` pauses hold.
+    :param ceiling: the most requests per second, or ``None`` for no ceiling.
+    :param store: where the slots and the pause are kept (default: this process).
     :param clock: seconds that never go backwards (tests pass their own).
     :param sleep: how to wait (tests pass their own).
     """
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self,
+        *,
+        adaptive: bool = True,
+        ceiling: float | None = None,
+        store: PaceStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         now = clock()
-        #: Whether requests are paced (from the first 429 on).
+        self._store: PaceStore = store if store is not None else LocalPaceStore(now)
+        #: Whether the rate is learnt from 429s.
+        self.adaptive = adaptive
+        #: The ceiling, in requests per second (``inf`` when none).
+        self.ceiling = math.inf if ceiling is None else float(ceiling)
+        #: Whether requests are paced by what was learnt (from the first 429 on).
         self.paced = False
-        #: The paced rate in requests per second (infinite until the first 429).
-        self.rate = math.inf
+        self._learnt = math.inf
         self._w_max = 0.0
         self._k = 0.0
         self._last_decrease = -math.inf
-        self._next_slot = now
-        self._paused_until = now
         self._measured = 0.0
         self._bucket_start: float | None = None  # from the first request on
         self._bucket_count = 0
         self._accepted: deque[float] = deque()  # when each recent answer without throttling came
-        self._resumed = now  # when the last Retry-After pause ended (or the controller started)
+        self._resumed = now  # when the last Retry-After pause ended (or the pacer started)
         #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
         self.events = 0
         self.throttled = 0
 
     @property
+    def rate(self) -> float:
+        """The pace in requests per second: what was learnt, under the ceiling (``inf``: not paced)."""
+        return min(self._learnt, self.ceiling)
+
+    @property
     def paused_until(self) -> float:
         """The clock time until which a ``Retry-After`` holds every thread."""
-        return self._paused_until
+        return self._store.paused_until()
 
     def acquire(self) -> float:
         """Wait until a request may be sent (a ``Retry-After`` in force, then a paced slot); return a ticket.
@@ -123,12 +188,10 @@ class AdaptiveRateController:
         The pure half of :meth:`acquire`, shared by the sync and the async transports; after the wait, call
         :meth:`confirm` with the slot.
         """
+        now = self._clock()
+        rate = self.rate
+        slot = self._store.take_slot(now, 0.0 if math.isinf(rate) else 1.0 / rate)
         with self._lock:
-            now = self._clock()
-            slot = max(now, self._paused_until)
-            if self.paced:
-                slot = max(slot, self._next_slot)
-                self._next_slot = slot + 1.0 / self.rate
             self._count_sent(slot)
         return slot, slot - now
 
@@ -137,8 +200,7 @@ class AdaptiveRateController:
 
         Then reserve again: the gateway asked every thread of the client to wait.
         """
-        with self._lock:
-            return self._paused_until <= slot
+        return self._store.paused_until() <= slot
 
     def record(self, ticket: float, *, throttled: bool, retry_after: float | None = None) -> None:
         """Take in one answer: ``throttled`` (a 429) lowers the rate once per event, others raise it.
@@ -153,15 +215,20 @@ class AdaptiveRateController:
                 while self._accepted and self._accepted[0] < now - _ACCEPTED_WINDOW:
                     self._accepted.popleft()
                 if self.paced:
-                    self.rate = max(MIN_RATE, self._cubic(now))
+                    self._learnt = max(MIN_RATE, self._cubic(now))
             else:
                 self.throttled += 1
                 # sent before the last decrease, or too soon after it: part of the same event
-                if ticket >= self._last_decrease and now - self._last_decrease >= MIN_DECREASE_INTERVAL:
+                recent = now - self._last_decrease < MIN_DECREASE_INTERVAL
+                if self.adaptive and ticket >= self._last_decrease and not recent:
                     self._decrease(now)
             if retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
-                self._resumed = self._paused_until
+                self._store.pause(now + retry_after)
+                self._resumed = max(self._resumed, now + retry_after)
+
+    def throttle_window(self, action: str, throttle_timeout: float) -> ThrottleWindow:
+        """The budget of 429s one request may meet before it fails (``throttle_timeout``)."""
+        return ThrottleWindow(action, throttle_timeout, self._clock)
 
     def _decrease(self, now: float) -> None:
         """A throttling event: remember where the gateway said no, and drop the rate below it."""
@@ -174,14 +241,13 @@ class AdaptiveRateController:
         answers = sum(1 for at in self._accepted if at > now - span)
         if span >= _ACCEPTED_MIN_SPAN and answers >= _ACCEPTED_MIN_ANSWERS:
             current = min(current, answers / span)
-        current = max(MIN_RATE, current)
+        current = max(MIN_RATE, min(current, self.ceiling))
         self.events += 1
         self.paced = True
         self._w_max = PLATEAU * current
         self._k = (self._w_max - current * BETA) ** (1 / 3) / SCALE ** (1 / 3)
         self._last_decrease = now
-        self.rate = max(MIN_RATE, current * BETA)
-        self._next_slot = max(self._next_slot, now)
+        self._learnt = max(MIN_RATE, current * BETA)
 
     def _cubic(self, now: float) -> float:
         return SCALE * (now - self._last_decrease - self._k) ** 3 + self._w_max
@@ -202,3 +268,35 @@ class AdaptiveRateController:
             return self._measured
         elapsed = now - self._bucket_start
         return self._bucket_count / elapsed if elapsed > 0 else 0.0
+
+
+class ThrottleWindow:
+    """How long one request has been answered 429: it is sent again until ``throttle_timeout`` is spent.
+
+    Nothing was applied while Gooten answers 429, so both reads and writes may be sent again.
+    """
+
+    def __init__(
+        self, action: str, throttle_timeout: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._action = action
+        self._throttle_timeout = throttle_timeout
+        self._clock = clock
+        self._since: float | None = None
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Take in one 429.
+
+        :raises GootenRateLimitError: waiting ``retry_after`` more would pass ``throttle_timeout``.
+        """
+        now = self._clock()
+        self._since = now if self._since is None else self._since
+        if now + (retry_after or 0.0) - self._since >= self._throttle_timeout:
+            more = f" and asked to wait {retry_after:g} s more" if retry_after else ""
+            raise GootenRateLimitError(
+                f"Gooten answered 429 Too Many Requests to {self._action} for {now - self._since:.1f} s"
+                f"{more}, past throttle_timeout ({self._throttle_timeout:g} s); nothing was applied. "
+                "Gooten is throttling this account: lower max_workers, spread the work over time, or "
+                "raise throttle_timeout.",
+                status_code=429,
+            )

@@ -10,34 +10,27 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import requests
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from gooten_provider.client_base import GootenClientBase
-from gooten_provider.exceptions import GootenApiError
-from gooten_provider.redaction import install_urllib3_log_redaction
-from gooten_provider.request_core import (
-    MAX_BACKOFF_SECONDS,
+from gooten_provider.client.base import GootenClientBase
+from gooten_provider.client.core import (
     ORDER_PATH,
     ORDER_SEARCH_PATH,
     ORDER_STATUS_PATH,
     GootenRequest,
     TransportFailure,
-    is_worth_reading_again,
 )
-from gooten_provider.transport import build_session
+from gooten_provider.client.transport import USER_AGENT, innermost
+from gooten_provider.redaction import install_urllib3_log_redaction
 
 __all__ = [
     "ORDER_PATH",
@@ -93,15 +86,9 @@ class SearchPage:
     total_pages: int
 
 
-def _outer_reason(exc: requests.RequestException) -> object:
+def _urllib3_reason(exc: requests.RequestException) -> object:
     """The urllib3 error a requests error wraps."""
     return exc.args[0] if exc.args else None
-
-
-def _urllib3_reason(exc: requests.RequestException) -> object:
-    """The urllib3 error behind a requests error (after retries, the last attempt's)."""
-    reason = _outer_reason(exc)
-    return reason.reason if isinstance(reason, MaxRetryError) else reason
 
 
 def _tls_failed(exc: requests.RequestException) -> bool:
@@ -114,38 +101,20 @@ def _never_reached_server(exc: requests.RequestException) -> bool:
     return (
         isinstance(exc, requests.ConnectTimeout)
         or isinstance(_urllib3_reason(exc), (NewConnectionError, ConnectTimeoutError))
+        or isinstance(innermost(exc), (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError))
         or _tls_failed(exc)
     )
-
-
-def _timed_out(exc: requests.RequestException) -> bool:
-    """Tell whether the answer did not come in time (directly, or on the last of several attempts)."""
-    return isinstance(exc, requests.Timeout) or isinstance(_urllib3_reason(exc), ReadTimeoutError)
-
-
-def _cause_name(exc: BaseException) -> str:
-    """The innermost exception's class name: enough to explain a failure without its URL-bearing text."""
-    inner: BaseException = exc
-    seen = set()
-    while id(inner) not in seen:
-        seen.add(id(inner))
-        wrapped = [arg for arg in inner.args if isinstance(arg, BaseException)]
-        if isinstance(inner, MaxRetryError) and inner.reason is not None:
-            wrapped.insert(0, inner.reason)
-        nxt = wrapped[0] if wrapped else inner.__cause__ or inner.__context__
-        if nxt is None:
-            break
-        inner = nxt
-    return type(inner).__name__
 
 
 def _failure(exc: requests.RequestException) -> TransportFailure:
     """What a ``requests`` error means, in the core's terms."""
     if _never_reached_server(exc):
         return TransportFailure.TLS if _tls_failed(exc) else TransportFailure.NOT_SENT
-    if _timed_out(exc):
+    if isinstance(exc, requests.Timeout) or isinstance(_urllib3_reason(exc), ReadTimeoutError):
         return TransportFailure.TIMED_OUT
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or _cause_name(exc) == "IncompleteRead":
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or type(innermost(exc)).__name__ == (
+        "IncompleteRead"
+    ):
         return TransportFailure.CUT_ANSWER
     return TransportFailure.BROKEN
 
@@ -153,19 +122,20 @@ def _failure(exc: requests.RequestException) -> TransportFailure:
 class GootenClient(GootenClientBase):
     """A client of the Gooten order API over ``requests``, safe to share between threads.
 
-    Its parameters are :class:`~gooten_provider.client_base.GootenClientBase`'s: ``recipe_id``,
-    ``billing_key``, then ``base_url``, ``port``, ``timeout``, ``max_retries``, ``backoff_factor``,
-    ``pool_maxsize``, ``requests_per_second``, ``adaptive_rate`` and ``throttle_timeout``.
+    Its parameters are :class:`~gooten_provider.client.base.GootenClientBase`'s: a
+    :class:`~gooten_provider.client.settings.ClientSettings`, or ``recipe_id``, ``billing_key`` and its
+    other fields as keywords.
     """
 
-    def _open_transport(self, pool_maxsize: int) -> None:
+    def _open_transport(self) -> None:
         install_urllib3_log_redaction()
-        self.session = build_session(
-            max_retries=self.max_retries,
-            backoff_factor=self.backoff_factor,
-            pool_maxsize=pool_maxsize,
-            retry_throttled=self.rate_controller is None,
-        )
+        # One pooled session shared by the client's threads. urllib3 retries nothing (max_retries=0, the
+        # adapter's Retry(0, read=False)): every retry is the client's policy, paced by its pacer.
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.settings.pool_maxsize, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -243,31 +213,10 @@ class GootenClient(GootenClientBase):
     # -- plumbing ----------------------------------------------------------------------------------------
 
     def _request(self, request: GootenRequest) -> dict[str, Any]:
-        if request.is_write:
-            return self._send(request)
-        # urllib3 retries reads by status code and before the body; an HTML page or a cut JSON body sent with
-        # 200 (a proxy's or a maintenance page), or a body cut off mid-way, is retried here, with the same
-        # budget and backoff as the async client's reads (the core's is_worth_reading_again).
-        retrying = Retrying(
-            retry=retry_if_exception(is_worth_reading_again),
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential(multiplier=self.backoff_factor, max=MAX_BACKOFF_SECONDS)
-            + wait_random(0, self.backoff_factor),
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                body = self._send(request)
-        return body
-
-    def _send(self, request: GootenRequest) -> dict[str, Any]:
-        controller = self.rate_controller
-        throttle = self.core.throttle_window(request)
+        call = self.call(request)
         while True:
-            ticket = controller.acquire() if controller else 0.0
-            if self._rate_limiter:
-                self._rate_limiter.wait()
-            error: GootenApiError | None = None
+            ticket = self.pacer.acquire()
+            self.requests_sent += 1
             try:
                 response = self.session.request(
                     request.method,
@@ -277,18 +226,17 @@ class GootenClient(GootenClientBase):
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                error = self._transport_error(exc, request)
-            if error is not None:
-                # Raised out here, so that requests' exception (its text holds the full URL, key included)
-                # is neither its cause nor its context.
-                raise error
-            if not self._send_again(ticket, throttle, response.status_code, response.headers):
-                return self.core.parse(response, request)
-
-    def _transport_error(self, exc: requests.RequestException, request: GootenRequest) -> GootenApiError:
-        # urllib3 wraps the last error in MaxRetryError only when it retried until it gave up.
-        attempts = self.max_retries + 1 if isinstance(_outer_reason(exc), MaxRetryError) else 1
-        return self.core.transport_error(_failure(exc), request, cause=_cause_name(exc), attempts=attempts)
+                step = call.failed(_failure(exc), type(innermost(exc)).__name__)
+            else:
+                step = call.answered(ticket, response)
+            # Raised out here, so that requests' exception (its text holds the full URL, key included)
+            # is neither the error's cause nor its context.
+            if step.body is not None:
+                return step.body
+            if step.error is not None:
+                raise step.error
+            if step.delay > 0:
+                time.sleep(step.delay)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gooten_provider.adaptive_rate import BETA, AdaptiveRateController
+from gooten_provider.client.pacer import BETA, Pacer
 from gooten_provider.exceptions import GootenRateLimitError
 from gooten_provider.testing import GootenApiServer
 from tests.client.test_client_over_http import make_client
@@ -26,8 +26,8 @@ class FakeClock:
         self.now += seconds
 
 
-def controller(clock: FakeClock) -> AdaptiveRateController:
-    return AdaptiveRateController(clock=clock, sleep=clock.sleep)
+def controller(clock: FakeClock) -> Pacer:
+    return Pacer(clock=clock, sleep=clock.sleep)
 
 
 def test_nothing_is_paced_until_the_first_429():
@@ -86,7 +86,7 @@ def test_one_threads_retry_after_holds_the_other_threads(throttled_api):
     thread_a = threading.Thread(target=client.get_order_status, args=(first,))
     thread_a.start()
     deadline = time.monotonic() + 5
-    while client.rate_controller.throttled == 0 and time.monotonic() < deadline:
+    while client.pacer.throttled == 0 and time.monotonic() < deadline:
         time.sleep(0.001)
     client.get_order_status(second)  # thread B: this test's own thread
     thread_a.join(5)
@@ -109,7 +109,7 @@ def test_a_burst_of_threads_is_paced_and_every_read_gets_its_answer(throttled_ap
     journal = throttled_api.journal
     assert any(e.throttled for e in journal)
     assert len([e for e in journal if not e.throttled]) == 24  # no read failed on a 429
-    assert client.rate_controller.paced
+    assert client.pacer.paced
 
 
 def test_throttling_that_ends_is_recovered_from(throttled_api):
@@ -121,15 +121,15 @@ def test_throttling_that_ends_is_recovered_from(throttled_api):
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert client.rate_controller.paced
+    assert client.pacer.paced
     throttled_api.set_rate_limit(None)
-    rate_when_lifted = client.rate_controller.rate
+    rate_when_lifted = client.pacer.rate
     before = len(throttled_api.journal)
     for order_id in ids * 10:
         client.get_order_status(order_id)
     after = throttled_api.journal[before:]
     assert len(after) == 30 and not any(e.throttled for e in after)
-    assert client.rate_controller.rate > rate_when_lifted  # answers without a 429 raise the rate again
+    assert client.pacer.rate > rate_when_lifted  # answers without a 429 raise the rate again
 
 
 def test_throttle_timeout_expires_into_a_clear_error_that_names_throttling(throttled_api):
@@ -155,5 +155,5 @@ def test_adaptive_rate_off_restores_retrying_429s_up_to_max_retries(throttled_ap
     client = make_client(throttled_api, adaptive_rate=False, max_retries=1)
     with pytest.raises(GootenRateLimitError, match="after every retry"):
         client.update_order_status(order_id, "Hold")
-    assert client.rate_controller is None
+    assert not client.pacer.adaptive
     assert len(throttled_api.writes(order_id)) == 2
