@@ -111,7 +111,8 @@ class Pacer:
     and returns a ticket), then :meth:`record` with the ticket and what the answer was. Thread-safe; the
     lock is never held while waiting, so threads and coroutines may share one pacer.
 
-    :param adaptive: learn the rate from 429s; off, only the ceiling and ``Retry-After`` pauses hold.
+    :param adaptive: learn the rate from 429s and pause every thread on a ``Retry-After``; off, only the
+        ceiling holds (each thread waits out its own ``Retry-After``).
     :param ceiling: the most requests per second, or ``None`` for no ceiling.
     :param store: where the slots and the pause are kept (default: this process).
     :param clock: seconds that never go backwards (tests pass their own).
@@ -222,7 +223,10 @@ class Pacer:
                 recent = now - self._last_decrease < MIN_DECREASE_INTERVAL
                 if self.adaptive and ticket >= self._last_decrease and not recent:
                     self._decrease(now)
-            if retry_after:
+            # Off, each thread waits out its own Retry-After (the first release's behaviour): without a
+            # learnt pace, every thread resuming at once after a shared pause drains a small burst at once,
+            # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders.
+            if retry_after and self.adaptive:
                 self._store.pause(now + retry_after)
                 self._resumed = max(self._resumed, now + retry_after)
 

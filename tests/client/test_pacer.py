@@ -157,3 +157,19 @@ def test_adaptive_rate_off_restores_retrying_429s_up_to_max_retries(throttled_ap
         client.update_order_status(order_id, "Hold")
     assert not client.pacer.adaptive
     assert len(throttled_api.writes(order_id)) == 2
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_a_retry_after_pauses_every_thread_only_when_the_pace_is_adaptive(adaptive):
+    # Adaptive, the gateway's Retry-After holds every thread of the client; off, the thread that met it
+    # waits alone (its own retry delay), as in the first release: a shared pause without a learnt pace
+    # makes every thread resume at once into a small burst, again and again.
+    clock = FakeClock()
+    pacer = Pacer(adaptive=adaptive, clock=clock, sleep=clock.sleep)
+    pacer.record(pacer.acquire(), throttled=True, retry_after=1.0)
+    pacer.acquire()  # another thread's next request
+    waited = sum(clock.slept)
+    if adaptive:
+        assert waited >= 1.0
+    else:
+        assert waited == 0
