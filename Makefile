@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # the browser tests, the secrets audit and the soak; the example DAGs run with dag.test() in tests/dags
 # and once with `airflow dags test` (the demo test). The DAG runs are listed one per line (-v), so that
 # CI's log shows each of them on each Airflow line.
-COMPAT_TESTS := tests/unit tests/client tests/hooks tests/operators tests/sensors tests/triggers tests/testing \
+COMPAT_TESTS := tests/unit tests/client tests/batch tests/hooks tests/operators tests/sensors tests/triggers tests/testing \
 	tests/errors tests/transfers
 COMPAT_DAG_TESTS := tests/dags tests/integration --deselect \
 	tests/dags/test_demo_slow.py::test_make_demo_dry_run_changes_nothing --deselect \
@@ -46,6 +46,8 @@ install: $(BIN)/.installed
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# the layers' import contracts ([tool.importlinter] in pyproject.toml)
+	$(BIN)/lint-imports --no-logo
 	$(MAKE) typecheck
 	# Two workers, each test file on one of them (module fixtures set up once); the slowest tests listed.
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15

@@ -418,7 +418,7 @@ FAILING = ("failed", "unknown")
 
 def has_rival(target: str) -> bool:
     """Whether the run to ``target`` gets a rival run: only targets Gooten refuses a change from."""
-    from gooten_provider.order_status_change import resend_is_safe
+    from gooten_provider.batch.status_change import resend_is_safe
 
     return resend_is_safe(target)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.client.responses import HttpAnswer, parse_response
 from gooten_provider.client.settings import ClientSettings
 from gooten_provider.exceptions import (

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gooten_provider.billing_key import prepare_billing_key
 from gooten_provider.client.base_url import DEFAULT_BASE_URL, normalize_base_url
+from gooten_provider.client.billing_key import prepare_billing_key
 from gooten_provider.exceptions import GootenConfigurationError
 
 _WORDS_TRUE = frozenset({"true", "1", "yes", "on"})

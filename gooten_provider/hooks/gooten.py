@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.client.settings import CONNECTION_EXTRAS, ClientSettings
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.get_provider_info import CONNECTION_TYPE
@@ -19,8 +19,8 @@ from gooten_provider.hooks.connection_lookup import not_found_hint
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
 
-    from gooten_provider.async_client import AsyncGootenClient
     from gooten_provider.client import GootenClient
+    from gooten_provider.client.async_client import AsyncGootenClient
 
 
 def _mask_all(forms: Iterable[str]) -> None:
@@ -130,7 +130,7 @@ class GootenHook(BaseHook):
         def build() -> AsyncGootenClient:
             # In a worker thread: the first import of the HTTP stack, the TLS context httpx loads (CA
             # certificates, about 0.1 s) and secret masking (may call the supervisor) would block the loop.
-            from gooten_provider.async_client import AsyncGootenClient
+            from gooten_provider.client.async_client import AsyncGootenClient
 
             client = AsyncGootenClient(settings=self._client_settings(conn, extras))
             _mask_all(client.secret_forms)

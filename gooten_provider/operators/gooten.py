@@ -14,21 +14,21 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
+from gooten_provider.batch.status_change import INELIGIBLE, change_order_statuses
 from gooten_provider.client.settings import ClientSettings
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.links import GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_task_order_ids
-from gooten_provider.order_status_change import INELIGIBLE, change_order_statuses
 from gooten_provider.statuses import normalize_target_status
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from gooten_provider.batch_report import BatchTally
-    from gooten_provider.batch_stop import BatchStop
-    from gooten_provider.order_status_change import EarlierWrite
-    from gooten_provider.results import EarlierResults, ResultsJournal, ResultsWriteError
+    from gooten_provider.batch.report import BatchTally
+    from gooten_provider.batch.results import EarlierResults, ResultsJournal, ResultsWriteError
+    from gooten_provider.batch.status_change import EarlierWrite
+    from gooten_provider.batch.stop import BatchStop
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 # No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
@@ -120,7 +120,7 @@ class GootenOrderStatusOperator(BaseOperator):
     :param results_path: where to keep every order's record durably (an ``ObjectStoragePath``, or a URI
         such as ``file:///data/gooten/{{ run_id }}/{{ ti.task_id }}`` or
         ``s3://aws_default@bucket/gooten/{{ run_id }}``), one per task instance; templated. See
-        :mod:`gooten_provider.results`.
+        :mod:`gooten_provider.batch.results`.
     """
 
     template_fields: Sequence[str] = (
@@ -193,10 +193,10 @@ class GootenOrderStatusOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
         """Change every order; return one record per order, or a summary with ``results_path``."""
         # Needed only when the task runs: DAG files that use the operator are parsed often.
-        from gooten_provider.batch_report import BatchLog, BatchTally, is_failing
-        from gooten_provider.batch_stop import BatchStop
+        from gooten_provider.batch.report import BatchLog, BatchTally, is_failing
+        from gooten_provider.batch.results import ResultsWriteError
+        from gooten_provider.batch.stop import BatchStop
         from gooten_provider.operators.order_results import storage_path
-        from gooten_provider.results import ResultsWriteError
 
         target = normalize_target_status(self.status)
         dry_run = _as_bool(self.dry_run, "dry_run")
@@ -337,7 +337,7 @@ class GootenOrderStatusOperator(BaseOperator):
         stop: BatchStop,
     ) -> tuple[ResultsJournal, list[str], dict[str, EarlierWrite]]:
         """Open this try's results folder; return it, the orders left to run and the writes to settle."""
-        from gooten_provider.results import (
+        from gooten_provider.batch.results import (
             ResultsJournal,
             ResultsWriteError,
             attempt_name,

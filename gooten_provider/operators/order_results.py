@@ -1,8 +1,8 @@
 """Reading the records of a :class:`~gooten_provider.operators.gooten.GootenOrderStatusOperator` task back.
 
-The task returns either every record (without ``results_path``) or a summary pointing at its results files
-(with ``results_path``, see :mod:`gooten_provider.results`). :func:`read_order_results` takes either, so a
-downstream task reads the records the same way::
+The task returns either every record (without ``results_path``) or a summary pointing at its results
+files (with ``results_path``, see :mod:`gooten_provider.batch.results`). :func:`read_order_results` takes
+either, so a downstream task reads the records the same way::
 
     from gooten_provider.operators.order_results import read_order_results
 
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from gooten_provider.results import SUMMARY_NAME, is_complete, iter_records, newest_attempt
+from gooten_provider.batch.results import SUMMARY_NAME, is_complete, iter_records, newest_attempt
 
 _LOCAL_SCHEMES = ("file", "local")
 

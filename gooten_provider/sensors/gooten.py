@@ -18,16 +18,16 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from gooten_provider.exceptions import GootenApiError
-from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.order_ids import parse_task_order_ids
-from gooten_provider.order_wait import (
+from gooten_provider.batch.order_wait import (
     ReadRound,
     failed_orders,
     failure_message,
     is_done,
     read_error_message,
 )
+from gooten_provider.exceptions import GootenApiError
+from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.order_ids import parse_task_order_ids
 from gooten_provider.statuses import KNOWN_STATUSES, did_you_mean, is_other_spelling, match_status
 from gooten_provider.triggers.gooten import SUCCESS, TIMEOUT, GootenOrderStatusTrigger
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gooten_provider.batch_report import PROGRESS_FRACTION, PROGRESS_SECONDS
+from gooten_provider.batch.report import PROGRESS_FRACTION, PROGRESS_SECONDS
 from gooten_provider.client import SearchPage
 from gooten_provider.transfers.export_folder import ExportFolder, PartRecord
 from gooten_provider.transfers.export_window import ExportWindow

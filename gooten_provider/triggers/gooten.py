@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from gooten_provider.exceptions import GootenApiError
-from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.order_wait import (
+from gooten_provider.batch.order_wait import (
     ReadRound,
     failed_orders,
     failure_message,
     is_done,
     read_error_message,
 )
+from gooten_provider.exceptions import GootenApiError
+from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.triggers.wait_settings import WaitSettings
 
 if TYPE_CHECKING:
-    from gooten_provider.async_client import AsyncGootenClient
+    from gooten_provider.client.async_client import AsyncGootenClient
 
 #: What :meth:`GootenOrderStatusTrigger.run` yields in ``status``.
 SUCCESS, FAILURE, TIMEOUT, ERROR = "success", "failure", "timeout", "error"

@@ -7,8 +7,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from gooten_provider.billing_key import billing_key_forms
 from gooten_provider.client import GootenClient
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.exceptions import (
     GootenApiError,
     GootenAuthenticationError,

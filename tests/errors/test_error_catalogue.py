@@ -41,8 +41,8 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
 )
 
-from gooten_provider import results
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.batch import results
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.exceptions import (
     GootenApiError,
     GootenAuthenticationError,

@@ -17,10 +17,10 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 from airflow.sdk import DAG
 
-from gooten_provider.batch_stop import DEFAULT_STOP_GRACE
+from gooten_provider.batch.results import attempts, iter_records
+from gooten_provider.batch.stop import DEFAULT_STOP_GRACE
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.operators.order_results import read_order_results
-from gooten_provider.results import attempts, iter_records
 from gooten_provider.testing import GootenApiServer
 from tests.integration.dag_runs import run_dag, run_xcoms, task_states
 from tests.operators.conftest import RecordingTaskInstance, point_connection_at

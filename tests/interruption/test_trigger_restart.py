@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.testing import GootenApiServer
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
 from tests.interruption.test_interruption import child

@@ -8,10 +8,10 @@ import time
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 
-from gooten_provider import results
+from gooten_provider.batch import results
+from gooten_provider.batch.results import ResultsJournal, attempt_name
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.operators.order_results import read_order_results, storage_path
-from gooten_provider.results import ResultsJournal, attempt_name
 from gooten_provider.testing import GootenApiServer
 from tests.failing_storage import object_storage, small_disk
 from tests.operators.conftest import point_connection_at

@@ -11,9 +11,9 @@ import time
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 
+from gooten_provider.batch.status_change import MAX_CONSECUTIVE_UNREACHABLE
 from gooten_provider.exceptions import GootenConnectionError
 from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.order_status_change import MAX_CONSECUTIVE_UNREACHABLE
 from gooten_provider.testing import GootenApiServer
 from tests.operators.conftest import point_connection_at
 from tests.operators.test_gooten_operator import run

@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.statuses import KNOWN_STATUSES
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger

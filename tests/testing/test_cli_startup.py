@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.testing import DEFAULT_BILLING_KEY, GootenApiServer, PortUnavailableError
 from gooten_provider.testing.orders import demo_order_specs

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.testing import GootenApiServer
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
 

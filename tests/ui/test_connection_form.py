@@ -14,7 +14,7 @@ import pytest
 from packaging.version import Version
 from playwright.sync_api import Locator, Page, Response, expect
 
-from gooten_provider.billing_key import billing_key_forms
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.get_provider_info import CONNECTION_TYPE
 from gooten_provider.testing import DEFAULT_BILLING_KEY, DEFAULT_RECIPE_ID
 

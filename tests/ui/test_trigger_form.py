@@ -95,7 +95,7 @@ def test_gooten_order_extra_link_opens_the_order(
 
 def test_task_log_files_never_show_the_key(held_order_run: ManualRun, airflow_stack: AirflowStack) -> None:
     """The deployed stack writes task logs to files: none of them, nor any component log, holds the key."""
-    from gooten_provider.billing_key import billing_key_forms
+    from gooten_provider.client.billing_key import billing_key_forms
     from gooten_provider.testing import DEFAULT_BILLING_KEY
 
     task_logs = sorted(airflow_stack.logs.glob("dag_id=*/**/*.log"))

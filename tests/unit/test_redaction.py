@@ -1,7 +1,7 @@
 import logging
 
-from gooten_provider.billing_key import billing_key_forms
 from gooten_provider.client import GootenClient
+from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.redaction import reveals_secret
 
 KEY = "q+Zb/7Kx9Lm2Pw+Yr4Tn8Vc1Ds6Fg0Hj3Ak5Ml7No9="

@@ -6,9 +6,7 @@ import time
 
 import pytest
 
-from gooten_provider.operators.order_results import read_order_results, storage_path
-from gooten_provider.order_status_change import EarlierWrite
-from gooten_provider.results import (
+from gooten_provider.batch.results import (
     DamagedResultsError,
     ResultsJournal,
     ResultsWriteError,
@@ -19,6 +17,8 @@ from gooten_provider.results import (
     load_earlier_results,
     newest_attempt,
 )
+from gooten_provider.batch.status_change import EarlierWrite
+from gooten_provider.operators.order_results import read_order_results, storage_path
 from tests.failing_storage import object_storage, small_disk
 
 

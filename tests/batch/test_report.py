@@ -3,7 +3,7 @@
 import logging
 from functools import partial
 
-from gooten_provider.batch_report import BatchLog, BatchTally, is_failing
+from gooten_provider.batch.report import BatchLog, BatchTally, is_failing
 
 
 def record(i, outcome="updated", error=None):

@@ -1,7 +1,7 @@
 import logging
 from urllib.parse import quote, quote_plus
 
-from gooten_provider.billing_key import billing_key_forms, prepare_billing_key
+from gooten_provider.client.billing_key import billing_key_forms, prepare_billing_key
 
 KEY = "q+Zb/7Kx9Lm2Pw+Yr4Tn8Vc1Ds6Fg0Hj3Ak5Ml7No9="
 

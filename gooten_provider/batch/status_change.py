@@ -37,7 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gooten_provider.batch_stop import BatchStop
+from gooten_provider.batch.stop import BatchStop
 from gooten_provider.exceptions import (
     GootenApiError,
     GootenAuthenticationError,
@@ -430,7 +430,7 @@ def change_order_statuses(
 
     Only a bounded window of orders is queued at a time. Any unexpected error in one order is recorded as
     ``failed`` for that order; the others go on. Once a reason to stop is given to ``stop`` (a
-    :class:`~gooten_provider.batch_stop.BatchStop`: the task was stopped), or Gooten refuses the
+    :class:`~gooten_provider.batch.stop.BatchStop`: the task was stopped), or Gooten refuses the
     credentials, or could not be reached for :data:`MAX_CONSECUTIVE_UNREACHABLE` orders in a row, the
     orders not yet started are recorded ``failed`` without a request, naming the cause. An exception raised
     in the calling thread while it waits (``AirflowTaskTimeout`` from an ``execution_timeout``, an

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gooten_provider.order_status_change import (
+from gooten_provider.batch.status_change import (
     DRY_RUN,
     INELIGIBLE,
     OUTCOMES,

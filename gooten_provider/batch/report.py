@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from gooten_provider.order_status_change import (
+from gooten_provider.batch.status_change import (
     DRY_RUN,
     FAILING_OUTCOMES,
     INELIGIBLE,
