@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from gooten_provider.async_client import AsyncGootenClient
     from gooten_provider.client import GootenClient
+    from gooten_provider.order_cancel_decision import CancelPlan
 
 
 def _mask_all(forms: Iterable[str]) -> None:
@@ -229,6 +230,20 @@ class GootenHook(BaseHook):
             may have been applied.
         """
         return self.client.update_order_status(order_id, status)
+
+    def cancel_order_items(self, order_id: str, item_ids: Iterable[object] | None = None) -> CancelPlan:
+        """Cancel items of an order (all when ``item_ids`` is None): :meth:`GootenClient.cancel_order_items`.
+
+        One read (for the GootenId and the order-item ids), then at most one ``PUT /api/orderCancel``;
+        returns the :class:`~gooten_provider.order_cancel_decision.CancelPlan` it followed (``to_send``
+        were sent, ``already_cancelled`` were not).
+
+        :raises ValueError: invalid order id or item ids, before any request.
+        :raises GootenApiError: unknown item ids (``GootenOrderItemsError``) or items in a status no
+            cancellation is allowed from (``GootenItemsNotCancellableError``), both before any write;
+            Gooten's refusal; ``GootenOutcomeUnknownError`` when the cancellation may have been applied.
+        """
+        return self.client.cancel_order_items(order_id, item_ids)
 
     def search_orders(
         self, *, page_size: int = 100, **filters: str | dt.date | None
