@@ -400,10 +400,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in _REPLY_FAULTS:
             self._finish(request, api._fault_reply(fault), fault.value, fault)
             return
-        writes_late = fault in (FaultKind.LOST_RESPONSE, FaultKind.LATE_APPLY) and request.route in (
-            _ROUTE_STATUS,
-            ROUTE_CANCEL,
-        )
+        late = fault in (FaultKind.LOST_RESPONSE, FaultKind.LATE_APPLY)
+        writes_late = late and request.route in (_ROUTE_STATUS, ROUTE_CANCEL)
         if fault is FaultKind.RESET or (fault is not None and fault in CONNECTION_FAULTS and not writes_late):
             api._record(request, fault, fault.value, applied=False)
             self._abort()
