@@ -115,7 +115,7 @@ class GootenHook(BaseHook):
         return client
 
     async def get_async_client(self) -> AsyncGootenClient:
-        """A new :class:`~gooten_provider.async_client.AsyncGootenClient` (reads only) for an event loop.
+        """A new :class:`~gooten_provider.async_client.AsyncGootenClient` for an event loop.
 
         For triggers: the connection is read with the async-safe accessors of common-compat (a secrets
         backend or the triggerer's supervisor may be a network call) and secrets are masked from a worker
