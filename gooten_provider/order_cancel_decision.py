@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gooten_provider.exceptions import GootenApiError, GootenItemsNotCancellableError, GootenOrderItemsError
-from gooten_provider.order_items import as_id, name_ids, normalize_item_ids
+from gooten_provider.order_items import as_id, item_order_ids, name_ids, normalize_item_ids
 from gooten_provider.statuses import (
     CANCELLED_ITEM_STATUSES,
     ITEM_CANCELLABLE_FROM_STATUSES,
@@ -71,15 +71,14 @@ def gooten_id_of(order_id: str, order: Mapping[str, Any]) -> int:
 def order_items(order_id: str, order: Mapping[str, Any]) -> list[OrderItem]:
     """Each item of an order with its order-item id (its images' ``OrderItemId``) and status, in item order.
 
-    :raises GootenApiError: the order has no items, or an item has no single ``OrderItemId``.
+    :raises GootenApiError: the order has no items, or an item has no ``OrderItemId`` of its own.
     """
     items = [item for item in order.get("Items") or [] if isinstance(item, Mapping)]
     if not items:
         raise GootenApiError(f"Gooten's order {order_id} has no items to cancel.")
     read: list[OrderItem] = []
     for position, item in enumerate(items, start=1):
-        images = [image for image in item.get("Images") or [] if isinstance(image, Mapping)]
-        ids = {number for image in images if (number := as_id(image.get("OrderItemId"))) is not None}
+        ids = item_order_ids(item)
         if len(ids) != 1:
             found = f"several ({name_ids(sorted(ids))})" if ids else "none"
             raise GootenApiError(
@@ -87,6 +86,14 @@ def order_items(order_id: str, order: Mapping[str, Any]) -> list[OrderItem]:
                 f"OrderItemId in its Images ({found}), so it cannot be named to orderCancel."
             )
         read.append(OrderItem(ids.pop(), canonical_status(str(item.get("Status")))))
+    shared = sorted(
+        {item.item_id for item in read if sum(other.item_id == item.item_id for other in read) > 1}
+    )
+    if shared:  # one id naming two items: a cancellation of it could not say which one is meant
+        raise GootenApiError(
+            f"Gooten's order {order_id}: several items have the OrderItemId {name_ids(shared)}, so they "
+            "cannot be named to orderCancel one by one."
+        )
     return read
 
 

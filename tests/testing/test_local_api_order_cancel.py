@@ -305,3 +305,13 @@ def test_orders_sharing_a_made_up_gooten_id_are_not_guessed_between(api):
     reply = put_cancel(api, 7, {"Ids": [701]})
     assert "names 2 orders of the local Gooten API" in refusal(reply)[0][1]
     assert api.item_statuses("7-a") == api.item_statuses("7-b") == ["Hold"]
+
+
+def test_an_order_seeded_without_item_ids_cannot_have_its_items_named(api):
+    order = api.add_order(statuses="Hold", items=[{"Images": []}])
+    reply = put_cancel(api, order["GootenId"], {"Ids": [order["GootenId"] * 100 + 1]})
+    assert (
+        refusal(reply)[0][1]
+        == f"An item of order {order['GootenId']} has no OrderItemId of its own: it cannot be named."
+    )
+    assert api.item_statuses(order["Id"]) == ["Hold"]

@@ -138,6 +138,10 @@ def test_an_item_without_one_order_item_id_cannot_be_named():
     two_ids["Items"][0]["Images"].append({"OrderItemId": 12})
     with pytest.raises(GootenApiError, match=r"\(several \(12, 9001\)\)"):
         plan_item_cancellation(SAFE_ID, two_ids)
+    shared = order("Hold", "Hold")
+    shared["Items"][1]["Images"][0]["OrderItemId"] = 9001
+    with pytest.raises(GootenApiError, match="several items have the OrderItemId 9001"):
+        plan_item_cancellation(SAFE_ID, shared)
     same_id_twice = order("Hold")
     same_id_twice["Items"][0]["Images"].append({"OrderItemId": "9001"})
     assert plan_item_cancellation(SAFE_ID, same_id_twice).to_send == (9001,)
