@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +244,16 @@ class GootenHook(BaseHook):
             Gooten's refusal; ``GootenOutcomeUnknownError`` when the cancellation may have been applied.
         """
         return self.client.cancel_order_items(order_id, item_ids)
+
+    def send_item_cancellation(
+        self, gooten_id: int, item_ids: Sequence[int], *, order_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send one ``PUT /api/orderCancel``, no read first; see :meth:`GootenClient.send_item_cancellation`.
+
+        The write step of a cancellation already decided from a read order (a batch engine's), with the
+        same errors as :meth:`cancel_order_items`.
+        """
+        return self.client.send_item_cancellation(gooten_id, item_ids, order_id=order_id)
 
     def search_orders(
         self, *, page_size: int = 100, **filters: str | dt.date | None

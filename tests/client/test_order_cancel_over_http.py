@@ -184,16 +184,18 @@ def test_gootens_refusal_in_a_200_body_is_an_error_that_says_why(api, cancel):
     assert requests_made(api) == ["GET read", "PUT refused"]  # not sent again
 
 
-def test_a_cancellation_refused_by_the_route_itself_names_the_item_and_its_status(api):
+@pytest.mark.parametrize("surface", ["client", "hook"])
+def test_a_cancellation_refused_by_the_route_itself_names_the_item_and_its_status(api, surface):
     order = api.add_order(statuses="Shipped")
     [item] = ids_of(api, order["Id"])
-    client = GootenClient(**_options(api))
+    sender = GootenClient(**_options(api)) if surface == "client" else GootenHook()
     with pytest.raises(GootenApiError) as info:  # no read and no check first: the write step alone
-        client.send_item_cancellation(order["GootenId"], [item])
+        sender.send_item_cancellation(order["GootenId"], [item])
     assert f"Ids: Order item {item} cannot be cancelled from 'Shipped'." in str(info.value)
     assert str(info.value).startswith(
         f"Gooten refused PUT /api/orderCancel (GootenId {order['GootenId']}: cancel items {item})"
     )
+    assert requests_made(api) == ["PUT ineligible"]
 
 
 @pytest.mark.parametrize("fault", ["lost_response", "late_apply", "500", "503"])
