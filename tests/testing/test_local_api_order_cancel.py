@@ -315,3 +315,16 @@ def test_an_order_seeded_without_item_ids_cannot_have_its_items_named(api):
         == f"An item of order {order['GootenId']} has no OrderItemId of its own: it cannot be named."
     )
     assert api.item_statuses(order["Id"]) == ["Hold"]
+
+
+def test_a_slow_answer_comes_after_the_cancellation_was_applied(api):
+    order = api.add_order(statuses="Hold")
+    api.inject_faults(order["Id"], "slow", method="PUT")
+    with pytest.raises(requests.Timeout):  # a client that gives up first does not know it landed
+        requests.put(
+            f"{api.base_url}/api/orderCancel",
+            params={"recipeid": DEFAULT_RECIPE_ID, "partnerBillingKey": KEY, "orderId": order["GootenId"]},
+            json={"Ids": item_ids(api, order["Id"])},
+            timeout=0.1,
+        )
+    assert api.item_statuses(order["Id"]) == ["Cancelled"]
