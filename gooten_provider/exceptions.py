@@ -80,3 +80,14 @@ class GootenOutcomeUnknownError(GootenApiError):
 
     Never re-send the change blindly: read the order to learn whether it took effect.
     """
+
+
+class GootenOrderItemsError(GootenApiError, ValueError):
+    """Item ids given for an order are not among its items (found by reading it); nothing was changed.
+
+    A ``ValueError`` too: the call named items the order does not have, so sending it again cannot help.
+    """
+
+
+class GootenItemsNotCancellableError(GootenApiError):
+    """An order's items are in a status Gooten allows no item cancellation from; nothing was sent."""

@@ -1,4 +1,4 @@
-"""Gooten order status names, and which changes ``POST /api/orderstatus`` allows.
+"""Gooten order status names, and which changes ``POST /api/orderstatus`` and ``orderCancel`` allow.
 
 Gooten keeps status on each order item (``Items[].Status``); an order has no status of its own.
 """
@@ -26,6 +26,28 @@ CHANGEABLE_FROM_STATUSES: frozenset[str] = frozenset(
         "Pending",
     }
 )
+
+#: The item statuses Gooten allows ``PUT /api/orderCancel`` (item cancellation) from, as its page lists
+#: them. ``Hold`` is one of them: item cancellation is the API's one way to cancel a held order.
+ITEM_CANCELLABLE_FROM_STATUSES: frozenset[str] = frozenset(
+    {
+        "New",
+        "Hold",
+        "Pending",
+        "ReadyForAccounting",
+        "ReadyForImageDl",
+        "NeedsManualApproval",
+        "NeedsPersonalization",
+        "AccountingIssue",
+        "AddressIssue",
+        "ImageIssue",
+        "HoldByCIImageIssue",
+    }
+)
+
+#: The item statuses of a cancelled item (refunded or not): an item in one of them is not sent to
+#: ``orderCancel`` again (Gooten would refuse it: neither is a status cancellation is allowed from).
+CANCELLED_ITEM_STATUSES: frozenset[str] = frozenset({"Cancelled", "CancelledRefunded"})
 
 #: Every item status known from Gooten's documentation. Gooten's list is not fully documented,
 #: so an unknown name is a warning where statuses are only read (sensors), never an error.

@@ -1,7 +1,9 @@
 """The Gooten API client for an event loop (the triggerer): order reads over ``httpx.AsyncClient``.
 
-It reads only: a trigger may run more than once (a triggerer restart re-runs it from its kwargs), so status
-changes stay with the synchronous :class:`~gooten_provider.client.GootenClient`, on a worker. Requests,
+Its one write is the item cancellation (:meth:`AsyncGootenClient.cancel_order_items`), safe to repeat since
+it reads first and a cancelled item is never sent again; status changes stay with the synchronous
+:class:`~gooten_provider.client.GootenClient`, on a worker (a trigger may run more than once: a triggerer
+restart re-runs it from its kwargs). Requests,
 answers, errors, redaction and retry decisions come from the same
 :class:`~gooten_provider.client.core.RequestCore`, retry policy and pacer as the sync client's
 (:class:`~gooten_provider.client.base.Call`); it only sends with ``httpx`` and waits with ``asyncio.sleep``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +26,11 @@ import httpx
 
 from gooten_provider.client.base import GootenClientBase
 from gooten_provider.client.core import GootenRequest, TransportFailure
+from gooten_provider.client.order_cancel import order_cancel_request
 from gooten_provider.client.transport import USER_AGENT, innermost
+from gooten_provider.order_cancel_decision import CancelPlan, plan_item_cancellation
+from gooten_provider.order_ids import normalize_order_id
+from gooten_provider.order_items import normalize_item_ids
 from gooten_provider.redaction import install_log_redaction
 
 # httpx logs every request's URL at INFO ("HTTP Request: GET ...?partnerBillingKey=..."), httpcore at DEBUG.
@@ -63,7 +70,7 @@ class AsyncGootenClient(GootenClientBase):
 
     async def get_order(self, order_id: str) -> dict[str, Any]:
         """Return one order as Gooten describes it (``Id``, ``NiceId``, ``Items[]`` with ``Status``, ...)."""
-        return await self._read(self.core.order_request(order_id))
+        return await self._send(self.core.order_request(order_id))
 
     async def get_order_status(self, order_id: str) -> list[str]:
         """Return the status of each item of the order, in item order.
@@ -72,14 +79,36 @@ class AsyncGootenClient(GootenClientBase):
         """
         return self.core.item_statuses(order_id, await self.get_order(order_id))
 
-    async def _read(self, request: GootenRequest) -> dict[str, Any]:
+    async def cancel_order_items(self, order_id: str, item_ids: Iterable[object] | None = None) -> CancelPlan:
+        """Cancel items of an order (every item when ``item_ids`` is None); return what was decided and sent.
+
+        The same steps, checks and errors as :meth:`GootenClient.cancel_order_items
+        <gooten_provider.client.GootenClient.cancel_order_items>`: one read, then at most one write.
+        """
+        order_id, wanted = normalize_order_id(order_id), normalize_item_ids(item_ids)
+        plan = plan_item_cancellation(order_id, await self.get_order(order_id), wanted).require_eligible()
+        if plan.to_send:
+            await self.send_item_cancellation(plan.gooten_id, plan.to_send, order_id=order_id)
+        return plan
+
+    async def send_item_cancellation(
+        self, gooten_id: int, item_ids: Sequence[int], *, order_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send one ``PUT /api/orderCancel``; return Gooten's body.
+
+        See :meth:`GootenClient.send_item_cancellation
+        <gooten_provider.client.GootenClient.send_item_cancellation>`.
+        """
+        return await self._send(order_cancel_request(self.core, gooten_id, item_ids, order_id=order_id))
+
+    async def _send(self, request: GootenRequest) -> dict[str, Any]:
         call = self.call(request)
         while True:
             ticket = await self.pacer.aacquire()
             self.requests_sent += 1
             try:
                 response = await self._http.request(
-                    request.method, f"{self.base_url}{request.path}", params=request.query
+                    request.method, f"{self.base_url}{request.path}", params=request.query, json=request.body
                 )
             except httpx.TransportError as exc:
                 step = call.failed(_failure(exc), type(innermost(exc)).__name__)

@@ -58,6 +58,8 @@ class GootenRequest:
     query: dict[str, Any]
     #: What is asked, for messages, e.g. ``"GET /api/v/5/source/api/orders (order 1-ab)"``.
     action: str
+    #: The JSON body, if the call has one (``orderCancel``'s ``{"Ids": [...]}``); the query holds the rest.
+    body: dict[str, Any] | None = None
 
     @property
     def is_write(self) -> bool:
@@ -88,13 +90,20 @@ class RequestCore:
     # -- building requests -------------------------------------------------------------------------------
 
     def request(
-        self, method: str, path: str, params: dict[str, Any], *, about: str, with_key: bool = True
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        *,
+        about: str,
+        with_key: bool = True,
+        body: dict[str, Any] | None = None,
     ) -> GootenRequest:
         """A request of ``path`` with the Recipe ID (and the billing key, unless ``with_key`` is false)."""
         query: dict[str, Any] = {"recipeid": self.recipe_id, **params}
         if with_key:
             query["partnerBillingKey"] = self._billing_key
-        return GootenRequest(method, path, query, f"{method} {path} ({about})")
+        return GootenRequest(method, path, query, f"{method} {path} ({about})", body)
 
     def order_request(self, order_id: str) -> GootenRequest:
         """Read one order (Gooten needs no billing key for it)."""

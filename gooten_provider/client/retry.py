@@ -1,7 +1,7 @@
 """The one retry policy of both clients: for any answer or wire failure, whether to send again and when.
 
 =====================================  ================================  =====================================
-What happened                          A read (GET)                      A write (POST)
+What happened                          A read (GET)                      A write (POST, PUT)
 =====================================  ================================  =====================================
 connection refused, no pooled slot     sent again, backoff               sent again, backoff (it never left)
 TLS handshake failed                   raised (a setting is wrong)       raised

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -29,7 +29,11 @@ from gooten_provider.client.core import (
     GootenRequest,
     TransportFailure,
 )
+from gooten_provider.client.order_cancel import order_cancel_request
 from gooten_provider.client.transport import USER_AGENT, innermost
+from gooten_provider.order_cancel_decision import CancelPlan, plan_item_cancellation
+from gooten_provider.order_ids import normalize_order_id
+from gooten_provider.order_items import normalize_item_ids
 from gooten_provider.redaction import install_urllib3_log_redaction
 
 __all__ = [
@@ -210,6 +214,39 @@ class GootenClient(GootenClientBase):
         """
         return self._request(self.core.status_change_request(order_id, status))
 
+    def cancel_order_items(self, order_id: str, item_ids: Iterable[object] | None = None) -> CancelPlan:
+        """Cancel items of an order (every item when ``item_ids`` is None); return what was decided and sent.
+
+        Reads the order for its GootenId and order-item ids, then sends one ``PUT /api/orderCancel`` for
+        the wanted items not cancelled yet (:attr:`CancelPlan.to_send`; none sent when all already are).
+        The only API route that cancels a held order. Sent at most once unless it provably never left.
+
+        :raises ValueError: invalid order id or item ids, before any request.
+        :raises GootenOrderItemsError: an item id is not the order's (the message lists its ids); nothing
+            sent.
+        :raises GootenItemsNotCancellableError: a wanted item is in a status Gooten allows no cancellation
+            from (e.g. ``InProduction``); nothing sent.
+        :raises GootenOutcomeUnknownError: the cancellation may have been applied; read the order to
+            settle it.
+        :raises GootenApiError: Gooten refused it (its reason in the message), or the read failed.
+        """
+        order_id, wanted = normalize_order_id(order_id), normalize_item_ids(item_ids)
+        plan = plan_item_cancellation(order_id, self.get_order(order_id), wanted).require_eligible()
+        if plan.to_send:
+            self.send_item_cancellation(plan.gooten_id, plan.to_send, order_id=order_id)
+        return plan
+
+    def send_item_cancellation(
+        self, gooten_id: int, item_ids: Sequence[int], *, order_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send one ``PUT /api/orderCancel`` for items of the order ``gooten_id``; return Gooten's body.
+
+        No read, no check of the items' statuses: the write step of a cancellation already decided
+        (:func:`~gooten_provider.order_cancel_decision.plan_item_cancellation`). ``order_id`` (the Safe
+        ID) only names the order in messages. Errors as for :meth:`cancel_order_items`.
+        """
+        return self._request(order_cancel_request(self.core, gooten_id, item_ids, order_id=order_id))
+
     # -- plumbing ----------------------------------------------------------------------------------------
 
     def _request(self, request: GootenRequest) -> dict[str, Any]:
@@ -222,6 +259,7 @@ class GootenClient(GootenClientBase):
                     request.method,
                     f"{self.base_url}{request.path}",
                     params=request.query,  # requests encodes the billing key, exactly once
+                    json=request.body,
                     timeout=self.timeout,
                     allow_redirects=False,
                 )

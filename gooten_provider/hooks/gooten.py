@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from gooten_provider.client import GootenClient
     from gooten_provider.client.async_client import AsyncGootenClient
+    from gooten_provider.order_cancel_decision import CancelPlan
 
 
 def _mask_all(forms: Iterable[str]) -> None:
@@ -114,7 +115,7 @@ class GootenHook(BaseHook):
         return client
 
     async def get_async_client(self) -> AsyncGootenClient:
-        """A new :class:`~gooten_provider.async_client.AsyncGootenClient` (reads only) for an event loop.
+        """A new :class:`~gooten_provider.async_client.AsyncGootenClient` for an event loop.
 
         For triggers: the connection is read with the async-safe accessors of common-compat (a secrets
         backend or the triggerer's supervisor may be a network call) and secrets are masked from a worker
@@ -229,6 +230,30 @@ class GootenHook(BaseHook):
             may have been applied.
         """
         return self.client.update_order_status(order_id, status)
+
+    def cancel_order_items(self, order_id: str, item_ids: Iterable[object] | None = None) -> CancelPlan:
+        """Cancel items of an order (all when ``item_ids`` is None): :meth:`GootenClient.cancel_order_items`.
+
+        One read (for the GootenId and the order-item ids), then at most one ``PUT /api/orderCancel``;
+        returns the :class:`~gooten_provider.order_cancel_decision.CancelPlan` it followed (``to_send``
+        were sent, ``already_cancelled`` were not).
+
+        :raises ValueError: invalid order id or item ids, before any request.
+        :raises GootenApiError: unknown item ids (``GootenOrderItemsError``) or items in a status no
+            cancellation is allowed from (``GootenItemsNotCancellableError``), both before any write;
+            Gooten's refusal; ``GootenOutcomeUnknownError`` when the cancellation may have been applied.
+        """
+        return self.client.cancel_order_items(order_id, item_ids)
+
+    def send_item_cancellation(
+        self, gooten_id: int, item_ids: Sequence[int], *, order_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send one ``PUT /api/orderCancel``, no read first; see :meth:`GootenClient.send_item_cancellation`.
+
+        The write step of a cancellation already decided from a read order (a batch engine's), with the
+        same errors as :meth:`cancel_order_items`.
+        """
+        return self.client.send_item_cancellation(gooten_id, item_ids, order_id=order_id)
 
     def search_orders(
         self, *, page_size: int = 100, **filters: str | dt.date | None

@@ -144,11 +144,11 @@ class FaultPlan:
     def queue(self, order_id: str, faults: Iterable[FaultKind | str], method: str | None = None) -> None:
         """Queue faults for the next requests that carry ``order_id`` (and use ``method``, if given).
 
-        :raises ValueError: a fault kind is unknown, or ``method`` is neither ``GET`` nor ``POST``.
+        :raises ValueError: a fault kind is unknown, or ``method`` is none of ``GET``, ``POST``, ``PUT``.
         """
         method_name = method.upper() if method is not None else None
-        if method_name not in (None, "GET", "POST"):
-            raise ValueError(f"method must be None, 'GET' or 'POST', got {method!r}.")
+        if method_name not in (None, "GET", "POST", "PUT"):
+            raise ValueError(f"method must be None, 'GET', 'POST' or 'PUT', got {method!r}.")
         entries = [QueuedFault(FaultKind.parse(fault), method_name) for fault in faults]
         self._queues.setdefault(order_id, deque()).extend(entries)
 

@@ -302,6 +302,8 @@ class OrderStore:
     def __init__(self) -> None:
         self._orders: dict[str, dict[str, Any]] = {}
         self._next_gooten_id = FIRST_GOOTEN_ID
+        # GootenId -> Safe IDs: ids given as "{int}-..." may share an int, which Gooten's never do
+        self._by_gooten_id: dict[int, list[str]] = {}
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -335,7 +337,12 @@ class OrderStore:
             raise ValueError(f"Order {order_id!r} already exists.")
         order = build_order(order_id, statuses, gooten_id, fields)
         self._orders[order_id] = order
+        self._by_gooten_id.setdefault(gooten_id, []).append(order_id)
         return order
+
+    def ids_with_gooten_id(self, gooten_id: int) -> list[str]:
+        """Return the Safe IDs of the orders whose ``GootenId`` is ``gooten_id`` (one, unless made up so)."""
+        return list(self._by_gooten_id.get(gooten_id, ()))
 
     def _take_gooten_id(self) -> int:
         gooten_id = self._next_gooten_id

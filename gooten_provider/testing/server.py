@@ -4,6 +4,8 @@ It mimics what is known of Gooten's ``https://api.print.io``:
 
 * ``POST /api/orderstatus?recipeid=&partnerBillingKey=&id=&orderStatusName=`` changes the status of
   every item of an order, only while every item is in a status Gooten allows a change from;
+* ``PUT /api/orderCancel?recipeid=&partnerBillingKey=&orderId=<GootenId>`` with ``{"Ids": [...]}`` cancels
+  items of an order (see :mod:`gooten_provider.testing.order_cancel`);
 * ``GET /api/v/{n}/source/{api|ios|android}/orders?id=`` returns one order (no billing key needed);
 * ``GET /api/ordersearch?recipeid=&partnerBillingKey=&page=&pageSize=...`` pages through orders;
 * ``GET /admin/orders/{order_id}`` is a read-only HTML page of one order, a stand-in for the order's page
@@ -55,6 +57,13 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from gooten_provider.statuses import TARGET_STATUSES
 from gooten_provider.testing.faults import ALL_FAULT_KINDS, CONNECTION_FAULTS, FaultKind, FaultPlan
+from gooten_provider.testing.order_cancel import (
+    MAX_BODY_BYTES,
+    ROUTE_CANCEL,
+    cancel_items,
+    is_cancel_route,
+    order_of_request,
+)
 from gooten_provider.testing.order_search import (
     SearchCache,
     parse_search,
@@ -162,7 +171,8 @@ class JournalEntry:
     fault: str | None
     #: Whether a status change was applied to the store.
     applied: bool
-    #: ``"updated"``, ``"ineligible"``, ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
+    #: ``"updated"``, ``"cancelled"`` (items, by ``orderCancel``), ``"unknown_item"``, ``"ineligible"``,
+    #: ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
     #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"admin_status"``,
     #: ``"not_found"``, ``"throttled"`` (answered 429 by the rate limit; :attr:`fault` is ``None``), or the
     #: fault name when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
@@ -175,6 +185,8 @@ class JournalEntry:
     finished: float
     #: The ``page`` asked for (``GET /api/ordersearch`` only; 1 when not given), else ``None``.
     page: int | None = None
+    #: The order-item ids this request cancelled (``PUT /api/orderCancel`` applied), else empty.
+    cancelled_items: tuple[int, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -223,6 +235,8 @@ class _Request:
     key_check: str = "not_required"
     recipe_check: str = "missing"
     page: int | None = None
+    body: bytes = b""
+    cancelled_items: tuple[int, ...] = ()
 
 
 def _parse_query(query: str) -> dict[str, str]:
@@ -264,6 +278,8 @@ def _route_for(method: str, raw_path: str) -> str | None:
     path = path.casefold().rstrip("/") or "/"
     if path == ORDER_STATUS_PATH and method == "POST":
         return _ROUTE_STATUS
+    if is_cancel_route(method, path):
+        return ROUTE_CANCEL
     if method == "GET" and path == ORDER_SEARCH_PATH:
         return _ROUTE_SEARCH
     if method == "GET" and _GET_ORDER_PATH.match(path):
@@ -349,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_PUT(self) -> None:
-        """Handle a PUT request (no PUT route exists: HTML 404)."""
+        """Handle a PUT request (``orderCancel``; any other path is an HTML 404)."""
         self._handle()
 
     def do_DELETE(self) -> None:
@@ -366,12 +382,13 @@ class _Handler(BaseHTTPRequestHandler):
         first_on_connection = self._requests_on_connection == 0
         self._requests_on_connection += 1
         try:
-            self._discard_body()
+            body = self._read_body()
         except (OSError, ValueError):
             self.close_connection = True
             return
         raw_path, _, query = self.path.partition("?")
         request = api._parse_request(self.command, raw_path, query, self._connection_id, started)
+        request.body = body
         throttle_wait = api._throttle_wait(request)  # the token is taken on arrival, before the latency
         api._pause(api.latency + (api.connect_latency if first_on_connection else 0.0))
         if throttle_wait:
@@ -383,9 +400,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in _REPLY_FAULTS:
             self._finish(request, api._fault_reply(fault), fault.value, fault)
             return
-        writes_late = (
-            fault in (FaultKind.LOST_RESPONSE, FaultKind.LATE_APPLY) and request.route == _ROUTE_STATUS
-        )
+        late = fault in (FaultKind.LOST_RESPONSE, FaultKind.LATE_APPLY)
+        writes_late = late and request.route in (_ROUTE_STATUS, ROUTE_CANCEL)
         if fault is FaultKind.RESET or (fault is not None and fault in CONNECTION_FAULTS and not writes_late):
             api._record(request, fault, fault.value, applied=False)
             self._abort()
@@ -405,8 +421,9 @@ class _Handler(BaseHTTPRequestHandler):
             api._pause(api.slow_seconds)
         self._finish(request, result.reply, result.outcome, fault, applied=result.applied)
 
-    def _discard_body(self) -> None:
-        """Read and drop any request body so the next request on the connection stays in sync."""
+    def _read_body(self) -> bytes:
+        """Read any request body, so the next request on the connection stays in sync; keep its first MiB."""
+        kept = bytearray()
         if self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
             while True:
                 line = self.rfile.readline(65537)
@@ -416,8 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
-                    return
-                self.rfile.read(size + 2)
+                    return bytes(kept[:MAX_BODY_BYTES])
+                kept += self.rfile.read(size + 2)[:size][: max(0, MAX_BODY_BYTES - len(kept))]
         length = int(self.headers.get("Content-Length") or 0)
         if length < 0:
             raise ValueError("negative Content-Length")
@@ -425,7 +442,9 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = self.rfile.read(min(length, 65536))
             if not chunk:
                 raise ValueError("connection closed inside the body")
+            kept += chunk[: max(0, MAX_BODY_BYTES - len(kept))]
             length -= len(chunk)
+        return bytes(kept)
 
     def _finish(
         self, request: _Request, reply: _Reply, outcome: str, fault: FaultKind | None, applied: bool = False
@@ -860,7 +879,8 @@ class GootenApiServer:
     def inject_faults(self, order_id: str, *faults: FaultKind | str, method: str | None = None) -> None:
         """Queue faults for an order: each matching request carrying this ``id`` consumes the next one.
 
-        :param method: ``None`` for any request; ``"GET"`` (reads) or ``"POST"`` (status changes).
+        :param method: ``None`` for any request; ``"GET"`` (reads), ``"POST"`` (status changes) or ``"PUT"``
+            (item cancellations).
         :raises ValueError: an unknown fault kind or method.
         """
         with self._lock:
@@ -998,7 +1018,7 @@ class GootenApiServer:
             request.recipe_check = "ok"
         else:
             request.recipe_check = "invalid"
-        if route in (_ROUTE_STATUS, _ROUTE_SEARCH):
+        if route in (_ROUTE_STATUS, _ROUTE_SEARCH, ROUTE_CANCEL):
             key = params.get("partnerbillingkey", "")
             if not key:
                 request.key_check = "missing"
@@ -1009,6 +1029,9 @@ class GootenApiServer:
         if route == _ROUTE_SEARCH:
             request.order_id = None
             request.page = search_page_number(params)
+        elif route == ROUTE_CANCEL:  # named by its Safe ID, for faults and the journal
+            with self._lock:
+                request.order_id = order_of_request(self._store, params)
         elif route == _ROUTE_ADMIN:
             request.order_id = _admin_order_id(raw_path)
         elif route == _ROUTE_ADMIN_STATUS:
@@ -1050,6 +1073,7 @@ class GootenApiServer:
             started=request.started,
             finished=time.monotonic(),
             page=request.page,
+            cancelled_items=request.cancelled_items,
         )
         with self._lock:
             self._journal.append(entry)
@@ -1101,6 +1125,13 @@ class GootenApiServer:
             return self._error("bad_key", ("partnerBillingKey", "Invalid partnerBillingKey.", ""))
         if request.route == _ROUTE_STATUS:
             return self._update_status(request)
+        if request.route == ROUTE_CANCEL:
+            with self._lock:
+                answer = cancel_items(self._store, request.params, request.body)
+            request.cancelled_items = answer.cancelled_items
+            if answer.errors:
+                return self._error(answer.outcome, *answer.errors)
+            return _Result(_Reply(200, _json_bytes({"HadError": False})), answer.outcome, applied=True)
         if request.route == _ROUTE_ORDER:
             return self._read_order(request)
         return self._search(request)

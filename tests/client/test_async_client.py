@@ -151,7 +151,7 @@ def test_httpx_log_lines_never_show_the_billing_key(caplog):
 
         async def send() -> None:
             async with aio:
-                await aio._read(request)
+                await aio._send(request)
 
         with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"):
             asyncio.run(send())

@@ -50,6 +50,8 @@ from gooten_provider.exceptions import (
     GootenConnectionError,
     GootenHttpError,
     GootenIncompleteAnswerError,
+    GootenItemsNotCancellableError,
+    GootenOrderItemsError,
     GootenOutcomeUnknownError,
     GootenRateLimitError,
 )
@@ -398,6 +400,7 @@ SECTIONS = {
     "network": "Network",
     "local-api": "The local Gooten API (`gooten_provider.testing`)",
     "export": "Orders export (`GootenOrdersToObjectStorageOperator`)",
+    "cancel": "Item cancellation (`GootenHook.cancel_order_items`)",
 }
 
 HOOK_UPDATE = "`GootenHook.update_order_status`, before any request"
@@ -732,6 +735,143 @@ EXPORT_CASES: tuple[Case, ...] = (
         "include_personal_data must be True or False, got 'yes'.",
         0,
         "not templated on purpose: exporting personal data is decided in code, not in a trigger form",
+    ),
+)
+
+
+CANCEL_BEFORE_REQUEST = "`GootenHook.cancel_order_items`, before any request"
+CANCEL_BEFORE_WRITE = "`GootenHook.cancel_order_items`, after reading the order, before any write"
+#: The action of the one order's cancellation (the first order of a fresh local API: GootenId 1001).
+PUT_CANCEL = "PUT /api/orderCancel (order {order_id}, GootenId 1001: cancel items 100101)"
+
+
+def _cancel(statuses: str | list[str], item_ids: Any = None, *faults: str) -> Callable[[Env], Any]:
+    def run(env: Env) -> Any:
+        order_id = env.order(statuses)
+        env.api.inject_faults(order_id, *faults, method="PUT")
+        return GootenHook().cancel_order_items(order_id, item_ids)
+
+    return run
+
+
+def cancelled(env: Env, _: object) -> None:
+    assert env.api.item_statuses(env.values["order_id"]) == ["Cancelled"]
+
+
+def nothing_sent(env: Env, plan: Any) -> None:
+    assert plan.to_send == () and plan.already_cancelled == (100101,)
+    assert [entry.method for entry in env.api.journal] == ["GET"]
+
+
+CANCEL_CASES: tuple[Case, ...] = (
+    Case(
+        "cancel-item-ids-not-a-list",
+        "cancel",
+        '`item_ids="100101"` (one id as text)',
+        CANCEL_BEFORE_REQUEST,
+        _cancel("Hold", "100101"),
+        ValueError,
+        "item_ids must be a list of order-item ids (whole numbers such as 200101), or None for every item of "
+        "the order; got str '100101'.",
+        0,
+        "`item_ids=None` cancels every item of the order",
+    ),
+    Case(
+        "cancel-item-ids-empty",
+        "cancel",
+        "`item_ids=[]`",
+        CANCEL_BEFORE_REQUEST,
+        _cancel("Hold", []),
+        ValueError,
+        "item_ids is empty: give the order-item ids to cancel, or None for every item.",
+        0,
+    ),
+    Case(
+        "cancel-item-ids-invalid",
+        "cancel",
+        '`item_ids=[0, "x"]`',
+        CANCEL_BEFORE_REQUEST,
+        _cancel("Hold", [0, "x"]),
+        ValueError,
+        "Invalid order-item id(s) 0, 'x': an order-item id is a positive whole number (the OrderItemId of "
+        "the item's images in GET order), such as 200101.",
+        0,
+        'ids given as digits (`"100101"`) are read as numbers',
+    ),
+    Case(
+        "cancel-item-unknown",
+        "cancel",
+        "an item id the order does not have, `item_ids=[42]`",
+        CANCEL_BEFORE_WRITE,
+        _cancel("Hold", [42]),
+        GootenOrderItemsError,
+        "Order {order_id} has no item(s) 42; its order-item ids are 100101. Nothing was cancelled.",
+        1,
+        "also a `ValueError`; an item's id is the `OrderItemId` of its `Images` in GET order (the only item "
+        "id Gooten's order JSON shows)",
+    ),
+    Case(
+        "cancel-items-ineligible",
+        "cancel",
+        "an item in a status no cancellation is allowed from (`InProduction`)",
+        CANCEL_BEFORE_WRITE,
+        _cancel(["Hold", "InProduction"]),
+        GootenItemsNotCancellableError,
+        "Cannot cancel: order {order_id}: item(s) 100102 (InProduction) are in a status Gooten allows no "
+        "item cancellation from; it allows one only from AccountingIssue, AddressIssue, Hold, "
+        "HoldByCIImageIssue, ImageIssue, NeedsManualApproval, NeedsPersonalization, New, Pending, "
+        "ReadyForAccounting, ReadyForImageDl. Nothing was sent.",
+        1,
+        "nothing is sent, not even for the items that could be cancelled: name those in `item_ids`",
+    ),
+    Case(
+        "cancel-already-cancelled",
+        "cancel",
+        "an order whose items are all cancelled already",
+        "`GootenHook.cancel_order_items`",
+        _cancel("Cancelled"),
+        None,
+        "",
+        1,
+        "not an error: the order is read and nothing is sent (`to_send` is empty, `already_cancelled` names "
+        "the items); Gooten would refuse to cancel a cancelled item",
+        check=nothing_sent,
+    ),
+    Case(
+        "cancel-had-error",
+        "cancel",
+        'Gooten refuses the cancellation (`"HadError": true`)',
+        "`GootenHook.cancel_order_items`",
+        _cancel("Hold", None, "refused"),
+        GootenApiError,
+        f"Gooten refused {PUT_CANCEL}: id: The order could not be updated at this time. "
+        "(ErrorReferenceCode …)",
+        2,
+        "one read, one write, not sent again; Gooten's `Errors` follow the colon",
+    ),
+    Case(
+        "cancel-5xx",
+        "cancel",
+        "HTTP 500 to the cancellation",
+        "`GootenHook.cancel_order_items`",
+        _cancel("Hold", None, "500"),
+        GootenOutcomeUnknownError,
+        f"Gooten answered HTTP 500 to {PUT_CANCEL}; {OUTCOME_UNKNOWN}",
+        2,
+        "never re-sent blindly: read the order (`items_cancelled`, `gooten_provider.order_cancel_decision`)",
+    ),
+    Case(
+        "cancel-response-lost",
+        "cancel",
+        "the connection reset after the cancellation was applied",
+        "`GootenHook.cancel_order_items`",
+        _cancel("Hold", None, "lost_response"),
+        GootenOutcomeUnknownError,
+        f"{PUT_CANCEL}: the connection broke before an answer (ConnectionResetError); {OUTCOME_UNKNOWN}",
+        2,
+        "here it was applied; calling `cancel_order_items` again reads the order and sends nothing for items "
+        "already cancelled",
+        check=cancelled,
     ),
 )
 
@@ -2181,6 +2321,7 @@ CASES: tuple[Case, ...] = (
         "(`EACCES`) is explained the same way",
     ),
     *EXPORT_CASES,
+    *CANCEL_CASES,
 )
 
 

@@ -165,7 +165,19 @@ def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence
     hook.get_order_status(ok)
     list(hook.search_orders(page_size=2))
     evidence.add("test_connection message", hook.test_connection()[1])
+    # item cancellation (PUT /api/orderCancel): applied, lost, refused in a 200 body, refused before a write
+    held, lost_cancel, refused_cancel, shipped = (
+        api.add_order(statuses=statuses)["Id"] for statuses in (["Hold", "Hold"], "Hold", "Hold", "Shipped")
+    )
+    api.inject_faults(lost_cancel, "lost_response", method="PUT")
+    api.inject_faults(refused_cancel, "refused", method="PUT")
+    evidence.add("cancel plan", hook.cancel_order_items(held))
     for call in (
+        lambda: hook.cancel_order_items(lost_cancel),
+        lambda: hook.cancel_order_items(refused_cancel),
+        lambda: hook.cancel_order_items(shipped),
+        lambda: hook.cancel_order_items(ok, [1]),
+        lambda: hook.client.send_item_cancellation(1, [1], order_id="404-missing"),
         lambda: hook.update_order_status(lost, "Hold"),
         lambda: hook.update_order_status(ok, "Shipped"),
         lambda: hook.get_order("404-missing"),
@@ -184,6 +196,12 @@ def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence
                 await client.get_order("404-missing")
             evidence.add("async exception message", str(info.value))
             evidence.add("async exception repr", repr(info.value))
+            evidence.add(
+                "async cancel plan", await client.cancel_order_items(api.add_order(statuses="Hold")["Id"])
+            )
+            with pytest.raises(GootenApiError) as info:
+                await client.cancel_order_items(shipped)
+            evidence.add("async cancel exception", repr(info.value))
 
     asyncio.run(async_reads())
     with DAG("gooten_secrets_audit_sensor", schedule=None) as dag:
@@ -204,6 +222,9 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
         # and a wrong key, so that Gooten's refusals are part of what is read
         _connect(monkeypatch, api, KEY[::-1])
         evidence.add("test_connection message (wrong key)", GootenHook().test_connection()[1])
+        with pytest.raises(GootenApiError) as refused:
+            GootenHook().cancel_order_items(api.add_order(statuses="Hold")["Id"])
+        evidence.add("cancellation refused (wrong key)", repr(refused.value))
     captured = capfd.readouterr()
     evidence.add("stdout", captured.out)
     evidence.add("stderr", captured.err)
@@ -213,6 +234,8 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
 
     # the audit saw real traffic and real output, or it proves nothing
     assert sum(1 for e in api.journal if e.key_check == "ok") > 20
+    cancel_outcomes = {e.outcome for e in api.journal if e.method == "PUT"}
+    assert {"cancelled", "refused", "bad_key", "unknown_order"} <= cancel_outcomes  # orderCancel was audited
     assert len(evidence.run_ids) == 9
     assert any(where.startswith("XCom gooten_orders_export.export_orders") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)

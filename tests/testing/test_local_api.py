@@ -714,7 +714,7 @@ def test_fault_queue_per_order_with_method_filter(api):
     with pytest.raises(ValueError):
         api.inject_faults(target, "teapot")
     with pytest.raises(ValueError):
-        api.inject_faults(target, "500", method="PUT")
+        api.inject_faults(target, "500", method="DELETE")
 
 
 def test_fault_rate_with_a_seed_is_reproducible():
