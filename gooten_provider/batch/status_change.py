@@ -31,12 +31,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gooten_provider.batch.records import NOT_ATTEMPTED, OrderRecord, Outcome, order_record
 from gooten_provider.batch.stop import BatchStop
 from gooten_provider.exceptions import (
     GootenApiError,
@@ -48,16 +48,6 @@ from gooten_provider.exceptions import (
 from gooten_provider.statuses import CHANGEABLE_FROM_STATUSES, can_change_from
 
 log = logging.getLogger(__name__)
-
-UPDATED = "updated"
-UNCHANGED = "unchanged"
-INELIGIBLE = "ineligible"
-FAILED = "failed"
-UNKNOWN = "unknown"
-DRY_RUN = "dry_run"
-OUTCOMES: tuple[str, ...] = (UPDATED, UNCHANGED, INELIGIBLE, FAILED, UNKNOWN, DRY_RUN)
-#: Outcomes that fail the task: the order did not reach its target, or nobody can tell whether it did.
-FAILING_OUTCOMES: frozenset[str] = frozenset({FAILED, UNKNOWN})
 
 #: How many times a write whose outcome was unknown, and which the order shows never took effect, is re-sent.
 DEFAULT_MAX_RESENDS = 2
@@ -107,28 +97,10 @@ def resend_is_safe(target: str) -> bool:
     return target not in CHANGEABLE_FROM_STATUSES
 
 
-def _result(
-    order_id: str,
-    outcome: str,
-    previous: Sequence[str],
-    target: str,
-    reason: str | None,
-    error: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "outcome": outcome,
-        "previous_statuses": list(previous),
-        "status": target,
-        "error": error,
-        "reason": reason,
-    }
-
-
 class _OrderStop(Exception):
     """One order's record, raised because it says something about the orders not yet started."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: OrderRecord) -> None:
         super().__init__(result["error"])
         self.result = result
 
@@ -144,7 +116,7 @@ class _Unreachable(_OrderStop):
 class _ResultsUnwritable(_OrderStop):
     """A write's entry could not be made durable before sending it: it is not sent, and the batch stops."""
 
-    def __init__(self, result: dict[str, Any], cause: Exception) -> None:
+    def __init__(self, result: OrderRecord, cause: Exception) -> None:
         super().__init__(result)
         self.cause = cause
 
@@ -186,7 +158,7 @@ def change_order_status(
     stop: BatchStop | None = None,
     earlier_write: EarlierWrite | None = None,
     before_write: Callable[[Sequence[str]], None] | None = None,
-) -> dict[str, Any]:
+) -> OrderRecord:
     """Bring one order to ``target`` (a normalised target status) and return its result record.
 
     Never raises for an API failure: every failure is recorded as a ``failed`` (or ``unknown``) result with
@@ -203,8 +175,8 @@ def change_order_status(
     stop = stop or BatchStop()
     previous: list[str] = list(earlier_write.previous_statuses) if earlier_write else []
 
-    def record(outcome: str, error: str | None = None) -> dict[str, Any]:
-        return _result(order_id, outcome, previous, target, reason, error)
+    def record(outcome: Outcome, error: str | None = None) -> OrderRecord:
+        return order_record(order_id, outcome, previous, target, reason, error)
 
     if earlier_write is not None:
         settled = _settle_earlier_write(api, order_id, target, earlier_write, record, settle_window, stop)
@@ -215,42 +187,45 @@ def change_order_status(
         try:
             current = previous = api.get_order_status(order_id)
         except GootenAuthenticationError as exc:
-            raise _CredentialsRefused(record(FAILED, str(exc))) from None
+            raise _CredentialsRefused(record(Outcome.FAILED, str(exc))) from None
         except GootenConnectionError as exc:
-            raise _Unreachable(record(FAILED, f"could not read the order: {exc}")) from None
+            raise _Unreachable(record(Outcome.FAILED, f"could not read the order: {exc}")) from None
         except GootenApiError as exc:
-            return record(FAILED, f"could not read the order: {exc}")
+            return record(Outcome.FAILED, f"could not read the order: {exc}")
     if _all_at(current, target):
-        decision, error = UNCHANGED, None
+        decision, error = Outcome.UNCHANGED, None
     elif not can_change_from(current):
-        decision, error = INELIGIBLE, _ineligible_message(current)
+        decision, error = Outcome.INELIGIBLE, _ineligible_message(current)
     else:
-        decision, error = UPDATED, None
+        decision, error = Outcome.UPDATED, None
     if dry_run:
-        return {**record(DRY_RUN, error), "dry_run_outcome": decision}
-    if decision != UPDATED:
+        return {**record(Outcome.DRY_RUN, error), "dry_run_outcome": decision}
+    if decision != Outcome.UPDATED:
         return record(decision, error)
     if stop.task_stopped:
         return record(
-            FAILED, f"not changed: {stop.reason}, after this order was read and before its change was sent"
+            Outcome.FAILED,
+            f"not changed: {stop.reason}, after this order was read and before its change was sent",
         )
     if before_write is not None:
         try:
             before_write(previous)
         except Exception as exc:  # sending a write that no later try would know of could lose its outcome
-            failed = record(FAILED, f"not changed: {_results_unwritable(exc)}, so its change was not sent")
+            failed = record(
+                Outcome.FAILED, f"not changed: {_results_unwritable(exc)}, so its change was not sent"
+            )
             raise _ResultsUnwritable(failed, exc) from None
 
     for attempt in range(1, max_resends + 2):
         try:
             api.update_order_status(order_id, target)
-            return record(UPDATED)
+            return record(Outcome.UPDATED)
         except GootenOutcomeUnknownError as exc:
             unknown = exc
         except GootenAuthenticationError as exc:
-            raise _CredentialsRefused(record(FAILED, str(exc))) from None
+            raise _CredentialsRefused(record(Outcome.FAILED, str(exc))) from None
         except GootenRateLimitError as exc:  # throttled past every retry: nothing was applied
-            return record(FAILED, str(exc))
+            return record(Outcome.FAILED, str(exc))
         except GootenApiError as exc:
             return _settle_refusal(api, order_id, target, exc, record, earlier_write_lost=attempt > 1)
         if not resend_is_safe(target):
@@ -262,18 +237,19 @@ def change_order_status(
         try:
             current = api.get_order_status(order_id)
         except GootenApiError as exc:
-            return record(UNKNOWN, f"{unknown} Reading the order to settle it failed too: {exc}")
+            return record(Outcome.UNKNOWN, f"{unknown} Reading the order to settle it failed too: {exc}")
         if _all_at(current, target):
-            return record(UPDATED)
+            return record(Outcome.UPDATED)
         if not can_change_from(current):
             return record(
-                FAILED, f"{unknown} The order now reads {', '.join(current)}, so the change was not re-sent."
+                Outcome.FAILED,
+                f"{unknown} The order now reads {', '.join(current)}, so the change was not re-sent.",
             )
         if attempt > max_resends:
             break
         if stop.task_stopped:
             return record(
-                UNKNOWN,
+                Outcome.UNKNOWN,
                 f"{unknown} The change did not show yet (the order reads {', '.join(current)}) and was not "
                 f"sent again: {stop.reason}. A retry of the task settles it by reading the order first.",
             )
@@ -284,7 +260,7 @@ def change_order_status(
             attempt,
         )
     return record(
-        UNKNOWN,
+        Outcome.UNKNOWN,
         f"{unknown} The change did not take effect after {max_resends + 1} attempts whose outcome was "
         f"unknown (the order still reads {', '.join(current)}); the last one may yet land. Check the order "
         "in the Gooten Admin; running the task again is safe.",
@@ -296,27 +272,27 @@ def _settle_refusal(
     order_id: str,
     target: str,
     refusal: GootenApiError,
-    record: Callable[..., dict[str, Any]],
+    record: Callable[..., OrderRecord],
     *,
     earlier_write_lost: bool,
-) -> dict[str, Any]:
+) -> OrderRecord:
     """Record a refused write as what the order shows, not as a failure the order itself contradicts."""
     try:
         current = api.get_order_status(order_id)
     except GootenApiError as exc:
-        return record(FAILED, f"{refusal} Reading the order after the refusal failed too: {exc}")
+        return record(Outcome.FAILED, f"{refusal} Reading the order after the refusal failed too: {exc}")
     if _all_at(current, target):
         if earlier_write_lost:  # the write whose answer was lost landed after the read that said it had not
-            return record(UPDATED)
+            return record(Outcome.UPDATED)
         return record(
-            UNCHANGED,
+            Outcome.UNCHANGED,
             f"already {target} when the change was sent: another task or person changed it meanwhile "
             f"(Gooten answered: {refusal})",
         )
     if not can_change_from(current):
         why = f"{_ineligible_message(current)}; it changed while this task ran ({refusal})"
-        return record(INELIGIBLE, why)
-    return record(FAILED, str(refusal))
+        return record(Outcome.INELIGIBLE, why)
+    return record(Outcome.FAILED, str(refusal))
 
 
 def _settle_by_reading(
@@ -324,11 +300,11 @@ def _settle_by_reading(
     order_id: str,
     target: str,
     unknown: GootenOutcomeUnknownError,
-    record: Callable[..., dict[str, Any]],
+    record: Callable[..., OrderRecord],
     backoff: float,
     window: float,
     stop: BatchStop,
-) -> dict[str, Any]:
+) -> OrderRecord:
     """Settle a write that must not be re-sent by reading the order until ``window`` seconds have passed.
 
     A task stop shortens the window to the stop's grace.
@@ -349,7 +325,7 @@ def _settle_by_reading(
         except GootenApiError as exc:
             read_error = exc
         if seen is not None and read_error is None and _all_at(seen, target):
-            return record(UPDATED)
+            return record(Outcome.UPDATED)
         if (seen is not None and not can_change_from(seen)) or time.monotonic() >= deadline:
             break  # moved on (a late landing may have been followed by production), or out of time
     what = (
@@ -358,7 +334,7 @@ def _settle_by_reading(
         else f"it reads {', '.join(seen)} after {time.monotonic() - started:.1f} s"
     )
     return record(
-        UNKNOWN,
+        Outcome.UNKNOWN,
         f"{unknown} It was not sent again: if the first change landed late, a second change to {target} "
         f"would re-submit the order. {what[0].upper()}{what[1:]}, so the change most likely did not land. "
         f"Check the order in the Gooten Admin; running the task again re-sends it if the order is still "
@@ -374,10 +350,10 @@ def _settle_earlier_write(
     order_id: str,
     target: str,
     earlier: EarlierWrite,
-    record: Callable[..., dict[str, Any]],
+    record: Callable[..., OrderRecord],
     window: float,
     stop: BatchStop,
-) -> dict[str, Any] | list[str]:
+) -> OrderRecord | list[str]:
     """Settle an earlier try's write by reading: its record if that settles it, else the statuses read.
 
     The order at the target is ``updated``. Otherwise it is read until ``window`` seconds after the write
@@ -390,19 +366,19 @@ def _settle_earlier_write(
         try:
             current = api.get_order_status(order_id)
         except GootenAuthenticationError as exc:
-            raise _CredentialsRefused(record(UNKNOWN, str(exc))) from None
+            raise _CredentialsRefused(record(Outcome.UNKNOWN, str(exc))) from None
         except GootenConnectionError as exc:
-            raise _Unreachable(record(UNKNOWN, f"{_EARLIER_WRITE_UNREAD}: {exc}")) from None
+            raise _Unreachable(record(Outcome.UNKNOWN, f"{_EARLIER_WRITE_UNREAD}: {exc}")) from None
         except GootenApiError as exc:
-            return record(UNKNOWN, f"{_EARLIER_WRITE_UNREAD}: {exc}")
+            return record(Outcome.UNKNOWN, f"{_EARLIER_WRITE_UNREAD}: {exc}")
         if _all_at(current, target):
-            return record(UPDATED)
+            return record(Outcome.UPDATED)
         now = time.monotonic()
         if now >= deadline or not can_change_from(current):
             return current
         if stop.task_stopped and now >= (stop.settle_deadline() or now):
             return record(
-                UNKNOWN,
+                Outcome.UNKNOWN,
                 f"an earlier try's change did not show yet (the order reads {', '.join(current)}) and the "
                 f"settling was cut short: {stop.reason}. A retry of the task settles it by reading.",
             )
@@ -424,8 +400,8 @@ def change_order_statuses(
     stop: BatchStop | None = None,
     earlier_writes: Mapping[str, EarlierWrite] | None = None,
     before_write: Callable[[str, Sequence[str]], None] | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
+    on_record: Callable[[OrderRecord], None] | None = None,
+) -> list[OrderRecord]:
     """Change many orders with up to ``max_workers`` in flight; return one result per order, in input order.
 
     Only a bounded window of orders is queued at a time. Any unexpected error in one order is recorded as
@@ -447,11 +423,11 @@ def change_order_statuses(
     ids = list(order_ids)
     stop = stop if stop is not None else BatchStop()
     earlier_writes = earlier_writes or {}
-    results: list[dict[str, Any] | None] = [None] * len(ids) if on_record is None else []
+    results: list[OrderRecord | None] = [None] * len(ids) if on_record is None else []
     recorded = bytearray(len(ids))  # 1 once the order's record is final: exactly one record per order
     unreachable_in_a_row = [0]
 
-    def emit(index: int, result: dict[str, Any]) -> None:
+    def emit(index: int, result: OrderRecord) -> None:
         recorded[index] = 1
         if on_record is None:
             results[index] = result
@@ -461,8 +437,8 @@ def change_order_statuses(
         except Exception as exc:  # the records can no longer be kept: starting more orders would lose them
             stop.stop_task(_results_unwritable(exc), exc)
 
-    def not_attempted(order_id: str) -> dict[str, Any]:
-        return _result(order_id, FAILED, [], target, reason, f"not attempted: {stop.reason}")
+    def not_attempted(order_id: str) -> OrderRecord:
+        return order_record(order_id, Outcome.FAILED, [], target, reason, f"{NOT_ATTEMPTED}{stop.reason}")
 
     def run(index: int) -> None:
         order_id = ids[index]
@@ -499,7 +475,9 @@ def change_order_statuses(
                 )
             result = unreachable.result
         except Exception as exc:  # a bug must not lose the order: record it and go on
-            result = _result(order_id, FAILED, [], target, reason, f"{type(exc).__name__}: {exc}")
+            result = order_record(
+                order_id, Outcome.FAILED, [], target, reason, f"{type(exc).__name__}: {exc}"
+            )
         emit(index, result)
 
     window = max(1, max_workers) * 2
@@ -536,9 +514,3 @@ def _finish_in_flight(pool: ThreadPoolExecutor, stop: BatchStop) -> None:
             return
         except BaseException as exc:  # a second interruption: the stop stands, the waiting goes on
             stop.stop_task(_interruption_reason(exc), exc)
-
-
-def count_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Count results per outcome, every outcome listed (zero included), in a stable order."""
-    counts = Counter(result["outcome"] for result in results)
-    return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}

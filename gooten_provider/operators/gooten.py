@@ -14,7 +14,8 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
-from gooten_provider.batch.status_change import INELIGIBLE, change_order_statuses
+from gooten_provider.batch.records import BatchSummary, OrderRecord, Outcome, is_failing
+from gooten_provider.batch.status_change import change_order_statuses
 from gooten_provider.client.settings import ClientSettings
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.hooks.gooten import GootenHook
@@ -190,10 +191,10 @@ class GootenOrderStatusOperator(BaseOperator):
         #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
         self.order_url: str | None = None
 
-    def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
+    def execute(self, context: Context) -> list[OrderRecord] | BatchSummary:
         """Change every order; return one record per order, or a summary with ``results_path``."""
         # Needed only when the task runs: DAG files that use the operator are parsed often.
-        from gooten_provider.batch.report import BatchLog, BatchTally, is_failing
+        from gooten_provider.batch.report import BatchLog, BatchTally
         from gooten_provider.batch.results import ResultsWriteError
         from gooten_provider.batch.stop import BatchStop
         from gooten_provider.operators.order_results import storage_path
@@ -224,7 +225,7 @@ class GootenOrderStatusOperator(BaseOperator):
         is_failure = partial(is_failing, fail_on_ineligible=self.fail_on_ineligible)
         tally = BatchTally(is_failure)
         stop = self._batch_stop = BatchStop()
-        records: list[dict[str, Any]] = []
+        records: list[OrderRecord] = []
         journal: ResultsJournal | None = None
         earlier_writes: dict[str, EarlierWrite] = {}
         to_run = order_ids
@@ -245,7 +246,7 @@ class GootenOrderStatusOperator(BaseOperator):
             )
         batch_log = BatchLog(self.log, len(to_run), is_failure)
 
-        def keep(record: dict[str, Any]) -> None:
+        def keep(record: OrderRecord) -> None:
             tally.add(record)  # counted even if it cannot be written: the task's message tells the truth
             batch_log.order(record)
             if journal is not None:
@@ -287,7 +288,7 @@ class GootenOrderStatusOperator(BaseOperator):
             self.order_url = order_url(hook.admin_order_url, order_ids[0])
         batch_log.finish(tally.counts())
 
-        value: list[dict[str, Any]] | dict[str, Any]
+        value: list[OrderRecord] | BatchSummary
         unwritten: ResultsWriteError | None = None
         if journal is not None and results_path is not None:
             summary = tally.summary(str(results_path), journal.folder.name)
@@ -322,7 +323,7 @@ class GootenOrderStatusOperator(BaseOperator):
             + "\n".join(lines)
         )
         counts = tally.counts()
-        if counts.get(INELIGIBLE, 0) == tally.failures:
+        if counts.get(Outcome.INELIGIBLE, 0) == tally.failures:
             raise AirflowFailException(message)  # retrying cannot make an order eligible again
         raise AirflowException(message)
 
