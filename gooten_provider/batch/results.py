@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from gooten_provider.batch.action import EarlierWrite
 from gooten_provider.batch.records import (
     OUTCOMES,
     SETTLED_OUTCOMES,
@@ -49,7 +50,6 @@ from gooten_provider.batch.records import (
     OrderRecord,
     Outcome,
 )
-from gooten_provider.batch.status_change import EarlierWrite
 
 log = logging.getLogger(__name__)
 
