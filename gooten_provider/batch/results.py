@@ -463,6 +463,44 @@ def _entries(
                 yield _Damage(part, number, problem) if problem else (value, line)
 
 
+def _damaged(earlier: EarlierResults, damage: _Damage) -> None:
+    earlier.damaged += 1
+    if earlier.damaged <= _MAX_DAMAGE_WARNINGS:
+        log.warning(
+            "Skipped a damaged line of an earlier try's results, %s; the order it concerned is read again.",
+            damage,
+        )
+
+
+def _read_writes(folder: Any, target: str, earlier: EarlierResults) -> None:
+    """Take the writes to ``target`` one try sent: each one is to settle, unless a later record settles it."""
+    for item in _entries(folder, WRITES_STEM, _write_problem):
+        if isinstance(item, _Damage):
+            _damaged(earlier, item)
+            continue
+        sent, _ = item
+        if sent["status"] == target:
+            key = sent["order_id"].lower()
+            earlier.writes[key] = EarlierWrite(tuple(sent["previous_statuses"]), float(sent["sent_at"]))
+            earlier.done.pop(key, None)
+
+
+def _read_records(folder: Any, target: str, dry_run: bool, earlier: EarlierResults) -> None:
+    """Take the final records one try wrote: settled ones (same target, same kind of run) are carried over."""
+    for item in _entries(folder, RECORDS_STEM, _record_problem):
+        if isinstance(item, _Damage):
+            _damaged(earlier, item)
+            continue
+        record, line = item
+        key = record["order_id"].lower()
+        outcome = record["outcome"]
+        final = outcome in SETTLED_OUTCOMES and (outcome == Outcome.DRY_RUN) == dry_run
+        if final and record["status"] == target:
+            earlier.done[key] = line
+        else:
+            earlier.done.pop(key, None)
+
+
 def load_earlier_results(results_path: Any, target: str, *, dry_run: bool) -> EarlierResults:
     """Read every earlier try under ``results_path``: the final records to carry over, the writes to settle.
 
@@ -472,39 +510,10 @@ def load_earlier_results(results_path: Any, target: str, *, dry_run: bool) -> Ea
     read again (a write's entry that is lost so is settled by that read).
     """
     earlier = EarlierResults()
-
-    def damaged(damage: _Damage) -> None:
-        earlier.damaged += 1
-        if earlier.damaged <= _MAX_DAMAGE_WARNINGS:
-            log.warning(
-                "Skipped a damaged line of an earlier try's results, %s; the order it concerned is read "
-                "again.",
-                damage,
-            )
-
     for folder in attempts(results_path):
         earlier.attempts += 1
-        for item in _entries(folder, WRITES_STEM, _write_problem):
-            if isinstance(item, _Damage):
-                damaged(item)
-                continue
-            sent, _ = item
-            if sent["status"] == target:
-                key = sent["order_id"].lower()
-                earlier.writes[key] = EarlierWrite(tuple(sent["previous_statuses"]), float(sent["sent_at"]))
-                earlier.done.pop(key, None)
-        for item in _entries(folder, RECORDS_STEM, _record_problem):
-            if isinstance(item, _Damage):
-                damaged(item)
-                continue
-            record, line = item
-            key = record["order_id"].lower()
-            outcome = record["outcome"]
-            final = outcome in SETTLED_OUTCOMES and (outcome == Outcome.DRY_RUN) == dry_run
-            if final and record["status"] == target:
-                earlier.done[key] = line
-            else:
-                earlier.done.pop(key, None)
+        _read_writes(folder, target, earlier)
+        _read_records(folder, target, dry_run, earlier)
     if earlier.damaged > _MAX_DAMAGE_WARNINGS:
         log.warning(
             "Skipped %d damaged lines of earlier tries' results in all (the first %d are named above).",
