@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gooten_examples.warehouse import sql_timestamp
-from gooten_provider.batch.status_change import FAILING_OUTCOMES as OPERATOR_FAILING_OUTCOMES
+from gooten_provider.batch.records import FAILING_OUTCOMES as OPERATOR_FAILING_OUTCOMES
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook

@@ -40,21 +40,25 @@ def read_failure_reason(exc: GootenApiError) -> str | None:
     if isinstance(exc, GootenConfigurationError):
         return "the connection is not usable as configured"
     if isinstance(exc, GootenHttpError):
-        code = exc.status_code
-        if code is None or code >= 500 or code < 300 or code in _TEMPORARY_4XX:
-            return None
-        if code == 404:
-            return (
-                "HTTP 404 means no such API path: the connection's host (API base URL) is probably wrong; "
-                "Gooten's is https://api.print.io"
-            )
-        if code < 400:
-            return (
-                f"HTTP {code} is a redirect, never followed (the request holds credentials): check the "
-                "connection's host, its scheme (https://) and path"
-            )
-        return f"HTTP {code} says the request itself is wrong (host or credentials), not that Gooten is busy"
+        return _http_failure_reason(exc.status_code)
     return "waiting will not change Gooten's answer"
+
+
+def _http_failure_reason(code: int | None) -> str | None:
+    """Why an HTTP status ends the wait, or ``None`` for one worth trying again (5xx, 408, 429)."""
+    if code is None or code >= 500 or code < 300 or code in _TEMPORARY_4XX:
+        return None
+    if code == 404:
+        return (
+            "HTTP 404 means no such API path: the connection's host (API base URL) is probably wrong; "
+            "Gooten's is https://api.print.io"
+        )
+    if code < 400:
+        return (
+            f"HTTP {code} is a redirect, never followed (the request holds credentials): check the "
+            "connection's host, its scheme (https://) and path"
+        )
+    return f"HTTP {code} says the request itself is wrong (host or credentials), not that Gooten is busy"
 
 
 def failed_orders(

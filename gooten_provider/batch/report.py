@@ -15,13 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from gooten_provider.batch.status_change import (
-    DRY_RUN,
-    FAILING_OUTCOMES,
-    INELIGIBLE,
+from gooten_provider.batch.records import (
+    NOT_ATTEMPTED,
     OUTCOMES,
-    UNCHANGED,
-    UPDATED,
+    BatchSummary,
+    OrderRecord,
+    Outcome,
+    was_not_attempted,
 )
 
 #: Orders logged one line each besides the failures (every failure is logged).
@@ -32,7 +32,6 @@ PROGRESS_FRACTION = 0.1
 PROGRESS_SECONDS = 60.0
 #: Failing records kept in the summary.
 SUMMARY_FAILURES = 100
-_NOT_ATTEMPTED = "not attempted: "
 
 
 def _format_counts(counts: dict[str, int]) -> str:
@@ -43,7 +42,7 @@ class BatchTally:
     """Outcome counts and the first failing records of a batch; thread-safe."""
 
     def __init__(
-        self, is_failure: Callable[[dict[str, Any]], bool], keep_failures: int = SUMMARY_FAILURES
+        self, is_failure: Callable[[OrderRecord], bool], keep_failures: int = SUMMARY_FAILURES
     ) -> None:
         self._is_failure = is_failure
         self._keep = keep_failures
@@ -53,14 +52,14 @@ class BatchTally:
         self.failures = 0
         #: Orders never started because the batch stopped first.
         self.not_attempted = 0
-        self.failed: list[dict[str, Any]] = []
+        self.failed: list[OrderRecord] = []
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: OrderRecord) -> None:
         """Count one order's final record."""
         with self._lock:
             self.total += 1
             self._counts[record["outcome"]] += 1
-            if (record.get("error") or "").startswith(_NOT_ATTEMPTED):
+            if was_not_attempted(record):
                 self.not_attempted += 1
             if self._is_failure(record):
                 self.failures += 1
@@ -70,9 +69,9 @@ class BatchTally:
     def counts(self) -> dict[str, int]:
         """Every outcome with its count (zero included), in a stable order."""
         with self._lock:
-            return {outcome: self._counts.get(outcome, 0) for outcome in OUTCOMES}
+            return {outcome.value: self._counts.get(outcome, 0) for outcome in OUTCOMES}
 
-    def summary(self, results_path: str, attempt: str) -> dict[str, Any]:
+    def summary(self, results_path: str, attempt: str) -> BatchSummary:
         """The XCom summary of a batch whose records are under ``results_path``."""
         return {
             "total": self.total,
@@ -90,7 +89,7 @@ class BatchLog:
         self,
         log: logging.Logger | Any,
         total: int,
-        is_failure: Callable[[dict[str, Any]], bool],
+        is_failure: Callable[[OrderRecord], bool],
         *,
         detail_lines: int = DETAIL_LINES,
         progress_seconds: float = PROGRESS_SECONDS,
@@ -110,16 +109,15 @@ class BatchLog:
         self._last_progress = time.monotonic()
         self._not_attempted_reason: str | None = None
 
-    def order(self, record: dict[str, Any]) -> None:
+    def order(self, record: OrderRecord) -> None:
         """Log one order's final record, or count it for the progress lines once past the cap."""
         with self._lock:
             self._done += 1
             self._counts[record["outcome"]] += 1
             failure = self._is_failure(record)
-            error = record.get("error") or ""
-            if failure and error.startswith(_NOT_ATTEMPTED):
+            if failure and was_not_attempted(record):
                 self._not_attempted += 1  # one line for them all at the end
-                self._not_attempted_reason = error[len(_NOT_ATTEMPTED) :]
+                self._not_attempted_reason = (record["error"] or "")[len(NOT_ATTEMPTED) :]
                 detail = False
             elif failure:
                 detail = True
@@ -149,7 +147,7 @@ class BatchLog:
         self._last_progress = now
         return self._done, {o: self._counts.get(o, 0) for o in OUTCOMES if self._counts.get(o)}
 
-    def _detail(self, result: dict[str, Any], failure: bool) -> None:
+    def _detail(self, result: OrderRecord, failure: bool) -> None:
         outcome = result["outcome"]
         previous = ", ".join(result["previous_statuses"]) or "status not read"
         why = f", reason: {result['reason']}" if result["reason"] else ""
@@ -158,14 +156,14 @@ class BatchLog:
             self._log.error(
                 "%s: %s, not set to %s (%s): %s", order_id, previous, target, outcome, result["error"]
             )
-        elif outcome == UPDATED:
+        elif outcome == Outcome.UPDATED:
             self._log.info("%s: %s -> %s%s", order_id, previous, target, why)
-        elif outcome == UNCHANGED:  # a rerun: one line per order too, within the same cap
+        elif outcome == Outcome.UNCHANGED:  # a rerun: one line per order too, within the same cap
             note = result["error"] or f"already {target}"
             self._log.info("%s: %s, unchanged: %s", order_id, previous, note)
-        elif outcome == INELIGIBLE:
+        elif outcome == Outcome.INELIGIBLE:
             self._log.warning("%s: %s, not changed: %s", order_id, previous, result["error"])
-        elif outcome == DRY_RUN:
+        elif outcome == Outcome.DRY_RUN:
             self._log.info(
                 "%s: %s -> %s would be %s%s", order_id, previous, target, result["dry_run_outcome"], why
             )
@@ -182,8 +180,3 @@ class BatchLog:
                 self._not_logged,
             )
         self._log.info("Gooten status summary: %s.", _format_counts(counts))
-
-
-def is_failing(record: dict[str, Any], *, fail_on_ineligible: bool) -> bool:
-    """Whether a record fails the task: failed, unknown; ineligible too with ``fail_on_ineligible``."""
-    return record["outcome"] in FAILING_OUTCOMES or (fail_on_ineligible and record["outcome"] == INELIGIBLE)

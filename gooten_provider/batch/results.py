@@ -40,15 +40,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from gooten_provider.batch.status_change import (
-    DRY_RUN,
-    INELIGIBLE,
+from gooten_provider.batch.action import EarlierWrite
+from gooten_provider.batch.records import (
     OUTCOMES,
-    UNCHANGED,
-    UPDATED,
-    EarlierWrite,
+    SETTLED_OUTCOMES,
+    BatchSummary,
+    OrderRecord,
+    Outcome,
 )
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,6 @@ WRITE_RETRY_SECONDS = 30.0
 _MAX_RETRY_PAUSE = 2.0
 #: Damaged lines warned about one by one in one reading of the earlier tries; the rest are counted.
 _MAX_DAMAGE_WARNINGS = 20
-#: Outcomes that are final: a later try carries them over instead of touching the order again.
-SETTLED_OUTCOMES: frozenset[str] = frozenset({UPDATED, UNCHANGED, INELIGIBLE, DRY_RUN})
 ATTEMPT_PREFIX = "attempt-"
 RECORDS_STEM = "records"
 WRITES_STEM = "writes"
@@ -98,7 +96,7 @@ def _os_path(path: Any) -> str:
     return str(path.path) if hasattr(path, "protocol") else os.fspath(path)
 
 
-def _line(value: dict[str, Any]) -> bytes:
+def _line(value: OrderRecord | dict[str, Any]) -> bytes:
     return (json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
@@ -258,12 +256,12 @@ class ResultsJournal:
             self._writes.keep(_line(entry))
             self._retrying(self._writes.name, self._writes.drain)
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: OrderRecord) -> None:
         """Write one order's final record (on object storage: buffer it; flush when enough are waiting)."""
         try:
             line = _line(record)
         except (TypeError, ValueError) as exc:  # a record lost so must not leave a complete-looking folder
-            self._failure = f"a record of {record.get('order_id')!r} is not JSON ({exc})"
+            self._failure = f"a record of {record['order_id']!r} is not JSON ({exc})"
             raise ResultsWriteError(self._failure) from exc
         self.carry_over([line])
 
@@ -340,7 +338,7 @@ class ResultsJournal:
                 except ResultsWriteError:
                     return  # kept in self._failure: the next record, write or close raises it
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
+    def close(self, summary: BatchSummary | None = None) -> None:
         """Write the rest; with a summary, make every line durable, then write the summary last.
 
         A summary means every order was recorded: with it, the folder is complete.
@@ -465,6 +463,44 @@ def _entries(
                 yield _Damage(part, number, problem) if problem else (value, line)
 
 
+def _damaged(earlier: EarlierResults, damage: _Damage) -> None:
+    earlier.damaged += 1
+    if earlier.damaged <= _MAX_DAMAGE_WARNINGS:
+        log.warning(
+            "Skipped a damaged line of an earlier try's results, %s; the order it concerned is read again.",
+            damage,
+        )
+
+
+def _read_writes(folder: Any, target: str, earlier: EarlierResults) -> None:
+    """Take the writes to ``target`` one try sent: each one is to settle, unless a later record settles it."""
+    for item in _entries(folder, WRITES_STEM, _write_problem):
+        if isinstance(item, _Damage):
+            _damaged(earlier, item)
+            continue
+        sent, _ = item
+        if sent["status"] == target:
+            key = sent["order_id"].lower()
+            earlier.writes[key] = EarlierWrite(tuple(sent["previous_statuses"]), float(sent["sent_at"]))
+            earlier.done.pop(key, None)
+
+
+def _read_records(folder: Any, target: str, dry_run: bool, earlier: EarlierResults) -> None:
+    """Take the final records one try wrote: settled ones (same target, same kind of run) are carried over."""
+    for item in _entries(folder, RECORDS_STEM, _record_problem):
+        if isinstance(item, _Damage):
+            _damaged(earlier, item)
+            continue
+        record, line = item
+        key = record["order_id"].lower()
+        outcome = record["outcome"]
+        final = outcome in SETTLED_OUTCOMES and (outcome == Outcome.DRY_RUN) == dry_run
+        if final and record["status"] == target:
+            earlier.done[key] = line
+        else:
+            earlier.done.pop(key, None)
+
+
 def load_earlier_results(results_path: Any, target: str, *, dry_run: bool) -> EarlierResults:
     """Read every earlier try under ``results_path``: the final records to carry over, the writes to settle.
 
@@ -474,38 +510,10 @@ def load_earlier_results(results_path: Any, target: str, *, dry_run: bool) -> Ea
     read again (a write's entry that is lost so is settled by that read).
     """
     earlier = EarlierResults()
-
-    def damaged(damage: _Damage) -> None:
-        earlier.damaged += 1
-        if earlier.damaged <= _MAX_DAMAGE_WARNINGS:
-            log.warning(
-                "Skipped a damaged line of an earlier try's results, %s; the order it concerned is read "
-                "again.",
-                damage,
-            )
-
     for folder in attempts(results_path):
         earlier.attempts += 1
-        for item in _entries(folder, WRITES_STEM, _write_problem):
-            if isinstance(item, _Damage):
-                damaged(item)
-                continue
-            sent, _ = item
-            if sent["status"] == target:
-                key = sent["order_id"].lower()
-                earlier.writes[key] = EarlierWrite(tuple(sent["previous_statuses"]), float(sent["sent_at"]))
-                earlier.done.pop(key, None)
-        for item in _entries(folder, RECORDS_STEM, _record_problem):
-            if isinstance(item, _Damage):
-                damaged(item)
-                continue
-            record, line = item
-            key = record["order_id"].lower()
-            final = record["outcome"] in SETTLED_OUTCOMES and (record["outcome"] == DRY_RUN) == dry_run
-            if final and record["status"] == target:
-                earlier.done[key] = line
-            else:
-                earlier.done.pop(key, None)
+        _read_writes(folder, target, earlier)
+        _read_records(folder, target, dry_run, earlier)
     if earlier.damaged > _MAX_DAMAGE_WARNINGS:
         log.warning(
             "Skipped %d damaged lines of earlier tries' results in all (the first %d are named above).",
@@ -530,7 +538,7 @@ def newest_attempt(results_path: Any, *, complete: bool = True) -> Any | None:
     return None
 
 
-def iter_records(folder: Any) -> Iterator[dict[str, Any]]:
+def iter_records(folder: Any) -> Iterator[OrderRecord]:
     """Yield the records of one try's folder, one per order, without holding them all in memory.
 
     :raises DamagedResultsError: a line is not a record (naming the file and line).
@@ -541,4 +549,4 @@ def iter_records(folder: Any) -> Iterator[dict[str, Any]]:
                 f"Damaged Gooten results at {item}. Run the task again: it reads the order of that line "
                 "again and writes a complete folder."
             )
-        yield item[0]
+        yield cast("OrderRecord", item[0])  # checked by _record_problem

@@ -68,13 +68,20 @@ def _json_problem(value: str) -> str | None:
         return f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
     if not isinstance(fields, dict):
         return f"it is {_json_type(fields)}, not a JSON object"
+    return _unknown_fields(fields) or _extra_problem(fields.get("extra")) or _port_problem(fields.get("port"))
+
+
+def _unknown_fields(fields: dict[str, object]) -> str | None:
     unknown = sorted(name for name in fields if name not in JSON_FIELDS)
-    if unknown:
-        # A name is shown only if it looks like a misspelt field, never what could be a pasted key.
-        shown = [name if _FIELD_NAME.fullmatch(name) else "(a name not shown)" for name in unknown]
-        known = ", ".join(JSON_FIELDS)
-        return f"it has field(s) Airflow does not know, {', '.join(shown)}: the fields are {known}"
-    extra = fields.get("extra")
+    if not unknown:
+        return None
+    # A name is shown only if it looks like a misspelt field, never what could be a pasted key.
+    shown = [name if _FIELD_NAME.fullmatch(name) else "(a name not shown)" for name in unknown]
+    known = ", ".join(JSON_FIELDS)
+    return f"it has field(s) Airflow does not know, {', '.join(shown)}: the fields are {known}"
+
+
+def _extra_problem(extra: object) -> str | None:
     if isinstance(extra, str):
         try:
             extra = json.loads(extra) if extra.strip() else {}
@@ -82,7 +89,10 @@ def _json_problem(value: str) -> str | None:
             return "its extra is a string that is not JSON"
     if extra is not None and not isinstance(extra, dict):
         return f"its extra is {_json_type(extra)}, not an object"
-    port = fields.get("port")
+    return None
+
+
+def _port_problem(port: object) -> str | None:
     if port not in (None, "") and (isinstance(port, bool) or not str(port).strip().isdigit()):
         return f"its port is {_json_type(port)} that is not a whole number"
     return None

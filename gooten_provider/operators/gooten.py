@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
@@ -14,7 +15,7 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
-from gooten_provider.batch.status_change import INELIGIBLE, change_order_statuses
+from gooten_provider.batch.records import BatchSummary, OrderRecord, Outcome, is_failing
 from gooten_provider.client.settings import ClientSettings
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.hooks.gooten import GootenHook
@@ -25,10 +26,11 @@ from gooten_provider.statuses import normalize_target_status
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from gooten_provider.batch.report import BatchTally
+    from gooten_provider.batch.action import EarlierWrite
+    from gooten_provider.batch.report import BatchLog, BatchTally
     from gooten_provider.batch.results import EarlierResults, ResultsJournal, ResultsWriteError
-    from gooten_provider.batch.status_change import EarlierWrite
     from gooten_provider.batch.stop import BatchStop
+    from gooten_provider.client.sync_client import GootenClient
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 # No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
@@ -65,6 +67,77 @@ def _as_bool(value: object, name: str) -> bool:
     raise ValueError(
         f"Invalid {name} {value!r}{hint}: use true or false (a boolean, or text such as 'true' or 'false')."
     )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One run's rendered and checked arguments."""
+
+    target: str
+    dry_run: bool
+    reason: str | None
+    order_ids: list[str]
+    #: An ObjectStoragePath (or ``pathlib.Path``), or ``None`` to return every record in XCom.
+    results_path: Any
+
+
+@dataclass
+class _Run:
+    """What one run's batch leaves: the tally and log of its records, where they went, and its stop."""
+
+    target: str
+    tally: BatchTally
+    stop: BatchStop
+    log: BatchLog
+    journal: ResultsJournal | None
+    records: list[OrderRecord] = field(default_factory=list)
+
+    def keep(self, record: OrderRecord) -> None:
+        """Count, log and keep one order's final record (called from the batch's worker threads)."""
+        self.tally.add(record)  # counted even if it cannot be written: the task's message tells the truth
+        self.log.order(record)
+        if self.journal is not None:
+            self.journal.add(record)
+        else:
+            self.records.append(record)
+
+    def before_write(self, order_id: str, previous: Sequence[str]) -> None:
+        """Make the write's entry durable before it is sent (with ``results_path``)."""
+        if self.journal is not None:
+            self.journal.write_sent(order_id, previous, self.target)
+
+    def summary(self, plan: _Plan) -> BatchSummary:
+        """The summary returned with ``results_path``."""
+        folder = self.journal.folder.name if self.journal is not None else ""
+        return self.tally.summary(str(plan.results_path), folder)
+
+    def value(self, plan: _Plan) -> list[OrderRecord] | BatchSummary:
+        """What the task returns: the summary, once every record is written, or the records in input order.
+
+        :raises ResultsWriteError: the records or the summary could not be written.
+        """
+        if self.journal is not None:
+            summary = self.summary(plan)
+            self.journal.close(summary)  # written only if every record is
+            return summary
+        position = {order_id: index for index, order_id in enumerate(plan.order_ids)}
+        return sorted(self.records, key=lambda record: position[record["order_id"]])
+
+
+def _fail_orders(tally: BatchTally, target: str, where: str) -> NoReturn:
+    """Fail the task naming the failing orders; ineligible ones alone fail it without retries."""
+    lines = [
+        f"  {r['order_id']} ({r['outcome']}): {r['error']}" for r in tally.failed[:_MAX_FAILURES_IN_MESSAGE]
+    ]
+    if tally.failures > _MAX_FAILURES_IN_MESSAGE:
+        lines.append(f"  ... and {tally.failures - _MAX_FAILURES_IN_MESSAGE} more (see {where}).")
+    message = (
+        f"{tally.failures} of {tally.total} Gooten order(s) could not be set to {target}:\n"
+        + "\n".join(lines)
+    )
+    if tally.counts().get(Outcome.INELIGIBLE, 0) == tally.failures:
+        raise AirflowFailException(message)  # retrying cannot make an order eligible again
+    raise AirflowException(message)
 
 
 class GootenOrderStatusOperator(BaseOperator):
@@ -190,25 +263,39 @@ class GootenOrderStatusOperator(BaseOperator):
         #: The Gooten Admin URL of the order, once a run has handled exactly one (see GootenOrderLink).
         self.order_url: str | None = None
 
-    def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
-        """Change every order; return one record per order, or a summary with ``results_path``."""
-        # Needed only when the task runs: DAG files that use the operator are parsed often.
-        from gooten_provider.batch.report import BatchLog, BatchTally, is_failing
-        from gooten_provider.batch.results import ResultsWriteError
-        from gooten_provider.batch.stop import BatchStop
+    def execute(self, context: Context) -> list[OrderRecord] | BatchSummary:
+        """Change every order; return one record per order, or a summary with ``results_path``.
+
+        Plan (the rendered arguments), open the client, run the batch, conclude (the XCom, and how the task
+        ends), as ``HttpOperator.execute`` hands off.
+        """
+        plan = self._plan()
+        hook, client = self._open_client()
+        try:
+            run = self._run(plan, client, context)
+        finally:
+            client.close()
+        if len(plan.order_ids) == 1:  # read by the "Gooten order" link when the task ends
+            self.order_url = order_url(hook.admin_order_url, plan.order_ids[0])
+        return self._conclude(plan, run, context)
+
+    def _plan(self) -> _Plan:
+        """The rendered arguments, checked before any request; no order ids skips the task."""
         from gooten_provider.operators.order_results import storage_path
 
         target = normalize_target_status(self.status)
         dry_run = _as_bool(self.dry_run, "dry_run")
-        reason: str | None = str(self.reason).strip() if self.reason is not None else ""
-        reason = reason or None
+        reason = str(self.reason).strip() if self.reason is not None else ""
         order_ids = parse_task_order_ids(
             self.order_ids, task_id=self.task_id, argument="order_ids", check_shape=self.check_order_ids
         )
         if not order_ids:
             raise AirflowSkipException("No order ids given: nothing to change, so the task is skipped.")
         results_path = None if self.results_path is None else storage_path(self.results_path)
+        return _Plan(target, dry_run, reason or None, order_ids, results_path)
 
+    def _open_client(self) -> tuple[GootenHook, GootenClient]:
+        """The hook and its client, once Gooten has accepted the credentials."""
         hook = GootenHook(
             self.gooten_conn_id,
             pool_maxsize=max(self.max_workers, 4),
@@ -219,122 +306,92 @@ class GootenOrderStatusOperator(BaseOperator):
         # One call that needs the Recipe ID and the billing key: a dead host, a wrong scheme or a refused key
         # fails the task once, here, instead of costing every order its retries. Reads alone need no key, so
         # this also proves a dry run's real run would be let in.
-        client.check_credentials()
+        try:
+            client.check_credentials()
+        except BaseException:
+            client.close()
+            raise
+        return hook, client
+
+    def _run(self, plan: _Plan, client: GootenClient, context: Context) -> _Run:
+        """Run the batch (resuming earlier tries under ``results_path``): every order gets its record."""
+        from gooten_provider.batch.engine import run_batch
+        from gooten_provider.batch.order_change import ChangeSettings
+        from gooten_provider.batch.report import BatchLog, BatchTally
+        from gooten_provider.batch.status_change import StatusChange
+        from gooten_provider.batch.stop import BatchStop
 
         is_failure = partial(is_failing, fail_on_ineligible=self.fail_on_ineligible)
         tally = BatchTally(is_failure)
         stop = self._batch_stop = BatchStop()
-        records: list[dict[str, Any]] = []
         journal: ResultsJournal | None = None
-        earlier_writes: dict[str, EarlierWrite] = {}
-        to_run = order_ids
-        if results_path is not None:
-            ti = context.get("ti")
-            try:
-                journal, to_run, earlier_writes = self._open_results(
-                    results_path, getattr(ti, "try_number", 0) or 0, order_ids, target, dry_run, tally, stop
-                )
-            except BaseException:
-                client.close()
-                raise
-        elif len(order_ids) > LARGE_BATCH_WITHOUT_RESULTS_PATH:
+        to_run, earlier_writes = plan.order_ids, cast("dict[str, EarlierWrite]", {})
+        if plan.results_path is not None:
+            try_number = getattr(context.get("ti"), "try_number", 0) or 0
+            journal, to_run, earlier_writes = self._open_results(plan, try_number, tally, stop)
+        elif len(plan.order_ids) > LARGE_BATCH_WITHOUT_RESULTS_PATH:
             self.log.warning(
                 "%d orders without results_path: every record is kept in memory and pushed to XCom at once. "
                 "Set results_path to keep them in files and push a summary (and to resume after a crash).",
-                len(order_ids),
+                len(plan.order_ids),
             )
-        batch_log = BatchLog(self.log, len(to_run), is_failure)
-
-        def keep(record: dict[str, Any]) -> None:
-            tally.add(record)  # counted even if it cannot be written: the task's message tells the truth
-            batch_log.order(record)
-            if journal is not None:
-                journal.add(record)
-            else:
-                records.append(record)
-
-        def before_write(order_id: str, previous: Sequence[str]) -> None:
-            if journal is not None:
-                journal.write_sent(order_id, previous, target)
-
+        run = _Run(plan.target, tally, stop, BatchLog(self.log, len(to_run), is_failure), journal)
         workers = min(self.max_workers, max(1, len(to_run)))
-        self.log.info(
-            "%s %d order(s) to %s%s%s.",
-            "Dry run: reading" if dry_run else "Changing",
-            len(to_run),
-            target,
-            f", {workers} at a time" if workers > 1 else "",
-            f", reason: {reason}" if reason else "",
-        )
-        try:
-            change_order_statuses(
-                client,
-                to_run,
-                target,
-                max_workers=workers,
-                dry_run=dry_run,
-                reason=reason,
+        self._log_start(plan, len(to_run), workers)
+        run_batch(
+            StatusChange(client, plan.target),
+            to_run,
+            ChangeSettings(
+                dry_run=plan.dry_run,
+                reason=plan.reason,
                 resend_backoff=client.backoff_factor,
                 settle_window=2 * client.timeout,  # a change queued at Gooten lands within it
-                stop=stop,
-                earlier_writes=earlier_writes,
-                before_write=before_write if journal is not None else None,
-                on_record=keep,
-            )
-        finally:
-            client.close()
-        if len(order_ids) == 1:  # read by the "Gooten order" link when the task ends
-            self.order_url = order_url(hook.admin_order_url, order_ids[0])
-        batch_log.finish(tally.counts())
+            ),
+            max_workers=workers,
+            stop=stop,
+            earlier_writes=earlier_writes,
+            before_write=run.before_write if journal is not None else None,
+            on_record=run.keep,
+        )
+        return run
 
-        value: list[dict[str, Any]] | dict[str, Any]
+    def _log_start(self, plan: _Plan, orders: int, workers: int) -> None:
+        self.log.info(
+            "%s %d order(s) to %s%s%s.",
+            "Dry run: reading" if plan.dry_run else "Changing",
+            orders,
+            plan.target,
+            f", {workers} at a time" if workers > 1 else "",
+            f", reason: {plan.reason}" if plan.reason else "",
+        )
+
+    def _conclude(self, plan: _Plan, run: _Run, context: Context) -> list[OrderRecord] | BatchSummary:
+        """Return the records (or the summary); push them first and fail if any order or the results did."""
+        from gooten_provider.batch.results import ResultsWriteError
+
+        run.log.finish(run.tally.counts())
         unwritten: ResultsWriteError | None = None
-        if journal is not None and results_path is not None:
-            summary = tally.summary(str(results_path), journal.folder.name)
-            try:
-                journal.close(summary)  # written only if every record is
-            except ResultsWriteError as exc:
-                unwritten = exc
-            value = summary
-        else:
-            position = {order_id: index for index, order_id in enumerate(order_ids)}
-            records.sort(key=lambda record: position[record["order_id"]])
-            value = records
-        if unwritten is None and not stop.task_stopped and not tally.failures:
+        try:
+            value = run.value(plan)
+        except ResultsWriteError as exc:
+            value, unwritten = run.summary(plan), exc
+        if unwritten is None and not run.stop.task_stopped and not run.tally.failures:
             return value
         # Push the records first, so that downstream tasks read them the same way whether this task failed.
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="return_value", value=value)
+        total = len(plan.order_ids)
         if unwritten is not None:
-            self._fail_unwritten(unwritten, tally, len(order_ids), results_path, journal)
-        where = f"the records under {results_path}" if results_path is not None else "the task's XCom"
-        if stop.task_stopped:
-            self._fail_stopped(stop, tally, len(order_ids), target, where, resumes=results_path is not None)
-        lines = [
-            f"  {r['order_id']} ({r['outcome']}): {r['error']}"
-            for r in tally.failed[:_MAX_FAILURES_IN_MESSAGE]
-        ]
-        if tally.failures > _MAX_FAILURES_IN_MESSAGE:
-            lines.append(f"  ... and {tally.failures - _MAX_FAILURES_IN_MESSAGE} more (see {where}).")
-        message = (
-            f"{tally.failures} of {tally.total} Gooten order(s) could not be set to {target}:\n"
-            + "\n".join(lines)
-        )
-        counts = tally.counts()
-        if counts.get(INELIGIBLE, 0) == tally.failures:
-            raise AirflowFailException(message)  # retrying cannot make an order eligible again
-        raise AirflowException(message)
+            self._fail_unwritten(unwritten, run.tally, total, plan.results_path, run.journal)
+        where = "the task's XCom" if plan.results_path is None else f"the records under {plan.results_path}"
+        if run.stop.task_stopped:
+            resumes = plan.results_path is not None
+            self._fail_stopped(run.stop, run.tally, total, plan.target, where, resumes=resumes)
+        _fail_orders(run.tally, plan.target, where)
 
     def _open_results(
-        self,
-        results_path: Any,
-        try_number: int,
-        order_ids: list[str],
-        target: str,
-        dry_run: bool,
-        tally: BatchTally,
-        stop: BatchStop,
+        self, plan: _Plan, try_number: int, tally: BatchTally, stop: BatchStop
     ) -> tuple[ResultsJournal, list[str], dict[str, EarlierWrite]]:
         """Open this try's results folder; return it, the orders left to run and the writes to settle."""
         from gooten_provider.batch.results import (
@@ -344,11 +401,12 @@ class GootenOrderStatusOperator(BaseOperator):
             load_earlier_results,
         )
 
+        results_path = plan.results_path
         # Read before this try's folder exists: it is no earlier try.
-        earlier = load_earlier_results(results_path, target, dry_run=dry_run)
+        earlier = load_earlier_results(results_path, plan.target, dry_run=plan.dry_run)
         try:
             journal = ResultsJournal(results_path / attempt_name(try_number), give_up=stop.past_grace)
-            return (journal, *self._resume(earlier, results_path, order_ids, journal, tally))
+            return (journal, *self._resume(earlier, results_path, plan.order_ids, journal, tally))
         except ResultsWriteError as exc:
             raise AirflowException(
                 f"The results could not be written under {results_path} ({exc}); no order was touched. "
@@ -398,7 +456,7 @@ class GootenOrderStatusOperator(BaseOperator):
         total: int,
         results_path: Any,
         journal: ResultsJournal | None,
-    ) -> None:
+    ) -> NoReturn:
         folder = journal.folder.name if journal is not None else "this try's folder"
         counts = ", ".join(f"{outcome} {n}" for outcome, n in tally.counts().items() if n)
         raise AirflowException(
@@ -413,7 +471,7 @@ class GootenOrderStatusOperator(BaseOperator):
 
     def _fail_stopped(
         self, stop: BatchStop, tally: BatchTally, total: int, target: str, where: str, *, resumes: bool
-    ) -> None:
+    ) -> NoReturn:
         done = total - tally.not_attempted
         retry = (
             "it resumes from these records: orders already done are neither read nor written again"

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from gooten_provider.batch.records import OrderRecord
 from gooten_provider.batch.results import SUMMARY_NAME, is_complete, iter_records, newest_attempt
 
 _LOCAL_SCHEMES = ("file", "local")
@@ -76,7 +77,7 @@ def _complete_folder(folder: Any) -> Any:
     return folder
 
 
-def read_order_results(source: Any) -> Iterator[dict[str, Any]]:
+def read_order_results(source: Any) -> Iterator[OrderRecord]:
     """Yield every order's record from what the operator returned, or from a results path.
 
     ``source`` is the operator's return value (a list of records, or the summary it returns with

@@ -124,6 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _options_from_environment(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The secrets read from environment variables (never arguments); a usage error if one is missing."""
+    options: dict[str, Any] = {}
+    if args.rate_burst is not None and args.rate_limit is None:
+        parser.error("--rate-burst needs --rate-limit")
+    if args.billing_key_env:
+        key = os.environ.get(args.billing_key_env, "")
+        if not key:
+            parser.error(f"environment variable {args.billing_key_env} is not set or empty")
+        options["billing_key"] = key
+    if args.webhook_url_env:
+        options["webhook_url"] = os.environ.get(args.webhook_url_env) or parser.error(
+            f"environment variable {args.webhook_url_env} is not set or empty"
+        )
+    return options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; return the exit code."""
     parser = build_parser()
@@ -134,18 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             orders.extend(demo_order_specs())
         if args.orders_file:
             orders.extend(load_order_specs(args.orders_file))
-        options: dict[str, Any] = {}
-        if args.rate_burst is not None and args.rate_limit is None:
-            parser.error("--rate-burst needs --rate-limit")
-        if args.billing_key_env:
-            key = os.environ.get(args.billing_key_env, "")
-            if not key:
-                parser.error(f"environment variable {args.billing_key_env} is not set or empty")
-            options["billing_key"] = key
-        if args.webhook_url_env:
-            options["webhook_url"] = os.environ.get(args.webhook_url_env) or parser.error(
-                f"environment variable {args.webhook_url_env} is not set or empty"
-            )
+        options = _options_from_environment(parser, args)
         server = GootenApiServer(
             recipe_id=args.recipe_id,
             port=args.port,

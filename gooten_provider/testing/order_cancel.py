@@ -17,7 +17,7 @@ The billing key, the rate limit and the faults apply as for ``orderstatus``: the
 ``GootenId`` to the order's Safe ID, so a fault queued for an order (``inject_faults(order_id, ...,
 method="PUT")``) hits its cancellations, and the journal names the order by Safe ID. Each journal entry
 records the items it cancelled (:attr:`JournalEntry.cancelled_items
-<gooten_provider.testing.server.JournalEntry.cancelled_items>`), so a test can count every cancellation
+<gooten_provider.testing.journal.JournalEntry.cancelled_items>`), so a test can count every cancellation
 applied to an item (:func:`cancellation_counts`).
 """
 
@@ -33,19 +33,15 @@ from gooten_provider.order_items import item_order_ids, normalize_item_ids
 from gooten_provider.statuses import ITEM_CANCELLABLE_FROM_STATUSES, canonical_status
 
 if TYPE_CHECKING:
+    from gooten_provider.testing.journal import JournalEntry
     from gooten_provider.testing.orders import OrderStore
-    from gooten_provider.testing.server import JournalEntry
 
 #: The path, matched case-insensitively, with or without a trailing slash, for ``PUT`` only.
 ORDER_CANCEL_PATH = "/api/orderCancel"
-#: The route's name in the server.
-ROUTE_CANCEL = "ordercancel"
 #: The status an item has once cancelled.
 CANCELLED = "Cancelled"
-#: A body longer than this is read and dropped (the ``Ids`` of one order never come near it).
-MAX_BODY_BYTES = 1 << 20
 
-#: ``(PropertyName, ErrorMessage, AttemptedValue)``, as :func:`~gooten_provider.testing.server.had_error`
+#: ``(PropertyName, ErrorMessage, AttemptedValue)``, as :func:`~gooten_provider.testing.routes.had_error`
 #: takes them.
 Error = tuple[str, str, str]
 
@@ -96,11 +92,8 @@ def _item_ids(body: bytes) -> tuple[int, ...] | None:
         return None
 
 
-def cancel_items(store: OrderStore, params: Mapping[str, str], body: bytes) -> CancelAnswer:
-    """Apply ``PUT /api/orderCancel`` to the store: its query ``params`` (names folded), its raw ``body``.
-
-    The caller holds the store's lock and has checked the Recipe ID and the billing key.
-    """
+def _the_order(store: OrderStore, params: Mapping[str, str]) -> tuple[str, int] | CancelAnswer:
+    """The Safe ID and GootenId of the order ``orderId`` names, or the refusal when it names none."""
     gooten_id = _gooten_id(params)
     sent = params.get("orderid", "")
     if gooten_id is None:
@@ -111,13 +104,11 @@ def cancel_items(store: OrderStore, params: Mapping[str, str], body: bytes) -> C
     if len(safe_ids) > 1:  # local only: Gooten's GootenIds are unique
         message = f"GootenId {gooten_id} names {len(safe_ids)} orders of the local Gooten API; use Safe IDs "
         return CancelAnswer("bad_request", (("orderId", message + "with distinct numbers.", sent),))
-    wanted = _item_ids(body)
-    if wanted is None:
-        text = body[:200].decode("utf-8", "replace")
-        return CancelAnswer(
-            "bad_request", (("Ids", "'Ids' must be a non-empty list of order item ids.", text),)
-        )
-    order_id = safe_ids[0]
+    return safe_ids[0], gooten_id
+
+
+def _items_by_id(store: OrderStore, order_id: str, gooten_id: int) -> dict[int, str] | CancelAnswer:
+    """Each item's status by its order-item id, or the refusal when an item cannot be named."""
     items: dict[int, str] = {}
     for item in store.require(order_id)["Items"]:
         ids = item_order_ids(item)
@@ -125,20 +116,47 @@ def cancel_items(store: OrderStore, params: Mapping[str, str], body: bytes) -> C
             message = f"An item of order {gooten_id} has no OrderItemId of its own: it cannot be named."
             return CancelAnswer("bad_request", (("Ids", message, ""),))
         items[ids.pop()] = canonical_status(str(item.get("Status")))
-    errors = [
+    return items
+
+
+def _refusal(wanted: tuple[int, ...], items: Mapping[int, str], gooten_id: int) -> CancelAnswer | None:
+    """All or nothing: the refusal when a wanted item is unknown or not cancellable, else ``None``."""
+    unknown = [
         ("Ids", f"Order item {item_id} is not part of order {gooten_id}.", str(item_id))
         for item_id in wanted
         if item_id not in items
     ]
-    if errors:
-        return CancelAnswer("unknown_item", tuple(errors))
-    errors = [
+    if unknown:
+        return CancelAnswer("unknown_item", tuple(unknown))
+    ineligible = [
         ("Ids", f"Order item {item_id} cannot be cancelled from '{items[item_id]}'.", str(item_id))
         for item_id in wanted
         if items[item_id] not in ITEM_CANCELLABLE_FROM_STATUSES
     ]
-    if errors:
-        return CancelAnswer("ineligible", tuple(errors))
+    return CancelAnswer("ineligible", tuple(ineligible)) if ineligible else None
+
+
+def cancel_items(store: OrderStore, params: Mapping[str, str], body: bytes) -> CancelAnswer:
+    """Apply ``PUT /api/orderCancel`` to the store: its query ``params`` (names folded), its raw ``body``.
+
+    The caller holds the store's lock and has checked the Recipe ID and the billing key.
+    """
+    found = _the_order(store, params)
+    if isinstance(found, CancelAnswer):
+        return found
+    order_id, gooten_id = found
+    wanted = _item_ids(body)
+    if wanted is None:
+        text = body[:200].decode("utf-8", "replace")
+        return CancelAnswer(
+            "bad_request", (("Ids", "'Ids' must be a non-empty list of order item ids.", text),)
+        )
+    items = _items_by_id(store, order_id, gooten_id)
+    if isinstance(items, CancelAnswer):
+        return items
+    refusal = _refusal(wanted, items, gooten_id)
+    if refusal is not None:
+        return refusal
     statuses = [
         CANCELLED if item_id in wanted else status
         for item_id, status in zip(items, store.item_statuses(order_id), strict=True)

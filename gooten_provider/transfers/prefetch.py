@@ -19,6 +19,35 @@ _DONE = object()
 _POLL_SECONDS = 0.1
 
 
+class _Producer:
+    """The background thread's side: reads the items into a bounded queue until done or told to stop."""
+
+    def __init__(self, items: Iterator[T], depth: int) -> None:
+        self.items = items
+        self.waiting: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+
+    def put(self, value: object) -> bool:
+        """Queue one value, waiting for room; ``False`` once the consumer is gone."""
+        while not self.stop.is_set():
+            try:
+                self.waiting.put(value, timeout=_POLL_SECONDS)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def run(self) -> None:
+        try:
+            for item in self.items:
+                if not self.put(item):
+                    return
+        except BaseException as error:  # handed to the consumer, which raises it
+            self.put(error)
+            return
+        self.put(_DONE)
+
+
 def prefetched(items: Iterator[T], depth: int = 1, name: str = "gooten-export-prefetch") -> Iterator[T]:
     """Yield ``items`` in order, reading up to ``depth`` of them ahead in a background thread.
 
@@ -26,37 +55,16 @@ def prefetched(items: Iterator[T], depth: int = 1, name: str = "gooten-export-pr
     (the consumer failed) stops the thread once the item it is reading has come (not waited for: a read may
     be waiting out a throttle).
     """
-    waiting: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(value: object) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(value, timeout=_POLL_SECONDS)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(error)
-            return
-        put(_DONE)
-
-    thread = threading.Thread(target=produce, name=name, daemon=True)
+    producer = _Producer(items, depth)
+    thread = threading.Thread(target=producer.run, name=name, daemon=True)
     thread.start()
     try:
         while True:
-            value = waiting.get()
+            value = producer.waiting.get()
             if value is _DONE:
                 return
             if isinstance(value, BaseException):
                 raise value
             yield value  # type: ignore[misc]  # anything else is an item
     finally:
-        stop.set()
+        producer.stop.set()

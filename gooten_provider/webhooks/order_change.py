@@ -130,17 +130,11 @@ def _too_deep() -> WebhookRefused:
     )
 
 
-def parse_order_change(body: bytes, order_id_param: str | None, received_at: datetime) -> OrderChange:
-    """Read an order change from a webhook's body and its ``orderid`` query parameter.
+def _order_object(body: bytes, order_id_param: str | None) -> dict[str, Any]:
+    """The body as a JSON object, once ``orderid`` is given.
 
-    Everything kept is checked before it is stored: an ``Id`` of Gooten's Safe ID shape, item statuses of
-    at most 64 letters, digits, spaces, hyphens or underscores, a NiceId of at most 64 printable
-    characters; and the whole JSON nests at most :data:`MAX_NESTING` levels and has no NUL or lone
-    surrogate in any string.
-
-    :raises WebhookRefused: no ``orderid``, a body that is not a JSON object (or is nested too deeply, or
-        holds NUL or a lone surrogate), or an order JSON without a Safe ID ``Id`` matching ``orderid``,
-        without a valid status for each item, or with a NiceId that is not a short printable string.
+    :raises WebhookRefused: no ``orderid``; a body that is not JSON, not an object, nested too deeply, or
+        holding NUL or a lone surrogate.
     """
     if not order_id_param or not order_id_param.strip():
         raise WebhookRefused(
@@ -167,6 +161,11 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
     unreadable = _unreadable(order, body)
     if unreadable is not None:
         raise unreadable
+    return order
+
+
+def _order_id(order: dict[str, Any], order_id_param: str | None) -> str:
+    """The order JSON's ``Id``: a Safe ID, the one of the URL's ``orderid``."""
     order_id = order.get("Id")
     if not isinstance(order_id, str) or not order_id.strip():
         raise WebhookRefused(
@@ -186,6 +185,11 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
             f"The order JSON's Id {_shown(order_id)} does not match orderid {_shown(order_id_param)} "
             "of the URL.",
         )
+    return order_id
+
+
+def _item_statuses(order: dict[str, Any]) -> list[str]:
+    """Each item's status, stripped; every one a status name."""
     items = order.get("Items")
     statuses = (
         [item.get("Status") if isinstance(item, dict) else None for item in items]
@@ -208,6 +212,24 @@ def parse_order_change(body: bytes, order_id_param: str | None, received_at: dat
             f"The item status {_shown(bad)} is not a status name: at most {MAX_NAME_LENGTH} letters, digits, "
             "spaces, hyphens or underscores (Gooten's are words such as 'InProduction').",
         )
+    return stripped
+
+
+def parse_order_change(body: bytes, order_id_param: str | None, received_at: datetime) -> OrderChange:
+    """Read an order change from a webhook's body and its ``orderid`` query parameter.
+
+    Everything kept is checked before it is stored: an ``Id`` of Gooten's Safe ID shape, item statuses of
+    at most 64 letters, digits, spaces, hyphens or underscores, a NiceId of at most 64 printable
+    characters; and the whole JSON nests at most :data:`MAX_NESTING` levels and has no NUL or lone
+    surrogate in any string.
+
+    :raises WebhookRefused: no ``orderid``, a body that is not a JSON object (or is nested too deeply, or
+        holds NUL or a lone surrogate), or an order JSON without a Safe ID ``Id`` matching ``orderid``,
+        without a valid status for each item, or with a NiceId that is not a short printable string.
+    """
+    order = _order_object(body, order_id_param)
+    order_id = _order_id(order, order_id_param)
+    stripped = _item_statuses(order)
     nice_id = order.get("NiceId")
     if isinstance(nice_id, str) and not (len(nice_id) <= MAX_NAME_LENGTH and nice_id.isprintable()):
         raise WebhookRefused(

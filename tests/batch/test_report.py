@@ -3,7 +3,8 @@
 import logging
 from functools import partial
 
-from gooten_provider.batch.report import BatchLog, BatchTally, is_failing
+from gooten_provider.batch.records import is_failing
+from gooten_provider.batch.report import BatchLog, BatchTally
 
 
 def record(i, outcome="updated", error=None):

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from gooten_provider.batch.action import EarlierWrite
 from gooten_provider.batch.results import (
     DamagedResultsError,
     ResultsJournal,
@@ -17,7 +18,6 @@ from gooten_provider.batch.results import (
     load_earlier_results,
     newest_attempt,
 )
-from gooten_provider.batch.status_change import EarlierWrite
 from gooten_provider.operators.order_results import read_order_results, storage_path
 from tests.failing_storage import object_storage, small_disk
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 
-from gooten_provider.batch.status_change import MAX_CONSECUTIVE_UNREACHABLE
+from gooten_provider.batch.engine import MAX_CONSECUTIVE_UNREACHABLE
 from gooten_provider.exceptions import GootenConnectionError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.testing import GootenApiServer
