@@ -43,7 +43,9 @@ $(BIN)/.installed: $(UV) uv.lock pyproject.toml
 
 install: $(BIN)/.installed
 
+# The shared-pace tests (tests/shared_pace) start Debian's redis-server: installed with apt-get when missing.
 test: install
+	sh scripts/install-stack-deps.sh redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) typecheck

@@ -1491,7 +1491,7 @@ CASES: tuple[Case, ...] = (
         ),
         None,
         "Gooten connection 'gooten_default': ignoring unknown extra(s) timout; known extras: timeout, "
-        "max_retries, backoff_factor, adaptive_rate, throttle_timeout, admin_order_url.",
+        "max_retries, backoff_factor, adaptive_rate, throttle_timeout, rate_limit_conn_id, admin_order_url.",
         1,
         "not an error, a warning: the extra is ignored, so the default timeout (30 s) applies",
         check=client_setting("timeout", 30.0),
