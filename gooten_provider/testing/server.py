@@ -11,6 +11,9 @@ It mimics what is known of Gooten's ``https://api.print.io``:
 * ``POST /admin/orders/{order_id}/status?status=Shipped`` (local only, not Gooten's) moves every item of
   an order to a status, playing Gooten's production; with ``webhook_url`` set, every item status change
   sends Gooten's webhooks (see :mod:`gooten_provider.testing.webhooks`);
+* ``GET /admin/journal`` (local only) is the journal as JSON, one object per API request (method, path,
+  order id, target status, outcome, applied, throttled, started and finished in the server's monotonic
+  clock; no query string, so no key), for scripts that drive a server in another process;
 * anything else is an HTML 404 page.
 
 Errors use Gooten's ``HadError`` envelope with HTTP 200 by default (``error_status`` switches that),
@@ -44,7 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from email.utils import formatdate
 from http import HTTPStatus
@@ -87,6 +90,9 @@ _ROUTE_ORDER = "order"
 _ROUTE_SEARCH = "ordersearch"
 _ROUTE_ADMIN = "admin_order"
 _ROUTE_ADMIN_STATUS = "admin_status"
+_ROUTE_ADMIN_JOURNAL = "admin_journal"
+#: The journal as JSON: ``GET /admin/journal``.
+ADMIN_JOURNAL_PATH = "/admin/journal"
 
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
@@ -164,6 +170,7 @@ class JournalEntry:
     applied: bool
     #: ``"updated"``, ``"ineligible"``, ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
     #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"admin_status"``,
+    #: ``"admin_journal"``,
     #: ``"not_found"``, ``"throttled"`` (answered 429 by the rate limit; :attr:`fault` is ``None``), or the
     #: fault name when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
     outcome: str
@@ -261,6 +268,8 @@ def _route_for(method: str, raw_path: str) -> str | None:
         return _ROUTE_ADMIN
     if method == "POST" and _ADMIN_STATUS_PATH.match(path):
         return _ROUTE_ADMIN_STATUS
+    if method == "GET" and path.rstrip("/") == ADMIN_JOURNAL_PATH:
+        return _ROUTE_ADMIN_JOURNAL
     path = path.casefold().rstrip("/") or "/"
     if path == ORDER_STATUS_PATH and method == "POST":
         return _ROUTE_STATUS
@@ -269,6 +278,10 @@ def _route_for(method: str, raw_path: str) -> str | None:
     if method == "GET" and _GET_ORDER_PATH.match(path):
         return _ROUTE_ORDER
     return None
+
+
+#: Routes of the local stand-in only (not Gooten's): never throttled, never faulted, not in /admin/journal.
+_LOCAL_ROUTES = frozenset({None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS, _ROUTE_ADMIN_JOURNAL})
 
 
 def _json_bytes(payload: object) -> bytes:
@@ -1019,7 +1032,7 @@ class GootenApiServer:
     def _throttle_wait(self, request: _Request) -> float:
         """Take a token for an API call: ``0.0`` lets it on, else the seconds until a token is due."""
         throttle = self.throttle
-        if throttle is None or request.route in (None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS):
+        if throttle is None or request.route in _LOCAL_ROUTES:
             return 0.0
         return throttle.take(request.params.get("recipeid", ""))
 
@@ -1029,7 +1042,7 @@ class GootenApiServer:
         return _Reply(429, _json_bytes({"Message": "Too many requests"}), headers=headers)
 
     def _draw_fault(self, request: _Request) -> FaultKind | None:
-        if request.route in (None, _ROUTE_ADMIN, _ROUTE_ADMIN_STATUS):  # faults are for API calls only
+        if request.route in _LOCAL_ROUTES:  # faults are for API calls only
             return None
         with self._lock:
             key = search_fault_key(request.page) if request.page is not None else request.order_id
@@ -1091,6 +1104,9 @@ class GootenApiServer:
             with self._lock:
                 status, body = move_order_items(self._store, request.order_id, request.params.get("status"))
             return _Result(_Reply(status, _json_bytes(body)), "admin_status", applied=status == 200)
+        if request.route == _ROUTE_ADMIN_JOURNAL:
+            api_calls = [asdict(e) for e in self.journal if _route_for(e.method, e.path) not in _LOCAL_ROUTES]
+            return _Result(_Reply(200, _json_bytes(api_calls)), "admin_journal")
         if request.recipe_check != "ok":
             return _Result(
                 _Reply(self.error_status, _json_bytes({"Message": "Invalid recipeId"})), "invalid_recipe"
