@@ -75,7 +75,8 @@ SLOW_START_DOUBLING = 0.5
 #: later asks again, so a rising rate (a slow start doubling) applies at once however many threads wait;
 #: 64 threads at a slow start's 10/s would otherwise hold 6 s of slots at that rate.
 SHARED_HORIZON = 1.0
-# A client past the horizon asks again within this many seconds (asking last must not mean waiting longest).
+# A client past the horizon asks again this many seconds after the slot comes within it (asking last must
+# not mean waiting longest).
 _SHARED_ASK_AGAIN = 0.05
 # What reserve() returns when no slot was taken: confirm() never holds it.
 _NO_SLOT = -math.inf
@@ -295,14 +296,14 @@ class Pacer:
     async def aacquire(self) -> float:
         """:meth:`acquire` for an event loop: the wait is an ``asyncio.sleep``, so the loop keeps running.
 
-        With a shared store (a network call), its calls run in a thread, off the loop.
+        With a store outside this process (a network call), its calls run in a thread, off the loop.
         """
+        offload = not isinstance(self._store, LocalPaceStore)
         while True:
-            shared = self._store.shared
-            slot, wait = await asyncio.to_thread(self.reserve) if shared else self.reserve()
+            slot, wait = await asyncio.to_thread(self.reserve) if offload else self.reserve()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if await asyncio.to_thread(self.confirm, slot) if shared else self.confirm(slot):
+            if await asyncio.to_thread(self.confirm, slot) if offload else self.confirm(slot):
                 return slot
 
     def reserve(self) -> tuple[float, float]:
@@ -316,8 +317,8 @@ class Pacer:
         interval = 0.0 if math.isinf(rate) else 1.0 / rate
         if self._store.shared:
             slot, taken = self._store.take_slot_within(now, interval, SHARED_HORIZON)
-            if not taken:
-                return _NO_SLOT, min(max(slot - now - SHARED_HORIZON, 0.0), _SHARED_ASK_AGAIN)
+            if not taken:  # ask again once the slot is within the horizon (a long pause: seconds later)
+                return _NO_SLOT, max(slot - now - SHARED_HORIZON, _SHARED_ASK_AGAIN)
         else:
             slot = self._store.take_slot(now, interval)
         with self._lock:

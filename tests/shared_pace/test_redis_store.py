@@ -150,6 +150,21 @@ def test_a_shared_pace_starts_slow_then_doubles_until_the_first_429(redis_server
     assert not client.paced  # still the slow start: no 429 yet
 
 
+def test_a_client_held_by_a_long_pause_asks_again_when_it_ends_not_all_along(redis_server, monkeypatch):
+    seen_it, held = pacer(redis_server), pacer(redis_server)
+    held.record(held.acquire(), throttled=False)
+    seen_it.record(seen_it.acquire(), throttled=True, retry_after=3.0)
+    calls = []
+    real_run = RedisPaceStore._run
+    monkeypatch.setattr(
+        RedisPaceStore, "_run", lambda self, *args: calls.append(args[0]) or real_run(self, *args)
+    )
+    started = time.monotonic()
+    held.acquire()
+    assert time.monotonic() - started == pytest.approx(3.0, abs=0.2)
+    assert calls.count("take") <= 4, calls  # not one every 50 ms for 3 s
+
+
 def test_no_slot_is_held_further_ahead_than_the_horizon(redis_server):
     shared = store(redis_server)
     now = time.monotonic()
