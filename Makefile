@@ -30,8 +30,8 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test typecheck test-oldest test-airflow-3.1 test-ui dist bench soak constraints demo airflow \
-	lint clean
+.PHONY: install test typecheck test-oldest test-airflow-3.1 test-ui test-stack dist bench soak constraints \
+	demo airflow lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,7 +43,9 @@ $(BIN)/.installed: $(UV) uv.lock pyproject.toml
 
 install: $(BIN)/.installed
 
+# The shared-pace tests (tests/shared_pace) start Debian's redis-server: installed with apt-get when missing.
 test: install
+	sh scripts/install-stack-deps.sh redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# the layers' import contracts ([tool.importlinter] in pyproject.toml)
@@ -94,6 +96,13 @@ test-ui: install
 	sh scripts/install-ui-deps.sh
 	GOOTEN_UI_TESTS=1 $(BIN)/pytest tests/ui
 
+# The production-shaped stack (tests/stack): make airflow EXECUTOR=celery on free ports (PostgreSQL, Redis,
+# two Celery workers), a batch in mapped chunks sharing one pace, the deferrable sensor, a webhook. Installs
+# Debian's redis-server and postgresql when missing (scripts/install-stack-deps.sh). Two to four minutes.
+test-stack: install
+	sh scripts/install-stack-deps.sh
+	GOOTEN_STACK_TESTS=1 $(BIN)/pytest -p no:cacheprovider tests/stack
+
 constraints: $(UV)
 	$(UV) pip compile --quiet pyproject.toml --extra examples constraints/oldest.in \
 		--resolution lowest-direct --python-version 3.11 --custom-compile-command "make constraints" \
@@ -104,8 +113,14 @@ constraints: $(UV)
 demo: install
 	$(BIN)/python demo/demo.py
 
+# The local Airflow of docs/quickstart.md on http://127.0.0.1:8080. EXECUTOR=celery runs the production
+# shape instead: PostgreSQL, Redis (broker and shared pace) and two Celery workers, installed with apt-get
+# when missing (scripts/install-stack-deps.sh). AIRFLOW_ARGS passes more options (--help lists them).
+EXECUTOR ?= local
+AIRFLOW_ARGS ?=
 airflow: install
-	$(BIN)/python demo/airflow_stack.py
+	if [ "$(EXECUTOR)" = celery ]; then sh scripts/install-stack-deps.sh; fi
+	$(BIN)/python demo/airflow_stack.py --executor $(EXECUTOR) $(AIRFLOW_ARGS)
 
 # Benchmarks against the alternatives (about 20 minutes; results into docs/performance.md).
 bench: install

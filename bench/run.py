@@ -1,8 +1,8 @@
 """Run the benchmarks, print the results, and record them in docs/performance.md and bench/results/.
 
 ``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or
-``airflow``, ``startup``, ``throttling``, ``webhooks``, ``scale``, ``sensor``, ``export``) runs one
-part. Each part rewrites only its own marked block of
+``airflow``, ``startup``, ``throttling``, ``shared-pace``, ``webhooks``, ``webhooks-postgres``,
+``scale``, ``sensor``, ``export``) runs one part. Each part rewrites only its own marked block of
 docs/performance.md (``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in
 bench/results/.
 """
@@ -30,7 +30,9 @@ PARTS: tuple[str, ...] = (
     "airflow",
     "startup",
     "throttling",
+    "shared-pace",
     "webhooks",
+    "webhooks-postgres",
     "scale",
     "sensor",
     "export",
@@ -273,6 +275,24 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
                 {"measured": measured, **throttling.to_json(result_th)},
             )
 
+    if "shared-pace" in parts:
+        from bench import shared_pace
+
+        print("\nThrottling, several tasks on one account: each its own pace, then shared", flush=True)
+        measured = when()
+        result_sp = shared_pace.run_shared_pace(progress=lambda line: print(line, flush=True))
+        table_sp = shared_pace.format_table(result_sp)
+        print(table_sp, flush=True)
+        if not args.no_record:
+            image = REPO_ROOT / "docs" / "images" / "shared-pace.png"
+            shared_pace.plot(result_sp, str(image))
+            record(
+                "shared-pace",
+                f"{when_line(measured)}\n\n{table_sp}\n\n![Several tasks on one account, with and without "
+                "a shared pace](images/shared-pace.png)",
+                {"measured": measured, **shared_pace.to_json(result_sp)},
+            )
+
     if "startup" in parts:
         from bench import startup
 
@@ -313,6 +333,27 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             data = {"measured": measured, "accept": accept.to_json()}
             data["to_airflow"] = to_airflow.to_json() if to_airflow else None
             record("webhooks", f"{when_line(measured)}\n\n{tables}", data)
+    if "webhooks-postgres" in parts:
+        from bench import webhooks
+
+        print("\nWebhooks to Airflow on PostgreSQL with Celery (make airflow EXECUTOR=celery)", flush=True)
+        measured = when()
+        to_postgres = webhooks.run_to_airflow(
+            changes=args.webhook_changes,
+            rates=args.webhook_change_rate or [1.0, 10.0],
+            runs=args.webhook_runs,
+            progress=lambda line: print(line, flush=True),
+            options=("--executor", "celery"),
+        )
+        tables = webhooks.format_tables(
+            None,
+            to_postgres,
+            "the stack of `make airflow EXECUTOR=celery` (PostgreSQL, Redis, two Celery workers)",
+        )
+        print(tables, flush=True)
+        if not args.no_record:
+            data = {"measured": measured, "to_airflow": to_postgres.to_json()}
+            record("webhooks-postgres", f"{when_line(measured)}\n\n{tables}", data)
     if "scale" in parts:
         from bench import scale
 

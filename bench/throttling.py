@@ -27,6 +27,8 @@ from typing import Any
 from bench.api_process import ApiProcess
 
 CONN_ID = "gooten_bench_throttled"
+#: The Redis connection of the shared pace (``rate_limit_conn_id``), when a run uses one.
+PACE_CONN_ID = "gooten_bench_pace"
 WORKERS: tuple[int, ...] = (1, 4, 8, 16, 32, 64)
 
 
@@ -86,15 +88,26 @@ class MultiTaskRun:
         return min(rates) / max(rates)
 
 
-def _operator_run(config: dict[str, Any], ids: list[str], max_workers: int, adaptive: bool) -> dict[str, Any]:
-    """Run the operator once (in this process); return its wall time and outcome counts."""
+def _operator_run(
+    config: dict[str, Any],
+    ids: list[str],
+    max_workers: int,
+    adaptive: bool,
+    pace_conn: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the operator once (in this process); return its wall time and outcome counts.
+
+    :param pace_conn: a Redis connection for the shared pace (``rate_limit_conn_id``), or ``None``.
+    """
     from airflow.providers.common.compat.sdk import AirflowException
 
     from gooten_provider.operators.gooten import GootenOrderStatusOperator
 
-    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-        {**config, "extra": {**config["extra"], "adaptive_rate": adaptive}}
-    )
+    extra = {**config["extra"], "adaptive_rate": adaptive}
+    if pace_conn is not None:
+        os.environ[f"AIRFLOW_CONN_{PACE_CONN_ID.upper()}"] = json.dumps(pace_conn)
+        extra["rate_limit_conn_id"] = PACE_CONN_ID
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps({**config, "extra": extra})
 
     from bench.soak import _RecordingTaskInstance  # the one stand-in for a task instance the benches use
 
@@ -117,10 +130,15 @@ def _operator_run(config: dict[str, Any], ids: list[str], max_workers: int, adap
 
 
 def _task_process(
-    config: dict[str, Any], ids: list[str], max_workers: int, adaptive: bool, queue: Any
+    config: dict[str, Any],
+    ids: list[str],
+    max_workers: int,
+    adaptive: bool,
+    queue: Any,
+    pace_conn: dict[str, Any] | None = None,
 ) -> None:
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    queue.put(_operator_run(config, ids, max_workers, adaptive))
+    queue.put(_operator_run(config, ids, max_workers, adaptive, pace_conn))
 
 
 def run_single(
@@ -132,12 +150,13 @@ def run_single(
     retry_after: bool,
     adaptive: bool,
     max_workers: int,
+    pace_conn: dict[str, Any] | None = None,
 ) -> ThrottleRun:
     """One operator task over ``orders`` orders against a freshly started throttled API."""
     with ApiProcess(latency=latency, rate_limit=rate_limit, rate_burst=burst, retry_after=retry_after) as api:
         ids = api.add_orders(orders)
         api.clear_journal()
-        result = _operator_run(api.connection_config(), ids, max_workers, adaptive)
+        result = _operator_run(api.connection_config(), ids, max_workers, adaptive, pace_conn)
         stats = api.stats()
     return ThrottleRun(
         name=f"max_workers={max_workers}",
@@ -163,8 +182,12 @@ def run_multi(
     retry_after: bool,
     adaptive: bool,
     max_workers: int,
+    pace_conn: dict[str, Any] | None = None,
 ) -> MultiTaskRun:
-    """``tasks`` operator tasks, each in its own process, over their own orders of one account at once."""
+    """``tasks`` operator tasks, each in its own process, over their own orders of one account at once.
+
+    :param pace_conn: a Redis connection every task shares its pace through, or ``None``.
+    """
     context = multiprocessing.get_context("spawn")
     with ApiProcess(latency=latency, rate_limit=rate_limit, rate_burst=burst, retry_after=retry_after) as api:
         batches = [api.add_orders(orders_per_task) for _ in range(tasks)]
@@ -172,7 +195,8 @@ def run_multi(
         queue = context.Queue()
         processes = [
             context.Process(
-                target=_task_process, args=(api.connection_config(), ids, max_workers, adaptive, queue)
+                target=_task_process,
+                args=(api.connection_config(), ids, max_workers, adaptive, queue, pace_conn),
             )
             for ids in batches
         ]

@@ -53,6 +53,13 @@ CONNECTION_TYPE: dict[str, Any] = {
             "429, before it fails. Default 300.",
             "schema": {"type": ["number", "null"], "minimum": 0},
         },
+        "rate_limit_conn_id": {
+            "label": "Shared pace (Redis connection id)",
+            "description": "Optional: the id of a connection of type redis. Every task on this account "
+            "then shares one pace, kept in that Redis (one rate, one Retry-After pause). Unset: each task "
+            "paces itself.",
+            "schema": {"type": ["string", "null"]},
+        },
         "admin_order_url": {
             "label": "Admin order URL",
             "description": "Optional link template for the task's 'Gooten order' button, with {order_id} "

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gooten_provider.client.core import GootenRequest, RequestCore, TransportFailure
-from gooten_provider.client.pacer import Pacer
+from gooten_provider.client.pacer import Pacer, PaceStore
 from gooten_provider.client.responses import HttpAnswer
 from gooten_provider.client.retry import RetryPolicy, parse_retry_after
 from gooten_provider.client.settings import ClientSettings
-from gooten_provider.exceptions import GootenApiError
+from gooten_provider.exceptions import GootenApiError, GootenConfigurationError
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class GootenClientBase:
     ``recipe_id``, ``billing_key``, then ``base_url``, ``port``, ``timeout``, ``max_retries``,
     ``backoff_factor``, ``adaptive_rate``, ``throttle_timeout``, ``pool_maxsize`` and
     ``requests_per_second`` (each checked there, once, for both clients).
+
+    ``pace_store`` shares the pace with other clients (e.g. every task of the account, through
+    :class:`~gooten_provider.client.redis_store.RedisPaceStore`); it needs ``adaptive_rate``, since the
+    shared rate is learnt from Gooten's 429s. Unset, the client paces itself.
     """
 
     def __init__(
@@ -94,12 +98,18 @@ class GootenClientBase:
         billing_key: str | None = None,
         *,
         settings: ClientSettings | None = None,
+        pace_store: PaceStore | None = None,
         **options: Any,
     ) -> None:
         if settings is None:
             settings = ClientSettings(recipe_id, billing_key, **options)  # type: ignore[arg-type]
         elif recipe_id is not None or billing_key is not None or options:
             raise TypeError("Give either settings or the settings' fields, not both.")
+        if pace_store is not None and not settings.adaptive_rate:
+            raise GootenConfigurationError(
+                "A shared pace (rate_limit_conn_id) needs adaptive_rate: the shared rate is learnt from "
+                "Gooten's 429s. Turn adaptive_rate on, or leave rate_limit_conn_id unset."
+            )
         #: The client's checked settings.
         self.settings = settings
         #: The sans-I/O core (requests, answers, errors).
@@ -107,7 +117,9 @@ class GootenClientBase:
         #: When a failed request is sent again.
         self.policy = RetryPolicy(settings.max_retries, settings.backoff_factor, settings.adaptive_rate)
         #: The pace every request of this client shares (threads or coroutines).
-        self.pacer = Pacer(adaptive=settings.adaptive_rate, ceiling=settings.requests_per_second)
+        self.pacer = Pacer(
+            adaptive=settings.adaptive_rate, ceiling=settings.requests_per_second, store=pace_store
+        )
         self.recipe_id = settings.recipe_id
         self.base_url = self.core.base_url
         self.timeout = settings.timeout

@@ -19,8 +19,13 @@ async, waits here once (:meth:`Pacer.acquire`), and every answer is reported bac
   when it takes requests again, and sending earlier only earns more 429s.
 * ``requests_per_second`` is a ceiling inside the same pace: one wait per request, never two.
 
-The send slots and the pause live in a :class:`PaceStore`; :class:`LocalPaceStore` keeps them in this
-process. A store shared by every task of an account (Redis) can take its place without a change here.
+The send slots, the pause, the answers accepted lately and the last throttling event's state live in a
+:class:`PaceStore`; :class:`LocalPaceStore` keeps them in this process. A store shared by every task of an
+account (:mod:`gooten_provider.client.redis_store`, ``rate_limit_conn_id``) makes them the account's: every
+client takes its slots from one schedule, a throttling event any client sees lowers every client's rate, and
+one ``Retry-After`` pauses them all. With a shared store the pace starts low and doubles every
+:data:`SLOW_START_DOUBLING` seconds until the first 429 (a slow start), rather than unpaced: many tasks
+opening at once against a limit nobody knows yet would otherwise open with a storm.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import asyncio
 import math
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from gooten_provider.exceptions import GootenRateLimitError
@@ -58,10 +65,48 @@ PLATEAU = 0.95
 #: gateway bucket still empty from before it, and cutting again for each would collapse the rate (as TCP
 #: cuts once per round trip, not once per lost packet).
 MIN_DECREASE_INTERVAL = 1.0
+#: A shared pace's slow start: the rate starts here (requests per second across every client of the store),
+#: doubles every :data:`SLOW_START_DOUBLING` seconds until the first 429, and never exceeds twice what the
+#: gateway accepted in the last second plus :data:`SLOW_START_RATE` (a rate left to grow while the clients
+#: sent little must not let them burst when they need more).
+SLOW_START_RATE = 10.0
+SLOW_START_DOUBLING = 0.5
+#: No slot of a shared schedule is held further ahead than this (seconds): a client whose slot would be
+#: later asks again, so a rising rate (a slow start doubling) applies at once however many threads wait;
+#: 64 threads at a slow start's 10/s would otherwise hold 6 s of slots at that rate.
+SHARED_HORIZON = 1.0
+# A client past the horizon asks again this many seconds after the slot comes within it (asking last must
+# not mean waiting longest).
+_SHARED_ASK_AGAIN = 0.05
+# What reserve() returns when no slot was taken: confirm() never holds it.
+_NO_SLOT = -math.inf
+
+
+@dataclass(frozen=True)
+class PaceState:
+    """What a throttling event left the controller with, published in the store for every client of it.
+
+    :param token: this event's identity (the store compares tokens, never clocks, to tell events apart).
+    :param at: the clock time of the event, in the clock of the client that reads it (a shared store
+        converts between its own clock and each client's).
+    :param values: the controller's numbers after the event (opaque to the store).
+    """
+
+    token: str
+    at: float
+    values: Mapping[str, float] = field(default_factory=dict)
 
 
 class PaceStore(Protocol):
-    """Where a pace's send slots and its pause are kept: in this process, or shared by many."""
+    """Where a pace's send slots, pause, accepted answers and last throttling event are kept.
+
+    In this process (:class:`LocalPaceStore`), or shared by every client of an account. Times are in the
+    caller's clock; a shared store converts them. Every method answers atomically.
+    """
+
+    @property
+    def shared(self) -> bool:
+        """Whether clients in other processes share this store now (then a pace starts with a slow start)."""
 
     def take_slot(self, now: float, interval: float) -> float:
         """Take the next send slot: not before ``now`` nor the pause, ``interval`` after the last one taken.
@@ -75,23 +120,64 @@ class PaceStore(Protocol):
     def paused_until(self) -> float:
         """The time until which every slot is held."""
 
+    def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
+        """:meth:`take_slot`, unless the slot is more than ``horizon`` after ``now``: then take nothing.
+
+        Returns the slot and whether it was taken.
+        """
+
+    def note_accepted(self, now: float) -> None:
+        """Count one answer the gateway accepted (not a 429) at ``now``."""
+
+    def accepted_since(self, since: float, now: float) -> int:
+        """The answers accepted from ``since`` to ``now`` by every client of the store (the last second)."""
+
+    def started(self) -> float:
+        """When the store's pace began (its first slot, by any client)."""
+
+    def shared_state(self) -> PaceState | None:
+        """The last throttling event's state any client published (``None``: none yet).
+
+        A shared store may answer from its last round trip: at most one request old.
+        """
+
+    def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
+        """Hold ``state`` if the store still holds the event ``replaces`` (its token; ``None``: no event yet).
+
+        Returns the state the store holds afterwards: ``state``, or the event another client published first.
+        """
+
 
 class LocalPaceStore:
-    """A :class:`PaceStore` for the threads and coroutines of one process (thread-safe)."""
+    """A :class:`PaceStore` for the threads and coroutines of one process (thread-safe).
+
+    Two clients in one process may share one (pass it to both pacers): they then share one pace.
+    """
+
+    shared = False
 
     def __init__(self, now: float) -> None:
         self._lock = threading.Lock()
         self._next_slot = now
         self._paused_until = now
+        self._started = now
+        self._accepted: deque[float] = deque()  # when each recent answer without throttling came
+        self._state: PaceState | None = None
 
     def take_slot(self, now: float, interval: float) -> float:
         """See :meth:`PaceStore.take_slot`."""
+        return self.take_slot_within(now, interval, math.inf)[0]
+
+    def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
+        """See :meth:`PaceStore.take_slot_within`."""
         with self._lock:
             slot = max(now, self._paused_until)
             if interval > 0:
                 slot = max(slot, self._next_slot)
+            if slot - now > horizon:
+                return slot, False
             self._next_slot = slot + interval
-            return slot
+            return slot, True
 
     def pause(self, until: float) -> None:
         """See :meth:`PaceStore.pause`."""
@@ -102,6 +188,34 @@ class LocalPaceStore:
         """See :meth:`PaceStore.paused_until`."""
         with self._lock:
             return self._paused_until
+
+    def note_accepted(self, now: float) -> None:
+        """See :meth:`PaceStore.note_accepted`."""
+        with self._lock:
+            self._accepted.append(now)
+            while self._accepted and self._accepted[0] < now - _ACCEPTED_WINDOW:
+                self._accepted.popleft()
+
+    def accepted_since(self, since: float, now: float) -> int:
+        """See :meth:`PaceStore.accepted_since` (only the last :data:`_ACCEPTED_WINDOW` is kept)."""
+        with self._lock:
+            return sum(1 for at in self._accepted if since < at <= now)
+
+    def started(self) -> float:
+        """See :meth:`PaceStore.started`."""
+        return self._started
+
+    def shared_state(self) -> PaceState | None:
+        """See :meth:`PaceStore.shared_state`."""
+        with self._lock:
+            return self._state
+
+    def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
+        """See :meth:`PaceStore.publish_state`."""
+        with self._lock:
+            if self._state is None or self._state.token == replaces:
+                self._state = state
+            return self._state
 
 
 class Pacer:
@@ -146,11 +260,11 @@ class Pacer:
         self._measured = 0.0
         self._bucket_start: float | None = None  # from the first request on
         self._bucket_count = 0
-        self._accepted: deque[float] = deque()  # when each recent answer without throttling came
         self._resumed = now  # when the last Retry-After pause ended (or the pacer started)
         #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
         self.events = 0
         self.throttled = 0
+        self._event_token: str | None = None  # the store's last throttling event this pacer has seen
 
     @property
     def rate(self) -> float:
@@ -161,6 +275,11 @@ class Pacer:
     def paused_until(self) -> float:
         """The clock time until which a ``Retry-After`` holds every thread."""
         return self._store.paused_until()
+
+    @property
+    def store(self) -> PaceStore:
+        """Where this pacer's slots, pause and throttling events are kept."""
+        return self._store
 
     def acquire(self) -> float:
         """Wait until a request may be sent (a ``Retry-After`` in force, then a paced slot); return a ticket.
@@ -175,12 +294,16 @@ class Pacer:
                 return slot
 
     async def aacquire(self) -> float:
-        """:meth:`acquire` for an event loop: the wait is an ``asyncio.sleep``, so the loop keeps running."""
+        """:meth:`acquire` for an event loop: the wait is an ``asyncio.sleep``, so the loop keeps running.
+
+        With a store outside this process (a network call), its calls run in a thread, off the loop.
+        """
+        offload = not isinstance(self._store, LocalPaceStore)
         while True:
-            slot, wait = self.reserve()
+            slot, wait = await asyncio.to_thread(self.reserve) if offload else self.reserve()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.confirm(slot):
+            if await asyncio.to_thread(self.confirm, slot) if offload else self.confirm(slot):
                 return slot
 
     def reserve(self) -> tuple[float, float]:
@@ -190,8 +313,14 @@ class Pacer:
         :meth:`confirm` with the slot.
         """
         now = self._clock()
-        rate = self.rate
-        slot = self._store.take_slot(now, 0.0 if math.isinf(rate) else 1.0 / rate)
+        rate = self._shared_rate(now) if self._store.shared else self.rate
+        interval = 0.0 if math.isinf(rate) else 1.0 / rate
+        if self._store.shared:
+            slot, taken = self._store.take_slot_within(now, interval, SHARED_HORIZON)
+            if not taken:  # ask again once the slot is within the horizon (a long pause: seconds later)
+                return _NO_SLOT, max(slot - now - SHARED_HORIZON, _SHARED_ASK_AGAIN)
+        else:
+            slot = self._store.take_slot(now, interval)
         with self._lock:
             self._count_sent(slot)
         return slot, slot - now
@@ -201,7 +330,7 @@ class Pacer:
 
         Then reserve again: the gateway asked every thread of the client to wait.
         """
-        return self._store.paused_until() <= slot
+        return slot != _NO_SLOT and self._store.paused_until() <= slot
 
     def record(self, ticket: float, *, throttled: bool, retry_after: float | None = None) -> None:
         """Take in one answer: ``throttled`` (a 429) lowers the rate once per event, others raise it.
@@ -211,10 +340,9 @@ class Pacer:
         """
         with self._lock:
             now = self._clock()
+            self._adopt(self._store.shared_state())  # another client's throttling event is this one's too
             if not throttled:
-                self._accepted.append(now)
-                while self._accepted and self._accepted[0] < now - _ACCEPTED_WINDOW:
-                    self._accepted.popleft()
+                self._store.note_accepted(now)
                 if self.paced:
                     self._learnt = max(MIN_RATE, self._cubic(now))
             else:
@@ -223,6 +351,7 @@ class Pacer:
                 recent = now - self._last_decrease < MIN_DECREASE_INTERVAL
                 if self.adaptive and ticket >= self._last_decrease and not recent:
                     self._decrease(now)
+                    self._publish(now)
             # Off, each thread waits out its own Retry-After (the first release's behaviour): without a
             # learnt pace, every thread resuming at once after a shared pause drains a small burst at once,
             # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders.
@@ -237,12 +366,16 @@ class Pacer:
     def _decrease(self, now: float) -> None:
         """A throttling event: remember where the gateway said no, and drop the rate below it."""
         # Paced, the client sent at its rate (a sending rate measured across a Retry-After pause would be
-        # far too low); not yet paced, at the rate measured since its first request.
-        current = self.rate if self.paced else self._sending_rate(now)
+        # far too low); not yet paced, at the rate measured since its first request (or, sharing a store,
+        # the slow start's: this client's own sending rate is only its share of the account's).
+        if self.paced:
+            current = self.rate
+        else:
+            current = self._slow_start_rate(now) if self._store.shared else self._sending_rate(now)
         # What the gateway let through just before saying "no" is its limit, more exactly than what was
         # sent (which overshot it): CUBIC's plateau then sits at the limit rather than above it.
-        span = now - max(now - _ACCEPTED_WINDOW, self._resumed)
-        answers = sum(1 for at in self._accepted if at > now - span)
+        span = now - max(now - _ACCEPTED_WINDOW, self._resumed, min(now, self._store.paused_until()))
+        answers = self._store.accepted_since(now - span, now)
         if span >= _ACCEPTED_MIN_SPAN and answers >= _ACCEPTED_MIN_ANSWERS:
             current = min(current, answers / span)
         current = max(MIN_RATE, min(current, self.ceiling))
@@ -252,6 +385,48 @@ class Pacer:
         self._k = (self._w_max - current * BETA) ** (1 / 3) / SCALE ** (1 / 3)
         self._last_decrease = now
         self._learnt = max(MIN_RATE, current * BETA)
+
+    # The shared pace: a throttling event is published in the store, and every client of the store adopts
+    # the latest one, so they all pace by one curve (and decrease once per event, whoever saw it).
+
+    def _controller_values(self) -> dict[str, float]:
+        return {"learnt": self._learnt, "w_max": self._w_max, "k": self._k}
+
+    def _publish(self, now: float) -> None:
+        """Publish the event just taken in; if another client's came first, this one's is dropped for it."""
+        mine = PaceState(uuid.uuid4().hex, now, self._controller_values())
+        held = self._store.publish_state(mine, self._event_token)
+        self._event_token = held.token
+        if held.token != mine.token:
+            self.events -= 1  # not an event after all: the one published first stands
+            self._adopt(held, force=True)
+
+    def _adopt(self, state: PaceState | None, *, force: bool = False) -> None:
+        """Pace by another client's throttling event, when it is newer than this pacer's last one."""
+        if state is None or state.token == self._event_token:
+            return
+        self._event_token = state.token
+        if not force and state.at <= self._last_decrease:
+            return  # older than what this client learnt meanwhile (say, while the store was unreachable)
+        self.paced = True
+        self._last_decrease = state.at
+        self._learnt = state.values.get("learnt", self._learnt)
+        self._w_max = state.values.get("w_max", self._w_max)
+        self._k = state.values.get("k", self._k)
+
+    def _shared_rate(self, now: float) -> float:
+        """The pace with a shared store: the latest event's curve, or the slow start before any."""
+        with self._lock:
+            self._adopt(self._store.shared_state())
+            if self.paced or not self.adaptive:
+                return self.rate
+        return min(self._slow_start_rate(now), self.ceiling)
+
+    def _slow_start_rate(self, now: float) -> float:
+        """Before the first 429 with a shared store: low, doubling fast, never far above what was accepted."""
+        doubled = SLOW_START_RATE * 2 ** min((now - self._store.started()) / SLOW_START_DOUBLING, 60.0)
+        accepted = self._store.accepted_since(now - _ACCEPTED_WINDOW, now) / _ACCEPTED_WINDOW
+        return min(doubled, SLOW_START_RATE + 2 * accepted)
 
     def _cubic(self, now: float) -> float:
         return SCALE * (now - self._last_decrease - self._k) ** 3 + self._w_max

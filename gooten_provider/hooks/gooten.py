@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from gooten_provider.client import GootenClient
     from gooten_provider.client.async_client import AsyncGootenClient
+    from gooten_provider.client.shared_store import FallbackPaceStore
     from gooten_provider.order_cancel_decision import CancelPlan
 
 
@@ -31,7 +32,7 @@ def _mask_all(forms: Iterable[str]) -> None:
 
 
 #: Extras the hook reads itself (the client's are :data:`~gooten_provider.client.settings.CONNECTION_EXTRAS`).
-_HOOK_EXTRAS = ("admin_order_url",)
+_HOOK_EXTRAS = ("rate_limit_conn_id", "admin_order_url")
 
 
 class GootenHook(BaseHook):
@@ -41,9 +42,9 @@ class GootenHook(BaseHook):
     ``password`` (store it unencoded; Airflow masks it), an optional API base URL in ``host`` (default
     ``https://api.print.io``) and ``port``, and the optional extras ``timeout`` (seconds, default 30),
     ``max_retries`` (default 3), ``backoff_factor`` (default 0.5), ``adaptive_rate`` (default true),
-    ``throttle_timeout`` (seconds, default 300) and ``admin_order_url``. The connection
-    is read on first use, never in ``__init__``; one pooled HTTP session then serves every call of this
-    hook, from any thread.
+    ``throttle_timeout`` (seconds, default 300), ``rate_limit_conn_id`` and ``admin_order_url``. The
+    connection is read on first use, never in ``__init__``; one pooled HTTP session then serves every call
+    of this hook, from any thread.
 
     Every form of the billing key (raw, URL-encoded once, encoded twice) is registered with Airflow's secret
     masker, and no URL or ``requests`` error text is ever logged or raised.
@@ -58,6 +59,9 @@ class GootenHook(BaseHook):
     :param adaptive_rate: overrides the connection's ``adaptive_rate`` extra: pace requests at a rate learnt
         from Gooten's 429s (see :class:`~gooten_provider.client.GootenClient`).
     :param throttle_timeout: overrides the connection's ``throttle_timeout`` extra.
+    :param rate_limit_conn_id: overrides the connection's ``rate_limit_conn_id`` extra: the id of an Airflow
+        connection of type ``redis`` where every task on this Gooten account shares one pace (see
+        docs/reference.md, "Throttling"); ``""`` turns a shared pace set in the extra off.
 
     Example::
 
@@ -82,9 +86,11 @@ class GootenHook(BaseHook):
         requests_per_second: float | None = None,
         adaptive_rate: bool | None = None,
         throttle_timeout: float | None = None,
+        rate_limit_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.rate_limit_conn_id = rate_limit_conn_id
         self.adaptive_rate = adaptive_rate
         self.throttle_timeout = throttle_timeout
         self.gooten_conn_id = gooten_conn_id
@@ -109,7 +115,7 @@ class GootenHook(BaseHook):
 
         conn = self._connection
         settings = self._client_settings(conn, conn.extra_dejson)
-        client = GootenClient(settings=settings)
+        client = GootenClient(settings=settings, pace_store=self._pace_store(conn.extra_dejson, settings))
         for form in client.secret_forms:  # a key stored encoded is sent decoded: mask that form too
             mask_secret(form)
         return client
@@ -133,7 +139,8 @@ class GootenHook(BaseHook):
             # certificates, about 0.1 s) and secret masking (may call the supervisor) would block the loop.
             from gooten_provider.client.async_client import AsyncGootenClient
 
-            client = AsyncGootenClient(settings=self._client_settings(conn, extras))
+            settings = self._client_settings(conn, extras)
+            client = AsyncGootenClient(settings=settings, pace_store=self._pace_store(extras, settings))
             _mask_all(client.secret_forms)
             return client
 
@@ -196,6 +203,32 @@ class GootenHook(BaseHook):
             extras=extras,
             extras_from=f"Gooten connection {self.gooten_conn_id!r}",
         )
+
+    def _pace_store(self, extras: Any, settings: ClientSettings) -> FallbackPaceStore | None:
+        """The shared pace in the Redis of ``rate_limit_conn_id`` (the argument, else the extra), or None."""
+        conn_id = self.rate_limit_conn_id
+        if conn_id is None and isinstance(extras, dict):
+            conn_id = str(extras.get("rate_limit_conn_id") or "").strip()
+        if not conn_id:
+            return None
+        from gooten_provider.hooks.rate_limit_connection import shared_pace_from_connection
+
+        try:
+            conn = self.get_connection(conn_id)
+        except AirflowNotFoundException as exc:
+            raise AirflowNotFoundException(
+                f"{exc}. It is the Redis connection of the shared pace (rate_limit_conn_id of Gooten "
+                f"connection {self.gooten_conn_id!r}): add a connection of type redis with that id, or "
+                "unset rate_limit_conn_id."
+            ) from None
+        store = shared_pace_from_connection(conn, settings.recipe_id)
+        self.log.info(
+            "Requests to Gooten share one pace with every task of this account, through %s "
+            "(rate_limit_conn_id %r).",
+            store.primary.description,
+            conn_id,
+        )
+        return store
 
     def get_conn(self) -> GootenClient:
         """Return the :class:`GootenClient` of this hook."""

@@ -19,6 +19,7 @@ from gooten_provider.batch.records import BatchSummary, OrderRecord, Outcome, is
 from gooten_provider.client.settings import ClientSettings
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.hooks.rate_limit_connection import check_rate_limit_conn_id
 from gooten_provider.links import GootenOrderLink, order_url
 from gooten_provider.order_ids import parse_task_order_ids
 from gooten_provider.statuses import normalize_target_status
@@ -194,6 +195,10 @@ class GootenOrderStatusOperator(BaseOperator):
         such as ``file:///data/gooten/{{ run_id }}/{{ ti.task_id }}`` or
         ``s3://aws_default@bucket/gooten/{{ run_id }}``), one per task instance; templated. See
         :mod:`gooten_provider.batch.results`.
+    :param rate_limit_conn_id: an Airflow connection of type ``redis`` where every task on this Gooten
+        account shares one pace (one rate, one ``Retry-After`` pause); default: the Gooten connection's
+        ``rate_limit_conn_id`` extra, else none (the task paces itself); ``""`` turns the extra's off;
+        templated. See docs/reference.md, "Throttling".
     """
 
     template_fields: Sequence[str] = (
@@ -203,6 +208,7 @@ class GootenOrderStatusOperator(BaseOperator):
         "dry_run",
         "reason",
         "results_path",
+        "rate_limit_conn_id",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"order_ids": "json"}
     operator_extra_links = (GootenOrderLink(),)
@@ -222,6 +228,7 @@ class GootenOrderStatusOperator(BaseOperator):
         throttle_timeout: float | None = None,
         check_order_ids: bool = True,
         results_path: Any = None,
+        rate_limit_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -251,6 +258,7 @@ class GootenOrderStatusOperator(BaseOperator):
         self.requests_per_second = requests_per_second
         self.check_order_ids = check_order_ids
         self.throttle_timeout = throttle_timeout
+        self.rate_limit_conn_id = check_rate_limit_conn_id(rate_limit_conn_id, self.task_id)
         if isinstance(results_path, str) and not _is_template(results_path):
             from gooten_provider.operators.order_results import storage_path
 
@@ -301,6 +309,7 @@ class GootenOrderStatusOperator(BaseOperator):
             pool_maxsize=max(self.max_workers, 4),
             requests_per_second=self.requests_per_second,
             throttle_timeout=self.throttle_timeout,
+            rate_limit_conn_id=self.rate_limit_conn_id,
         )
         client = hook.get_conn()  # a wrong connection fails the task here, before any order is touched
         # One call that needs the Recipe ID and the billing key: a dead host, a wrong scheme or a refused key

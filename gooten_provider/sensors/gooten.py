@@ -27,6 +27,7 @@ from gooten_provider.batch.order_wait import (
 )
 from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.hooks.rate_limit_connection import check_rate_limit_conn_id
 from gooten_provider.order_ids import parse_task_order_ids
 from gooten_provider.statuses import KNOWN_STATUSES, did_you_mean, is_other_spelling, match_status
 from gooten_provider.triggers.gooten import SUCCESS, TIMEOUT, GootenOrderStatusTrigger
@@ -109,9 +110,12 @@ class GootenOrderStatusSensor(BaseSensorOperator):
     :param allow_unknown_statuses: accept status names this provider does not know (a warning instead of
         an error when the DAG is parsed); Gooten's list of statuses is not fully documented.
     :param check_order_ids: require Gooten's Safe ID shape of every id (default), as the operator does.
+    :param rate_limit_conn_id: an Airflow connection of type ``redis`` where every task on this Gooten
+        account shares one pace, on the worker and in the triggerer; default: the Gooten connection's
+        ``rate_limit_conn_id`` extra; ``""`` turns the extra's off; templated.
     """
 
-    template_fields: Sequence[str] = ("order_ids", "order_id", "gooten_conn_id")
+    template_fields: Sequence[str] = ("order_ids", "order_id", "gooten_conn_id", "rate_limit_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"order_ids": "json"}
 
     def __init__(
@@ -126,9 +130,11 @@ class GootenOrderStatusSensor(BaseSensorOperator):
         max_concurrency: int = 8,
         allow_unknown_statuses: bool = False,
         check_order_ids: bool = True,
+        rate_limit_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.rate_limit_conn_id = check_rate_limit_conn_id(rate_limit_conn_id, self.task_id)
         if (order_ids is None) == (order_id is None):
             raise ValueError(
                 f"{self.task_id}: give the orders to wait for as order_ids (one id or a list) or as order_id "
@@ -178,7 +184,9 @@ class GootenOrderStatusSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> GootenHook:
         """One hook, and so one pooled session and rate controller, for every poke of this task run."""
-        return GootenHook(self.gooten_conn_id, pool_maxsize=self.max_concurrency)
+        return GootenHook(
+            self.gooten_conn_id, pool_maxsize=self.max_concurrency, rate_limit_conn_id=self.rate_limit_conn_id
+        )
 
     def _order_id_list(self) -> list[str]:
         if not self._one_order:

@@ -13,7 +13,7 @@ import html
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -32,6 +32,7 @@ from gooten_provider.testing.routes import (
     had_error,
     json_bytes,
     parse_request,
+    route_for,
 )
 from gooten_provider.testing.throttling import RequestThrottle, retry_after_seconds
 from gooten_provider.testing.webhooks import move_order_items
@@ -322,6 +323,12 @@ class GootenApi:
             status, body = move_order_items(self._store, request.order_id, request.params.get("status"))
         return Result(Reply(status, json_bytes(body)), "admin_status", applied=status == 200)
 
+    def _admin_journal(self, request: Request) -> Result:
+        with self._lock:
+            entries = list(self._journal)
+        api_calls = [asdict(entry) for entry in entries if _is_api_call(entry)]
+        return Result(Reply(200, json_bytes(api_calls)), "admin_journal")
+
     def _search(self, request: Request) -> Result:
         query = parse_search(request.params)
         if isinstance(query, list):
@@ -330,6 +337,11 @@ class GootenApi:
             found = self._search_cache.matching(self._store, query.search_filter)
             body = json_bytes(search_page(found, query))
         return Result(Reply(200, body), "search")
+
+
+def _is_api_call(entry: JournalEntry) -> bool:
+    route = route_for(entry.method, entry.path)
+    return route is not None and route.is_api_call
 
 
 def _status_request_errors(order_id: str, target: str) -> list[tuple[str, str, str]]:
@@ -354,4 +366,5 @@ HANDLERS: dict[Route, Callable[[GootenApi, Request], Result]] = {
     Route.SEARCH: GootenApi._search,
     Route.ADMIN: GootenApi._admin_order,
     Route.ADMIN_STATUS: GootenApi._admin_status,
+    Route.ADMIN_JOURNAL: GootenApi._admin_journal,
 }

@@ -29,6 +29,7 @@ class JournalEntry:
     #: ``"updated"``, ``"cancelled"`` (items, by ``orderCancel``), ``"unknown_item"``, ``"ineligible"``,
     #: ``"unknown_order"``, ``"bad_status"``, ``"invalid_recipe"``,
     #: ``"bad_key"``, ``"bad_request"``, ``"read"``, ``"search"``, ``"admin_page"``, ``"admin_status"``,
+    #: ``"admin_journal"``,
     #: ``"not_found"``, ``"throttled"`` (answered 429 by the rate limit; :attr:`fault` is ``None``), or the
     #: fault name when a fault replaced the reply (``slow`` and ``lost_response`` keep the real outcome).
     outcome: str

@@ -27,6 +27,8 @@ ORDER_SEARCH_PATH = "/api/ordersearch"
 ADMIN_ORDER_PATH = "/admin/orders/"
 _ADMIN_ORDER_PATH = re.compile(r"^/admin/orders/([^/]+)/?$", re.IGNORECASE)
 _ADMIN_STATUS_PATH = re.compile(r"^/admin/orders/([^/]+)/status/?$", re.IGNORECASE)
+#: The journal as JSON: ``GET /admin/journal``.
+ADMIN_JOURNAL_PATH = "/admin/journal"
 
 
 class Route(StrEnum):
@@ -44,11 +46,13 @@ class Route(StrEnum):
     ADMIN = "admin_order"
     #: ``POST /admin/orders/{order_id}/status``: move an order's items, playing production (local only).
     ADMIN_STATUS = "admin_status"
+    #: ``GET /admin/journal``: the journal of API calls as JSON (local only).
+    ADMIN_JOURNAL = "admin_journal"
 
     @property
     def is_api_call(self) -> bool:
         """Whether it is a call of Gooten's API (checked, throttled, faulted), not a local page."""
-        return self not in (Route.ADMIN, Route.ADMIN_STATUS)
+        return self not in (Route.ADMIN, Route.ADMIN_STATUS, Route.ADMIN_JOURNAL)
 
     @property
     def needs_billing_key(self) -> bool:
@@ -94,6 +98,7 @@ class RouteRule:
 ROUTE_TABLE: tuple[RouteRule, ...] = (
     RouteRule(Route.ADMIN, "GET", _ADMIN_ORDER_PATH, as_sent=True),
     RouteRule(Route.ADMIN_STATUS, "POST", _ADMIN_STATUS_PATH, as_sent=True),
+    RouteRule(Route.ADMIN_JOURNAL, "GET", re.compile(f"^{re.escape(ADMIN_JOURNAL_PATH)}/?$"), as_sent=True),
     RouteRule(Route.STATUS, "POST", re.compile(f"^{re.escape(ORDER_STATUS_PATH)}$")),
     RouteRule(Route.CANCEL, "PUT", re.compile(f"^{re.escape(ORDER_CANCEL_PATH.casefold())}$")),
     RouteRule(Route.SEARCH, "GET", re.compile(f"^{re.escape(ORDER_SEARCH_PATH)}$")),

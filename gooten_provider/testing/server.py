@@ -13,6 +13,9 @@ It mimics what is known of Gooten's ``https://api.print.io``:
 * ``POST /admin/orders/{order_id}/status?status=Shipped`` (local only, not Gooten's) moves every item of
   an order to a status, playing Gooten's production; with ``webhook_url`` set, every item status change
   sends Gooten's webhooks (see :mod:`gooten_provider.testing.webhooks`);
+* ``GET /admin/journal`` (local only) is the journal as JSON, one object per API request (method, path,
+  order id, target status, outcome, applied, started and finished in the server's monotonic clock; no
+  query string, so no key), for scripts that drive a server in another process;
 * anything else is an HTML 404 page.
 
 Faults (HTTP 5xx/429, TCP resets, lost or slow responses, HTML pages) can be queued per order or drawn at

@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 
 from gooten_provider import __version__
 from gooten_provider.hooks.gooten import GootenHook
+from gooten_provider.hooks.rate_limit_connection import check_rate_limit_conn_id
 from gooten_provider.transfers.export_folder import ExportFolder
 from gooten_provider.transfers.export_window import DEFAULT_MAX_WINDOW_DAYS, resolve_window
 from gooten_provider.transfers.order_fields import DEFAULT_FIELDS, compile_fields
@@ -132,6 +133,9 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
     :param page_size: orders per search page (1 to 100; 100 makes the fewest requests).
     :param gooten_conn_id: the Gooten connection; templated.
     :param requests_per_second: an optional cap on this task's request rate to Gooten.
+    :param rate_limit_conn_id: an Airflow connection of type ``redis`` where every task on this Gooten
+        account shares one pace; default: the Gooten connection's ``rate_limit_conn_id`` extra; ``""`` turns
+        the extra's off; templated.
     """
 
     template_fields: Sequence[str] = (
@@ -141,6 +145,7 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
         "filters",
         "fields",
         "gooten_conn_id",
+        "rate_limit_conn_id",
     )
     template_fields_renderers = {"filters": "json", "fields": "json"}  # noqa: RUF012 - Airflow's convention
     ui_color = "#d0ebff"
@@ -160,9 +165,11 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
         page_size: int = 100,
         gooten_conn_id: str = GootenHook.default_conn_name,
         requests_per_second: float | None = None,
+        rate_limit_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.rate_limit_conn_id = check_rate_limit_conn_id(rate_limit_conn_id, self.task_id)
         if not isinstance(include_personal_data, bool):
             raise ValueError(f"include_personal_data must be True or False, got {include_personal_data!r}.")
         self.output_path = output_path
@@ -215,7 +222,11 @@ class GootenOrdersToObjectStorageOperator(BaseOperator):
             folder = ExportFolder(_output_folder(self.output_path))
         except ValueError as error:
             raise GootenExportInputError(str(error)) from None
-        client = GootenHook(self.gooten_conn_id, requests_per_second=self.requests_per_second).get_conn()
+        client = GootenHook(
+            self.gooten_conn_id,
+            requests_per_second=self.requests_per_second,
+            rate_limit_conn_id=self.rate_limit_conn_id,
+        ).get_conn()
         search: dict[str, str | dt.date | None] = {
             **plan.filters,
             "start_date": plan.window.first,

@@ -53,6 +53,8 @@ class GootenOrderStatusTrigger(BaseTrigger):
     :param not_before: epoch seconds before which the first round does not start: the sensor's poke read
         the orders just before deferring, so the next read is due a ``poke_interval`` after it. (After a
         triggerer restart this time has usually passed: the first round starts at once.)
+    :param rate_limit_conn_id: the Redis connection of the account's shared pace (``None``: the Gooten
+        connection's extra; ``""``: none), as the sensor was given it.
 
     Bad kwargs (a bad order id, a deadline that is not a finite number, a wrong type, a kwarg it does not
     take) are not raised here: the triggerer rebuilds the trigger from kwargs kept in its database, where
@@ -71,6 +73,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
         max_concurrency: int = 8,
         known_statuses: Mapping[str, Sequence[str]] | None = None,
         not_before: float | None = None,
+        rate_limit_conn_id: str | None = None,
         **unknown: Any,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
@@ -84,6 +87,7 @@ class GootenOrderStatusTrigger(BaseTrigger):
             "max_concurrency": max_concurrency,
             "known_statuses": known_statuses,
             "not_before": not_before,
+            "rate_limit_conn_id": rate_limit_conn_id,
             **unknown,  # a kwarg no version of this trigger wrote: refused by name, not a TypeError
         }
         # Not raised here: the triggerer builds the trigger from kwargs kept in its database, and a raise
@@ -114,7 +118,11 @@ class GootenOrderStatusTrigger(BaseTrigger):
         settings = self.settings
         statuses: dict[str, list[str]] = dict(settings.known_statuses)
         try:
-            hook = GootenHook(settings.gooten_conn_id, pool_maxsize=settings.max_concurrency)
+            hook = GootenHook(
+                settings.gooten_conn_id,
+                pool_maxsize=settings.max_concurrency,
+                rate_limit_conn_id=settings.rate_limit_conn_id,
+            )
             client = await hook.get_async_client()
         except Exception as exc:  # a missing or unusable connection: the task fails with the reason
             yield self._event(

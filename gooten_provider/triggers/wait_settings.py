@@ -32,6 +32,7 @@ class WaitSettings:
     max_concurrency: int
     known_statuses: dict[str, list[str]]
     not_before: float | None
+    rate_limit_conn_id: str | None = None
 
     @classmethod
     def from_kwargs(cls, given: Mapping[str, Any]) -> WaitSettings:
@@ -56,6 +57,7 @@ class WaitSettings:
             not_before=None
             if given["not_before"] is None
             else _seconds(given["not_before"], "not_before", problems, positive=False),
+            rate_limit_conn_id=_optional_conn_id(given.get("rate_limit_conn_id"), problems),
         )
         if problems:
             shown = "; ".join(problems[:_MAX_NAMED_PROBLEMS])
@@ -75,6 +77,7 @@ class WaitSettings:
             "max_concurrency": self.max_concurrency,
             "known_statuses": {k: list(v) for k, v in self.known_statuses.items()},
             "not_before": self.not_before,
+            "rate_limit_conn_id": self.rate_limit_conn_id,
         }
 
 
@@ -110,6 +113,13 @@ def _conn_id(value: object, problems: list[str]) -> str:
         return value
     problems.append(f"gooten_conn_id must be a connection id, got {_short(value)}")
     return ""
+
+
+def _optional_conn_id(value: object, problems: list[str]) -> str | None:
+    if value is None or isinstance(value, str):  # None: the Gooten connection's extra; "": no shared pace
+        return value
+    problems.append(f"rate_limit_conn_id must be a connection id or null, got {_short(value)}")
+    return None
 
 
 def _seconds(value: object, what: str, problems: list[str], *, positive: bool) -> float:

@@ -25,7 +25,7 @@ def test_the_connection_forms_field_schema_is_the_settings_own(name):
 
 
 def test_the_form_offers_every_extra_the_client_reads_and_nothing_else_of_the_clients():
-    client_fields = set(CONNECTION_TYPE["conn-fields"]) - {"admin_order_url"}
+    client_fields = set(CONNECTION_TYPE["conn-fields"]) - {"admin_order_url", "rate_limit_conn_id"}
     assert client_fields == set(CONNECTION_EXTRAS)
 
 

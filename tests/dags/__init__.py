@@ -22,6 +22,7 @@ DAG_IDS = {
     "gooten_order_status_history",
     "gooten_wait_for_release",
     "gooten_orders_export",
+    "gooten_bulk_order_status",
 }
 
 if str(DAGS_FOLDER) not in sys.path:

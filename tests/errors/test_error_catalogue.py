@@ -1631,10 +1631,46 @@ CASES: tuple[Case, ...] = (
         ),
         None,
         "Gooten connection 'gooten_default': ignoring unknown extra(s) timout; known extras: timeout, "
-        "max_retries, backoff_factor, adaptive_rate, throttle_timeout, admin_order_url.",
+        "max_retries, backoff_factor, adaptive_rate, throttle_timeout, rate_limit_conn_id, admin_order_url.",
         1,
         "not an error, a warning: the extra is ignored, so the default timeout (30 s) applies",
         check=client_setting("timeout", 30.0),
+    ),
+    Case(
+        "extra-rate-limit-conn-missing",
+        "extras",
+        '`{"rate_limit_conn_id": "gooten_pace"}` naming a connection defined nowhere',
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.connect(extra={"rate_limit_conn_id": "gooten_pace"})
+            or GootenHook().get_order_status(env.order())
+        ),
+        AirflowNotFoundException,
+        "The conn_id `gooten_pace` isn't defined. It is the Redis connection of the shared pace "
+        "(rate_limit_conn_id of Gooten connection 'gooten_default'): add a connection of type redis with "
+        "that id, or unset rate_limit_conn_id.",
+        0,
+        "`GootenHook(rate_limit_conn_id=\"\")` (or the operator's) turns the extra's shared pace off",
+    ),
+    Case(
+        "extra-rate-limit-conn-not-redis",
+        "extras",
+        '`{"rate_limit_conn_id": "gooten_pace"}` naming a connection of another type (`http`)',
+        ANY_HOOK_CALL,
+        lambda env: (
+            env.monkeypatch.setenv(
+                "AIRFLOW_CONN_GOOTEN_PACE", json.dumps({"conn_type": "http", "host": "127.0.0.1"})
+            )
+            or env.connect(extra={"rate_limit_conn_id": "gooten_pace"})
+            or GootenHook().get_order_status(env.order())
+        ),
+        GootenConfigurationError,
+        "rate_limit_conn_id 'gooten_pace' is a connection of type 'http'; it must be of type 'redis' (host, "
+        "port, password, extra db and ssl).",
+        0,
+        "a Redis connection with no host, a `db` outside 0-15 or an `ssl` that is not true or false is "
+        "refused the same way, naming what is wrong; an unreachable Redis is no error (each task paces "
+        "itself)",
     ),
     Case(
         "extra-adaptive-rate-not-a-boolean",
@@ -1670,6 +1706,17 @@ CASES: tuple[Case, ...] = (
         GootenConfigurationError,
         "timeout must be a number of at least 0.001, got -1.",
         0,
+    ),
+    Case(
+        "operator-rate-limit-conn-id-not-text",
+        "arguments",
+        "`rate_limit_conn_id=3` (not a connection id)",
+        OPERATOR_PARSE,
+        lambda env: operator(order_ids=env.order(), rate_limit_conn_id=3),
+        ValueError,
+        "set_status: rate_limit_conn_id must be a connection id (text) or None, got 3.",
+        0,
+        "the sensor and the export operator check it the same way",
     ),
     Case(
         "hook-max-retries-negative",

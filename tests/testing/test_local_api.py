@@ -967,3 +967,27 @@ def test_refused_fault_is_a_had_error_reply_and_not_a_default_random_fault(api):
     assert body["HadError"] is True and body["ErrorReferenceCode"]
     assert api.item_statuses(order_id) == ["New"]
     assert FaultKind.REFUSED not in ALL_FAULT_KINDS
+
+
+def test_the_journal_is_served_as_json_without_the_local_routes_or_the_key():
+    with GootenApiServer(rate_limit=1.0, rate_burst=1) as api:
+        order_id = api.add_order(statuses="New")["Id"]
+        key = {"recipeid": api.recipe_id, "partnerBillingKey": api.billing_key}
+        base = api.base_url
+        requests.post(f"{base}/api/orderstatus", params={**key, "id": order_id, "orderStatusName": "Hold"})
+        requests.post(f"{base}/api/orderstatus", params={**key, "id": order_id, "orderStatusName": "Hold"})
+        requests.get(f"{base}/admin/orders/{quote(order_id)}", timeout=5)  # local: not in it
+        reply = requests.get(f"{base}/admin/journal", timeout=5)
+
+    assert reply.status_code == 200
+    entries = reply.json()
+    assert [(e["method"], e["order_id"], e["outcome"], e["applied"]) for e in entries] == [
+        ("POST", order_id, "updated", True),
+        ("POST", order_id, "throttled", False),  # the rate limit does not hold the local routes
+    ]
+    assert entries[0]["started"] <= entries[0]["finished"] <= entries[1]["started"]
+    assert api.billing_key not in reply.text
+    as_json = [
+        json.loads(json.dumps(dataclasses.asdict(e))) for e in api.journal if e.path == "/api/orderstatus"
+    ]
+    assert reply.json() == as_json

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,8 @@ class AirflowStack:
     process: subprocess.Popen[bytes]
     relay_url: str = ""
     warehouse: Path | None = None
+    executor: str = "local"
+    batch_order_ids: list[str] = field(default_factory=list)
     _token: str | None = field(default=None, repr=False)
 
     @property
@@ -194,7 +196,7 @@ class AirflowStack:
 PORT_IN_USE = 2
 
 
-def _launch(workdir: Path, ready_file: Path, stdout: Path) -> subprocess.Popen[bytes]:
+def _launch(workdir: Path, ready_file: Path, stdout: Path, options: Sequence[str]) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         str(STACK_SCRIPT),
@@ -206,6 +208,7 @@ def _launch(workdir: Path, ready_file: Path, stdout: Path) -> subprocess.Popen[b
         str(ready_file),
         "--timeout",
         str(int(STACK_TIMEOUT)),
+        *options,
     ]
     with stdout.open("ab") as out:
         return subprocess.Popen(
@@ -213,17 +216,20 @@ def _launch(workdir: Path, ready_file: Path, stdout: Path) -> subprocess.Popen[b
         )
 
 
-def start_stack(workdir: Path) -> AirflowStack:
-    """Start ``demo/airflow_stack.py`` in ``workdir`` and wait until it is healthy and its DAGs parsed."""
+def start_stack(workdir: Path, options: Sequence[str] = ()) -> AirflowStack:
+    """Start ``demo/airflow_stack.py`` in ``workdir`` and wait until it is healthy and its DAGs parsed.
+
+    :param options: more options of the script (``--executor celery``, ``--rate-limit``, ...).
+    """
     ready_file, stdout = workdir / "ready.json", workdir / "stack.out"
     deadline = time.monotonic() + STACK_TIMEOUT
-    process = _launch(workdir, ready_file, stdout)
+    process = _launch(workdir, ready_file, stdout, options)
     try:
         for attempt in range(3):
             while not ready_file.exists() and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.5)
             if process.poll() == PORT_IN_USE and attempt < 2:  # the free port was taken meanwhile
-                process = _launch(workdir, ready_file, stdout)
+                process = _launch(workdir, ready_file, stdout, options)
                 continue
             break
         if not ready_file.exists():
@@ -248,6 +254,8 @@ def start_stack(workdir: Path) -> AirflowStack:
             process=process,
             relay_url=ready.get("relay_url", ""),
             warehouse=Path(ready["warehouse"]) if ready.get("warehouse") else None,
+            executor=ready.get("executor", "local"),
+            batch_order_ids=list(ready.get("batch_order_ids", [])),
         )
         stack.wait_for_dag(MANUAL_DAG_ID, max(10.0, deadline - time.monotonic()))
     except BaseException:  # also Ctrl-C: never leave a stack behind

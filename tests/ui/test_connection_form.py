@@ -120,6 +120,7 @@ def test_connection_form_shows_the_gooten_fields_and_never_the_key_back(
         "Retry backoff factor",
         "Adaptive rate",
         "Throttle timeout (seconds)",
+        "Shared pace (Redis connection id)",
         "Admin order URL",
     ]
     for label in ("Timeout (seconds)", "Max retries", "Retry backoff factor"):  # numbers: spin buttons

@@ -62,6 +62,7 @@ def test_connection_form_has_the_custom_fields(providers):
         "backoff_factor": "Retry backoff factor",
         "adaptive_rate": "Adaptive rate",
         "throttle_timeout": "Throttle timeout (seconds)",
+        "rate_limit_conn_id": "Shared pace (Redis connection id)",
         "admin_order_url": "Admin order URL",
     }
 

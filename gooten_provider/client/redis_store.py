@@ -1,0 +1,288 @@
+"""An account's pace kept in Redis, shared by every client of every task (a :class:`PaceStore`).
+
+The store only stores and answers atomically; the controller's math stays in
+:mod:`gooten_provider.client.pacer`. One Lua script runs every operation, so each is atomic across
+clients, and with Redis's own clock (``TIME``): clients on machines whose clocks disagree still share one
+schedule. Times cross the wire as offsets from Redis's now, converted to and from each client's clock.
+
+Two keys per account, both named from a SHA-256 of the Recipe ID (neither the Recipe ID nor the billing
+key is written to Redis), both under one hash tag so a Redis Cluster keeps them on one node:
+
+* ``gooten:pace:{<hash>}``, a hash: the next free send slot (``tat``: GCRA's theoretical arrival time),
+  the pause (a ``Retry-After`` any client saw), when the pace started, and the last throttling event's
+  state (its token, time and the controller's numbers, as JSON);
+* ``gooten:pace:{<hash>}:accepted``, a hash: answers accepted per :data:`ACCEPTED_BUCKET_SECONDS`.
+
+Both expire after :data:`STATE_TTL_SECONDS` unused; the next task then starts afresh (a slow start).
+
+Needs the ``redis`` package (``pip install "airflow-provider-gooten[redis]"``); every Redis failure
+becomes :class:`~gooten_provider.client.shared_store.PaceStoreUnavailable`, so that
+:class:`~gooten_provider.client.shared_store.FallbackPaceStore` paces the client alone meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gooten_provider.client.pacer import PaceState
+from gooten_provider.client.shared_store import PaceStoreUnavailable
+
+if TYPE_CHECKING:
+    import redis
+
+KEY_PREFIX = "gooten:pace:"
+#: The account's state is forgotten after this many seconds without a request.
+STATE_TTL_SECONDS = 3600
+#: Accepted answers are counted per bucket of this many seconds (the last few seconds are kept).
+ACCEPTED_BUCKET_SECONDS = 0.1
+#: Seconds a Redis call may take before the client paces itself (Redis answers in well under 1 ms).
+REDIS_TIMEOUT_SECONDS = 1.0
+# Lua has no infinity that survives Redis's argument conversion: a horizon this far means none.
+_NO_HORIZON = 1e12
+
+# ARGV[1] the operation, ARGV[2] the keys' TTL, ARGV[3] the accepted bucket's width, then per operation.
+# Numbers go back as strings (Redis would cut a Lua number to an integer); times as offsets from now.
+_SCRIPT = """
+local pace, acc = KEYS[1], KEYS[2]
+local op, ttl, width = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+
+local function count_accepted(n)
+  n = tonumber(n)
+  if n > 0 then
+    redis.call('HINCRBY', acc, tostring(math.floor(now / width)), n)
+    redis.call('EXPIRE', acc, ttl)
+  end
+end
+
+local function started()
+  redis.call('HSETNX', pace, 'started', tostring(now))
+  return tonumber(redis.call('HGET', pace, 'started'))
+end
+
+local function state()
+  local s = redis.call('HMGET', pace, 'token', 'at', 'values')
+  return {s[1] or '', tostring((tonumber(s[2]) or now) - now), s[3] or '{}'}
+end
+
+if op == 'take' then
+  -- ARGV[4]: the interval, ARGV[5]: the horizon, ARGV[6]: answers accepted since the caller's last call
+  count_accepted(ARGV[6])
+  local interval, horizon = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local s = redis.call('HMGET', pace, 'tat', 'paused')
+  local tat, paused = tonumber(s[1]) or now, tonumber(s[2]) or 0
+  local slot = math.max(now, paused)
+  if interval > 0 then slot = math.max(slot, tat) end
+  local taken = '0'
+  if slot - now <= horizon then
+    taken = '1'
+    redis.call('HSET', pace, 'tat', tostring(slot + interval))
+  end
+  local from = started()
+  redis.call('EXPIRE', pace, ttl)
+  local st = state()
+  return {tostring(slot - now), taken, tostring(from - now), st[1], st[2], st[3]}
+elseif op == 'paused' then
+  return tostring((tonumber(redis.call('HGET', pace, 'paused')) or 0) - now)
+elseif op == 'pause' then
+  -- ARGV[4]: seconds from now
+  local paused = tonumber(redis.call('HGET', pace, 'paused')) or 0
+  redis.call('HSET', pace, 'paused', tostring(math.max(paused, now + tonumber(ARGV[4]))))
+  redis.call('EXPIRE', pace, ttl)
+  return 'OK'
+elseif op == 'started' then
+  local from = started()
+  redis.call('EXPIRE', pace, ttl)
+  return tostring(from - now)
+elseif op == 'accepted' then
+  -- ARGV[4]: answers to count first, ARGV[5]: the span (seconds back from now) to count over
+  count_accepted(ARGV[4])
+  local since = now - tonumber(ARGV[5])
+  local total = 0
+  local buckets = redis.call('HGETALL', acc)
+  for i = 1, #buckets, 2 do
+    local start = tonumber(buckets[i]) * width
+    if start + width > since then
+      total = total + tonumber(buckets[i + 1])
+    elseif start < now - 10 then
+      redis.call('HDEL', acc, buckets[i])  -- kept a few seconds, then dropped
+    end
+  end
+  return tostring(total)
+elseif op == 'publish' then
+  -- ARGV[4]: the token it replaces ('' for none), ARGV[5]: its token, ARGV[6]: its time (offset),
+  -- ARGV[7]: its values (JSON)
+  local held = redis.call('HGET', pace, 'token') or ''
+  if held == ARGV[4] then
+    redis.call('HSET', pace, 'token', ARGV[5], 'at', tostring(now + tonumber(ARGV[6])), 'values', ARGV[7])
+    redis.call('EXPIRE', pace, ttl)
+  end
+  return state()
+end
+return redis.error_reply('unknown operation ' .. tostring(op))
+"""
+
+
+def pace_key(recipe_id: str) -> str:
+    """The Redis key of an account's pace: a hash of the Recipe ID, never the Recipe ID itself."""
+    digest = hashlib.sha256(b"gooten-pace\0" + recipe_id.strip().encode("utf-8")).hexdigest()
+    return KEY_PREFIX + "{" + digest + "}"
+
+
+class RedisPaceStore:
+    """A :class:`~gooten_provider.client.pacer.PaceStore` in Redis for one account (thread-safe).
+
+    Answers accepted are counted here and sent with the next slot taken (one round trip per request, two
+    while a slow start asks what was accepted). :meth:`shared_state` and :meth:`started` answer from the
+    last round trip.
+
+    :param client: a ``redis.Redis``; :meth:`connect` builds one with short timeouts and no retries of its
+        own (an unreachable Redis must cost a request milliseconds, not seconds).
+    :param recipe_id: the account's Recipe ID (only its hash is used).
+    :param description: where the pace is kept, for log lines (no password in it).
+    :param clock: the clock of the pacer using this store (seconds that never go backwards).
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        recipe_id: str,
+        *,
+        description: str = "Redis",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self.key = pace_key(recipe_id)
+        self.description = description
+        self._script = client.register_script(_SCRIPT)
+        self._lock = threading.Lock()
+        self._unsent_accepted = 0
+        self._started: float | None = None
+        self._state: PaceState | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        recipe_id: str,
+        *,
+        host: str,
+        port: int = 6379,
+        username: str | None = None,
+        password: str | None = None,
+        db: int = 0,
+        ssl: bool = False,
+        ssl_ca_certs: str | None = None,
+        timeout: float = REDIS_TIMEOUT_SECONDS,
+    ) -> RedisPaceStore:
+        """The pace of ``recipe_id`` in the Redis at ``host:port`` (no connection is opened yet)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis(
+            host=host,
+            port=port,
+            username=username or None,
+            password=password or None,
+            db=db,
+            ssl=ssl,
+            ssl_ca_certs=ssl_ca_certs,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        scheme = "rediss" if ssl else "redis"
+        return cls(client, recipe_id, description=f"{scheme}://{host}:{port}/{db}")
+
+    def _run(self, *args: Any) -> tuple[Any, float]:
+        """Run one operation; return its reply and this clock's time when it came."""
+        import redis
+
+        try:
+            reply = self._script(
+                keys=[self.key, self.key + ":accepted"],
+                args=[args[0], STATE_TTL_SECONDS, ACCEPTED_BUCKET_SECONDS, *args[1:]],
+            )
+        except redis.RedisError as exc:  # refused, timed out, a wrong password, a script error
+            raise PaceStoreUnavailable(type(exc).__name__) from exc
+        return reply, self._clock()
+
+    def _take_accepted(self) -> int:
+        with self._lock:
+            unsent, self._unsent_accepted = self._unsent_accepted, 0
+        return unsent
+
+    def take_slot(self, now: float, interval: float) -> float:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.take_slot`."""
+        return self.take_slot_within(now, interval, _NO_HORIZON)[0]
+
+    def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.take_slot_within`."""
+        accepted = self._take_accepted()
+        reply, local = self._run("take", repr(interval), repr(min(horizon, _NO_HORIZON)), accepted)
+        slot, taken, started, token, at, values = (item.decode() for item in reply)
+        with self._lock:
+            self._started = local + float(started)
+            if token and (self._state is None or self._state.token != token):
+                self._state = PaceState(token, local + float(at), json.loads(values))
+        return local + float(slot), taken == "1"
+
+    def pause(self, until: float) -> None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.pause`."""
+        self._run("pause", repr(max(0.0, until - self._clock())))
+
+    def paused_until(self) -> float:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.paused_until` (a round trip)."""
+        reply, local = self._run("paused")
+        return local + float(reply)
+
+    def note_accepted(self, now: float) -> None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.note_accepted` (sent with the next call)."""
+        with self._lock:
+            self._unsent_accepted += 1
+
+    def accepted_since(self, since: float, now: float) -> int:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.accepted_since` (a round trip)."""
+        reply, _ = self._run("accepted", self._take_accepted(), repr(max(0.0, now - since)))
+        return int(float(reply))
+
+    def started(self) -> float:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.started`."""
+        with self._lock:
+            if self._started is not None:
+                return self._started
+        reply, local = self._run("started")
+        with self._lock:
+            self._started = local + float(reply)
+            return self._started
+
+    def shared_state(self) -> PaceState | None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.shared_state` (as of the last slot taken)."""
+        with self._lock:
+            return self._state
+
+    def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.publish_state`."""
+        offset = state.at - self._clock()
+        reply, local = self._run(
+            "publish", replaces or "", state.token, repr(offset), json.dumps(dict(state.values))
+        )
+        token, at, values = (item.decode() for item in reply)
+        held = PaceState(token, local + float(at), json.loads(values))
+        with self._lock:
+            self._state = held
+        return held
+
+    def close(self) -> None:
+        """Close the Redis client's connections."""
+        self._client.close()
