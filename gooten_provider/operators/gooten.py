@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from gooten_provider.batch.action import EarlierWrite
     from gooten_provider.batch.report import BatchLog, BatchTally
-    from gooten_provider.batch.results import EarlierResults, ResultsJournal, ResultsWriteError
+    from gooten_provider.batch.results import ResultsJournal, ResultsWriteError
+    from gooten_provider.batch.results_reader import EarlierResults
     from gooten_provider.batch.stop import BatchStop
     from gooten_provider.client.sync_client import GootenClient
 
@@ -384,12 +385,8 @@ class GootenOrderStatusOperator(BaseOperator):
         self, plan: _Plan, try_number: int, tally: BatchTally, stop: BatchStop
     ) -> tuple[ResultsJournal, list[str], dict[str, EarlierWrite]]:
         """Open this try's results folder; return it, the orders left to run and the writes to settle."""
-        from gooten_provider.batch.results import (
-            ResultsJournal,
-            ResultsWriteError,
-            attempt_name,
-            load_earlier_results,
-        )
+        from gooten_provider.batch.results import ResultsJournal, ResultsWriteError, attempt_name
+        from gooten_provider.batch.results_reader import load_earlier_results
 
         results_path = plan.results_path
         # Read before this try's folder exists: it is no earlier try.
