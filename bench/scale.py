@@ -242,7 +242,7 @@ def _crash(
     progress: Callable[[str], None],
 ) -> Crash:
     """Kill a first try once ``share`` of the orders are changed, retry, and check every order is done."""
-    from gooten_provider.batch.results import attempts, iter_records
+    from gooten_provider.batch.results_reader import attempts, iter_records
 
     name = f"crash at {100 * share:g}%"
     folder = workdir / f"crash-{share:g}-results"

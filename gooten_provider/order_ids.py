@@ -56,7 +56,7 @@ def normalize_order_id(order_id: object) -> str:
     parts = _OTHER_SEPARATORS.split(stripped)
     if stripped.casefold() in _MISSING_WORDS:
         why = "it is what a template or a serialiser writes for a missing value"
-    elif _is_template(stripped):
+    elif is_template(stripped):
         why = "it is an unrendered template: is it in a field that is not templated, or in params?"
     elif len(parts) > 1 and all(SAFE_ID_PATTERN.fullmatch(part) for part in parts):
         why = (
@@ -140,7 +140,7 @@ def parse_task_order_ids(
 def _split_order_id_text(text: str) -> list[object]:
     stripped = text.strip()
     # An unrendered template is one (bad) id, for normalize_order_id to name; not a literal to parse.
-    if stripped.startswith(("[", "(", "{")) and not _is_template(stripped):
+    if stripped.startswith(("[", "(", "{")) and not is_template(stripped):
         try:
             parsed = ast.literal_eval(stripped)
         except (ValueError, SyntaxError):
@@ -156,5 +156,6 @@ def _split_order_id_text(text: str) -> list[object]:
     return [part for part in re.split(r"[,\n\r]+", stripped) if part.strip()]
 
 
-def _is_template(text: str) -> bool:
-    return "{{" in text or "{%" in text
+def is_template(value: object) -> bool:
+    """Whether ``value`` is a Jinja template not rendered yet (``{{ ... }}`` or ``{% ... %}``)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)

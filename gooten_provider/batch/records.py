@@ -34,6 +34,9 @@ class Outcome(StrEnum):
     #: A dry run: read only; ``dry_run_outcome`` says what a real run would have done.
     DRY_RUN = "dry_run"
 
+    # A record printed or logged reads as the JSON it becomes: ``'updated'``, not ``<Outcome.UPDATED: ...>``.
+    __repr__ = str.__repr__
+
 
 #: Every outcome, in the order counts are reported.
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)

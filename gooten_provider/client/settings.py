@@ -17,8 +17,20 @@ from gooten_provider.client.base_url import DEFAULT_BASE_URL, normalize_base_url
 from gooten_provider.client.billing_key import prepare_billing_key
 from gooten_provider.exceptions import GootenConfigurationError
 
-_WORDS_TRUE = frozenset({"true", "1", "yes", "on"})
-_WORDS_FALSE = frozenset({"false", "0", "no", "off"})
+#: Words read as a boolean, for a connection extra and for an operator's templated argument alike. No
+#: empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
+#: into a real run because a value went missing.
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
+
+
+def bool_from_word(text: str) -> bool | None:
+    """``True`` or ``False`` for a word of :data:`TRUE_WORDS` or :data:`FALSE_WORDS`, else ``None``.
+
+    Any case; blanks around the word are ignored.
+    """
+    word = text.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 @dataclass(frozen=True)
@@ -81,15 +93,14 @@ class Setting:
         if text is None or text == "":
             return None
         value = text
-        if isinstance(text, str):
-            word = text.strip().lower()
-            if self.kind == "bool":
-                value = True if word in _WORDS_TRUE else False if word in _WORDS_FALSE else text
-            else:
-                try:
-                    value = float(word)
-                except ValueError:
-                    pass
+        if isinstance(text, str) and self.kind == "bool":
+            read = bool_from_word(text)
+            value = text if read is None else read
+        elif isinstance(text, str):
+            try:
+                value = float(text.strip().lower())
+            except ValueError:
+                pass
         try:
             return self.check(value)
         except GootenConfigurationError:

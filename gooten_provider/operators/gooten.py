@@ -16,12 +16,12 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from gooten_provider.batch.records import BatchSummary, OrderRecord, Outcome, is_failing
-from gooten_provider.client.settings import ClientSettings
+from gooten_provider.client.settings import ClientSettings, bool_from_word
 from gooten_provider.exceptions import GootenConfigurationError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.hooks.rate_limit_connection import check_rate_limit_conn_id
 from gooten_provider.links import GootenOrderLink, order_url
-from gooten_provider.order_ids import parse_task_order_ids
+from gooten_provider.order_ids import is_template, parse_task_order_ids
 from gooten_provider.statuses import normalize_target_status
 
 if TYPE_CHECKING:
@@ -29,14 +29,11 @@ if TYPE_CHECKING:
 
     from gooten_provider.batch.action import EarlierWrite
     from gooten_provider.batch.report import BatchLog, BatchTally
-    from gooten_provider.batch.results import EarlierResults, ResultsJournal, ResultsWriteError
+    from gooten_provider.batch.results import ResultsJournal, ResultsWriteError
+    from gooten_provider.batch.results_reader import EarlierResults
     from gooten_provider.batch.stop import BatchStop
     from gooten_provider.client.sync_client import GootenClient
 
-_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
-# No empty text and no "none": a missing conf key or param renders to those, and a dry run must never turn
-# into a real run because a value went missing.
-_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 # Failures are listed one per line in the task's error; past this many the rest are counted.
 _MAX_FAILURES_IN_MESSAGE = 20
 #: Above this many orders without ``results_path``, the task warns: the XCom and memory grow with the batch.
@@ -47,22 +44,16 @@ _ON_KILL_REASON = (
 )
 
 
-def _is_template(value: object) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
 def _as_bool(value: object, name: str) -> bool:
     """Read a boolean given as text by a template or a trigger form; anything unclear is an error."""
     if isinstance(value, bool):
         return value
-    word = value.strip().lower() if isinstance(value, str) else None
-    if word in _TRUE_WORDS:
-        return True
-    if word in _FALSE_WORDS:
-        return False
+    read = bool_from_word(value) if isinstance(value, str) else None
+    if read is not None:
+        return read
     hint = (
         " (a missing value: did a template or a trigger form leave it empty?)"
-        if value is None or word in ("", "none", "null")
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
         else ""
     )
     raise ValueError(
@@ -234,9 +225,9 @@ class GootenOrderStatusOperator(BaseOperator):
         super().__init__(**kwargs)
         if order_ids is None:
             raise ValueError(f"{self.task_id}: order_ids is required: one order id or a list of them.")
-        if not _is_template(status):
+        if not is_template(status):
             status = normalize_target_status(status)
-        if not _is_template(dry_run):
+        if not is_template(dry_run):
             _as_bool(dry_run, "dry_run")
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(
@@ -259,7 +250,7 @@ class GootenOrderStatusOperator(BaseOperator):
         self.check_order_ids = check_order_ids
         self.throttle_timeout = throttle_timeout
         self.rate_limit_conn_id = check_rate_limit_conn_id(rate_limit_conn_id, self.task_id)
-        if isinstance(results_path, str) and not _is_template(results_path):
+        if isinstance(results_path, str) and not is_template(results_path):
             from gooten_provider.operators.order_results import storage_path
 
             try:
@@ -403,12 +394,8 @@ class GootenOrderStatusOperator(BaseOperator):
         self, plan: _Plan, try_number: int, tally: BatchTally, stop: BatchStop
     ) -> tuple[ResultsJournal, list[str], dict[str, EarlierWrite]]:
         """Open this try's results folder; return it, the orders left to run and the writes to settle."""
-        from gooten_provider.batch.results import (
-            ResultsJournal,
-            ResultsWriteError,
-            attempt_name,
-            load_earlier_results,
-        )
+        from gooten_provider.batch.results import ResultsJournal, ResultsWriteError, attempt_name
+        from gooten_provider.batch.results_reader import load_earlier_results
 
         results_path = plan.results_path
         # Read before this try's folder exists: it is no earlier try.

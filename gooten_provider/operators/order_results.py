@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from gooten_provider.batch.records import OrderRecord
-from gooten_provider.batch.results import SUMMARY_NAME, is_complete, iter_records, newest_attempt
+from gooten_provider.batch.results import SUMMARY_NAME
+from gooten_provider.batch.results_reader import is_complete, iter_records, newest_attempt
 
 _LOCAL_SCHEMES = ("file", "local")
 

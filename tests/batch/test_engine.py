@@ -69,6 +69,8 @@ def test_each_order_ends_with_one_record_decided_from_what_was_read():
     assert [r["status"] for r in records] == ["Archived"] * 4
     assert records[0]["previous_statuses"] == ["Open", "Open"] and records[0]["reason"] == "why"
     assert records[2]["error"] == "an item is not Open"
+    # printed or logged, a record reads as the JSON it becomes
+    assert "'outcome': 'updated'" in repr(records[0])
 
 
 def test_a_dry_run_writes_nothing_and_says_what_would_happen():

@@ -7,12 +7,9 @@ import time
 import pytest
 
 from gooten_provider.batch.action import EarlierWrite
-from gooten_provider.batch.results import (
+from gooten_provider.batch.results import ResultsJournal, ResultsWriteError, _NumberedParts, attempt_name
+from gooten_provider.batch.results_reader import (
     DamagedResultsError,
-    ResultsJournal,
-    ResultsWriteError,
-    _NumberedParts,
-    attempt_name,
     attempts,
     iter_records,
     load_earlier_results,

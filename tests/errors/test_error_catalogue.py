@@ -1683,7 +1683,8 @@ CASES: tuple[Case, ...] = (
         GootenConfigurationError,
         "Gooten connection 'gooten_default': extra 'adaptive_rate' must be true or false, got 'maybe'.",
         0,
-        '`true`/`false`, `"true"`/`"false"`, `yes`/`no`, `on`/`off` and `1`/`0` are accepted',
+        '`true`/`false`, `"true"`/`"false"`, `yes`/`no`, `y`/`n`, `on`/`off` and `1`/`0` are accepted '
+        "(the same words as the operator's `dry_run`)",
     ),
     Case(
         "extra-throttle-timeout-negative",

@@ -17,7 +17,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 from airflow.sdk import DAG
 
-from gooten_provider.batch.results import attempts, iter_records
+from gooten_provider.batch.results_reader import attempts, iter_records
 from gooten_provider.batch.stop import DEFAULT_STOP_GRACE
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.operators.order_results import read_order_results
