@@ -2,7 +2,8 @@
 
 Used by ``make soak`` (``python -m bench.soak``, 2,000 orders) and by ``tests/soak/test_soak.py``
 (200 orders): both call :func:`run_soak`, which runs the operator and then :func:`check_soak`, the one
-place the properties are checked:
+place the properties are checked (``make soak`` then runs the item cancellation's soak with the same
+settings: :mod:`bench.soak_cancel`):
 
 1. every order has exactly one outcome, and it is the one its statuses call for (or ``failed``);
 2. every eligible order not reported ``failed`` is at its target in the local API; no other order changed;
@@ -587,7 +588,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = os.path.join(os.environ["AIRFLOW_HOME"], "soak-task.log")
     _task_logs_to(log_path)
     print(f"task log lines (warnings and errors): {log_path}", flush=True)
+    from bench.soak_cancel import cancel_markdown, run_cancel_soak
+
     reports = []
+    cancel_reports = []
     for offset in range(args.seeds):
         config = SoakConfig(
             orders=args.orders,
@@ -602,21 +606,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run_soak(config)
         reports.append(report)
         print(report.format(), flush=True)
+        cancel_reports.append(run_cancel_soak(config))
+        print(cancel_reports[-1].format(), flush=True)
     if args.record:
         from bench.run import record
 
         record(
             "soak",
-            f"{when_line(measured)}\n\n{markdown(reports)}",
-            {"measured": measured, "runs": [_as_json(r) for r in reports]},
+            f"{when_line(measured)}\n\n{markdown(reports)}\n\n{cancel_markdown(cancel_reports)}",
+            {
+                "measured": measured,
+                "runs": [_as_json(r) for r in reports],
+                "cancel_runs": [_as_json(r) for r in cancel_reports],
+            },
         )
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as out:
-            json.dump([_as_json(r) for r in reports], out, indent=2)
-    return 0 if all(report.passed for report in reports) else 1
+            json.dump([_as_json(r) for r in [*reports, *cancel_reports]], out, indent=2)
+    return 0 if all(report.passed for report in [*reports, *cancel_reports]) else 1
 
 
-def _as_json(report: SoakReport) -> dict[str, Any]:
+def _as_json(report: Any) -> dict[str, Any]:
     return {
         "config": report.config.__dict__,
         "seconds": report.seconds,
