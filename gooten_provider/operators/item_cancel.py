@@ -157,8 +157,11 @@ class GootenCancelOrderItemsOperator(GootenOrderBatchOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(order_ids=order_ids, **kwargs)
-        if isinstance(item_ids, Mapping) or (isinstance(item_ids, str) and not _is_template(item_ids)):
-            parse_item_ids(item_ids, task_id=self.task_id)  # a wrong literal fails when the DAG is parsed
+        # a wrong literal fails when the DAG is parsed; a template or an XComArg is checked when rendered
+        if isinstance(item_ids, (Mapping, list, tuple, set, int)) or (
+            isinstance(item_ids, str) and not _is_template(item_ids)
+        ):
+            parse_item_ids(item_ids, task_id=self.task_id)
         self.item_ids = item_ids
 
     def _target(self) -> str:
