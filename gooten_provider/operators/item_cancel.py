@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -20,19 +21,29 @@ from gooten_provider.order_items import normalize_item_ids
 ItemIds = tuple[int, ...] | None
 
 
+def _read_text(text: str, task_id: str) -> object:
+    """A mapping rendered as text: JSON, or a Python literal (what Jinja renders of a dict)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ValueError(
+            f"{task_id}: item_ids: {text!r} is neither a JSON object nor a dict literal. Give a mapping of "
+            "order id to its order-item ids, such as {'115557-b5c9...': [200101, 200102]}, or None for "
+            "every item."
+        ) from None
+
+
 def _as_mapping(item_ids: object, task_id: str) -> Mapping[object, object] | None:
-    """The rendered ``item_ids`` as a mapping (a JSON object's text is read), or ``None`` for every item."""
+    """The rendered ``item_ids`` as a mapping (text read as JSON or a literal), or ``None`` for every item."""
     if isinstance(item_ids, str):
         text = item_ids.strip()
         if text.casefold() in ("", "none", "null"):
             return None
-        try:
-            item_ids = json.loads(text)
-        except ValueError:
-            raise ValueError(
-                f"{task_id}: item_ids: {item_ids!r} is not a JSON object. Give a mapping of order id to "
-                "its order-item ids, such as {'115557-b5c9...': [200101, 200102]}, or None for every item."
-            ) from None
+        item_ids = _read_text(text, task_id)
     if item_ids is None or isinstance(item_ids, Mapping):
         return item_ids
     raise ValueError(
@@ -127,9 +138,9 @@ class GootenCancelOrderItemsOperator(GootenOrderBatchOperator):
     :param item_ids: ``None`` (default) to cancel every item of every order, or a mapping of each order id
         of ``order_ids`` to the order-item ids to cancel (the ``OrderItemId`` of the item's images in GET
         order), with ``None`` for every item of that order, such as ``{"115557-b5c9...": [200101], "115558-
-        ...": None}``; templated (a rendered JSON object is read). It must name every order of
-        ``order_ids`` and no other: checked before any request. An id the order does not have fails that
-        order, listing its ids; nothing of it is cancelled.
+        ...": None}``; templated (rendered text is read as JSON or a dict literal). It must name every
+        order of ``order_ids`` and no other: checked before any request. An id the order does not have
+        fails that order, listing its ids; nothing of it is cancelled.
     :param dry_run: read every order and report what would happen, without cancelling; templated.
     :param reason: free text recorded with each record (Gooten has no field for it); templated.
     :param fail_on_ineligible: also fail the task when an order's items could not be cancelled any more.

@@ -908,8 +908,8 @@ CANCEL_OPERATOR_CASES: tuple[Case, ...] = (
         "cancel_items: item_ids must map each order id (Safe ID) to the order-item ids to cancel (a list, or "
         "None for every item of that order), or be None for every item of every order; got list [100101].",
         0,
-        "the same at run time for a template or an `XComArg` that renders to it; JSON text of an object "
-        "is read",
+        "the same at run time for a template or an `XComArg` that renders to it; text is read as JSON or "
+        "a dict literal (what Jinja renders of a dict)",
     ),
     Case(
         "cancel-operator-item-ids-stranger",
