@@ -1,9 +1,10 @@
 """Change the status of Gooten orders by hand, from the Airflow UI's trigger form.
 
 Shows: a trigger form built from ``Param`` s (order ids, a target status with clear labels, a reason, a
-dry run on by default), a run-time check the form cannot express (a reason is required to cancel), a branch
-to ``GootenOrderStatusOperator`` (the four statuses) or ``GootenCancelOrderItemsOperator`` (cancel the items
-of held orders), and the per-order outcomes shown as a table.
+dry run on by default), a run-time check the form cannot express (a reason is required to cancel), the
+orders handed to ``GootenOrderStatusOperator`` (the four statuses) or to ``GootenCancelOrderItemsOperator``
+(cancel the items of held orders), the other one skipping with no orders, and the per-order outcomes shown
+as a table.
 
 Connections:
     ``gooten_default``: the Gooten API (Recipe ID and Partner Billing Key).
@@ -45,8 +46,9 @@ Trigger this DAG from the UI (**Trigger** button): the form asks for
 
 Each order ends `updated`, `unchanged` (already there), `ineligible` (Gooten no longer allows a change,
 e.g. in production or on Hold: a held order can only be released by Gooten support, or its items
-cancelled) or `failed`. `route` runs `change_status` for a status, `cancel_items` for the item
-cancellation; `show_outcomes` logs the outcomes as a table; the full records are that task's XCom.
+cancelled) or `failed`. `check_request` hands the orders to `change_status` for a status, or to
+`cancel_items` for the item cancellation (the other gets none and skips); `show_outcomes` logs the
+outcomes as a table; the full records are that task's XCom.
 The run fails when an order could not be changed.
 
 **Connection**: `gooten_default`.
@@ -102,9 +104,14 @@ The run fails when an order could not be changed.
 def gooten_manual_order_status() -> None:
     """Check the request, change the orders (or pretend to), show each order's outcome."""
 
-    @task
-    def check_request() -> list[str]:
-        """Check what the form cannot: a reason to cancel. Return the order ids, trimmed and de-duplicated."""
+    @task(multiple_outputs=True)
+    def check_request() -> dict[str, list[str]]:
+        """Check what the form cannot: a reason to cancel. Return the order ids, trimmed and de-duplicated.
+
+        ``to_change`` and ``to_cancel`` hand them to the one task that acts on them; the other gets none and
+        skips. Data rather than a branch: whatever goes wrong upstream, an order meant for a status change
+        can never reach the item cancellation, which cannot be undone.
+        """
         params = get_current_context()["params"]
         order_ids = list(dict.fromkeys(str(oid).strip() for oid in params["order_ids"] if str(oid).strip()))
         if not order_ids:
@@ -119,26 +126,26 @@ def gooten_manual_order_status() -> None:
         change = "cancel the items of" if params["status"] == CANCEL_ITEMS else "set"
         target = "" if params["status"] == CANCEL_ITEMS else f" to {params['status']}"
         print(f"{mode}{change} {len(order_ids)} order(s){target}" + (f", reason: {reason}" if reason else ""))
-        return order_ids
+        cancel = params["status"] == CANCEL_ITEMS
+        return {
+            "order_ids": order_ids,
+            "to_change": [] if cancel else order_ids,
+            "to_cancel": order_ids if cancel else [],
+        }
 
-    @task.branch
-    def route() -> str:
-        """A status change, or the item cancellation (the only route that cancels a held order)."""
-        status = get_current_context()["params"]["status"]
-        return "cancel_items" if status == CANCEL_ITEMS else "change_status"
-
-    order_ids = check_request()
+    request = check_request()
     cancel_items = GootenCancelOrderItemsOperator(
         task_id="cancel_items",
-        order_ids=order_ids,
+        order_ids=request["to_cancel"],
         dry_run="{{ params.dry_run }}",
         reason="{{ params.reason }}",
         fail_on_ineligible=True,
     )
     change_status = GootenOrderStatusOperator(
         task_id="change_status",
-        order_ids=order_ids,
-        status="{{ params.status }}",
+        order_ids=request["to_change"],
+        # with CancelItems this task gets no orders and skips, but its status must still render to one
+        status="{{ 'Hold' if params.status == '" + CANCEL_ITEMS + "' else params.status }}",
         dry_run="{{ params.dry_run }}",
         reason="{{ params.reason }}",
         fail_on_ineligible=True,
@@ -184,8 +191,7 @@ def gooten_manual_order_status() -> None:
             )
         return dict(sorted(counts.items()))
 
-    order_ids >> route() >> [change_status, cancel_items]
-    [order_ids, change_status, cancel_items] >> show_outcomes()
+    [request, change_status, cancel_items] >> show_outcomes()
 
 
 manual_dag = gooten_manual_order_status()

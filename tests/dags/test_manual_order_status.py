@@ -45,7 +45,7 @@ def test_holds_the_given_orders_and_shows_each_outcome(gooten_api: Any) -> None:
     assert gooten_api.item_statuses(shipped) == ["Shipped"]
     assert [entry.order_id for entry in gooten_api.writes()] == [new]
     xcoms = xcom_values(DAG_ID, dag_run.run_id)
-    assert xcoms[("check_request", "return_value", -1)] == [new, held]
+    assert xcoms[("check_request", "order_ids", -1)] == [new, held]
     results = {r["order_id"]: r for r in xcoms[("change_status", "return_value", -1)]}
     assert {oid: r["outcome"] for oid, r in results.items()} == {new: "updated", held: "unchanged"}
     assert results[new]["previous_statuses"] == ["New", "New"]
