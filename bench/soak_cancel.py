@@ -30,10 +30,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bench.soak import CONN_ID, FAILING, SoakConfig, _env, _RecordingTaskInstance, cause_of
+from bench.soak import (
+    CONN_ID,
+    FAILING,
+    SoakConfig,
+    SoakReport,
+    _env,
+    _RecordingTaskInstance,
+    cause_of,
+    soak_api,
+    soak_connection,
+)
 
 #: Operator runs the orders are split into (the status soak runs one per target: four).
 RUNS = 4
@@ -66,18 +76,8 @@ class CancelSoakOrder:
 
 
 @dataclass
-class CancelSoakReport:
+class CancelSoakReport(SoakReport):
     """What the cancel run did, and every property that did not hold (none: it passed)."""
-
-    config: SoakConfig
-    seconds: float = 0.0
-    counts: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """True when every property held."""
-        return not self.problems
 
     @property
     def failure_limit(self) -> int:
@@ -250,19 +250,10 @@ def run_cancel_soak(config: SoakConfig | None = None) -> CancelSoakReport:
     from airflow.providers.common.compat.sdk import AirflowException
 
     from gooten_provider.operators.item_cancel import GootenCancelOrderItemsOperator
-    from gooten_provider.testing import GootenApiServer
 
     config = config or SoakConfig()
     report = CancelSoakReport(config=config)
-    api = GootenApiServer(
-        latency=config.latency,
-        fault_rate=0.0,  # no faults while seeding
-        seed=config.seed,
-        retry_after=config.retry_after,
-        slow_seconds=config.slow_seconds,
-        rate_limit=config.rate_limit,
-        rate_burst=config.rate_burst,
-    )
+    api = soak_api(config)
     orders = [
         CancelSoakOrder(
             api.add_order(statuses=list(statuses))["Id"], label, statuses, expected_cancel_outcome(statuses)
@@ -285,19 +276,8 @@ def run_cancel_soak(config: SoakConfig | None = None) -> CancelSoakReport:
 
     started = time.perf_counter()
     with api:
-        connection = {
-            "conn_type": "gooten",
-            "login": api.recipe_id,
-            "password": api.billing_key,
-            "host": api.base_url,
-            "extra": {
-                "timeout": config.timeout,
-                "max_retries": config.max_retries,
-                "backoff_factor": config.backoff_factor,
-            },
-        }
         api.set_fault_rate(config.fault_rate, config.fault_kinds, seed=config.seed)
-        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection)):
+        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(soak_connection(api, config))):
             for run in range(RUNS):
                 batch = ids[run::RUNS]
                 rival = threading.Thread(

@@ -5,7 +5,6 @@ lost; these tests hold that the re-send is never *applied* twice: the local API'
 applied cancellations (``cancellation_counts``), which must be at most one.
 """
 
-import threading
 import time
 
 import pytest
@@ -13,26 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 
 from gooten_provider.testing.order_cancel import cancellation_counts, cancellations
 from tests.operators.test_item_cancel import cancel, ids_of
-
-
-def cancel_concurrently(*runs):
-    """Run the operator in threads at once, each with its ``(ti, kwargs)``; return each one's records."""
-    results: list[object] = [None] * len(runs)
-    start = threading.Barrier(len(runs))
-
-    def go(index, ti, kwargs):
-        start.wait()
-        try:
-            results[index] = cancel(ti, **kwargs)
-        except AirflowException:
-            results[index] = ti.xcoms["return_value"]
-
-    threads = [threading.Thread(target=go, args=(i, ti, kw)) for i, (ti, kw) in enumerate(runs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+from tests.operators.test_write_safety import _run_concurrently
 
 
 def wait_for_cancellations(api, order_id, count, timeout=10.0):
@@ -121,9 +101,10 @@ def test_items_moving_to_production_before_the_write_end_ineligible_not_failed(a
 def test_two_tasks_cancelling_the_same_orders_at_once_cancel_each_item_once(api, ti):
     api.latency = 0.005
     ids = [api.add_order(statuses=["Hold", "Pending"])["Id"] for _ in range(30)]
-    first, second = cancel_concurrently(
+    first, second = _run_concurrently(
         (ti, {"order_ids": ids, "max_workers": 6, "task_id": "a"}),
         (type(ti)(), {"order_ids": list(reversed(ids)), "max_workers": 6, "task_id": "b"}),
+        runner=cancel,
     )
     for order_id in ids:
         mine = sorted(r["outcome"] for r in [*first, *second] if r["order_id"] == order_id)
