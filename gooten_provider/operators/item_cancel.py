@@ -91,18 +91,20 @@ def item_ids_by_order(item_ids: object, order_ids: Sequence[str], *, task_id: st
     wanted = parse_item_ids(item_ids, task_id=task_id)
     if wanted is None:
         return {}
-    _require_same_orders(wanted, {order_id.casefold(): order_id for order_id in order_ids}, task_id)
+    given = {str(key).strip().casefold(): str(key).strip() for key in _as_mapping(item_ids, task_id) or {}}
+    _require_same_orders(given, {order_id.casefold(): order_id for order_id in order_ids}, task_id)
     return wanted
 
 
-def _require_same_orders(wanted: Mapping[str, ItemIds], in_batch: Mapping[str, str], task_id: str) -> None:
-    strangers = sorted(set(wanted) - set(in_batch))
+def _require_same_orders(given: Mapping[str, str], in_batch: Mapping[str, str], task_id: str) -> None:
+    """Both map case-folded order ids to the ids as written: item_ids' keys, and the batch's orders."""
+    strangers = [order_id for folded, order_id in given.items() if folded not in in_batch]
     if strangers:
         raise ValueError(
             f"{task_id}: item_ids names order(s) not in order_ids: {_first(strangers)}. Give item ids only "
             "for the orders to cancel, or add these orders to order_ids."
         )
-    missing = [order_id for folded, order_id in in_batch.items() if folded not in wanted]
+    missing = [order_id for folded, order_id in in_batch.items() if folded not in given]
     if missing:
         raise ValueError(
             f"{task_id}: item_ids has no entry for order(s) {_first(missing)}. Name every order of order_ids "

@@ -916,9 +916,9 @@ CANCEL_OPERATOR_CASES: tuple[Case, ...] = (
         "cancel-operator",
         "`item_ids` naming an order that is not in `order_ids`",
         CANCEL_OPERATOR_RUN,
-        lambda env: execute_cancel(env, {"{order_id}": None, SAFE_A: [100101]}),
+        lambda env: execute_cancel(env, {"{order_id}": None, SAFE_A.upper(): [100101]}),
         ValueError,
-        f"cancel_items: item_ids names order(s) not in order_ids: {SAFE_A.casefold()}. Give item ids only "
+        f"cancel_items: item_ids names order(s) not in order_ids: {SAFE_A.upper()}. Give item ids only "
         "for the orders to cancel, or add these orders to order_ids.",
         0,
         "order ids are matched ignoring letter case",
