@@ -2,7 +2,8 @@
 
 Used by ``make soak`` (``python -m bench.soak``, 2,000 orders) and by ``tests/soak/test_soak.py``
 (200 orders): both call :func:`run_soak`, which runs the operator and then :func:`check_soak`, the one
-place the properties are checked:
+place the properties are checked (``make soak`` then runs the item cancellation's soak with the same
+settings: :mod:`bench.soak_cancel`):
 
 1. every order has exactly one outcome, and it is the one its statuses call for (or ``failed``);
 2. every eligible order not reported ``failed`` is at its target in the local API; no other order changed;
@@ -44,7 +45,10 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gooten_provider.testing import GootenApiServer
 
 #: The transport faults the issue names: HTTP 500/502/503, 429 with Retry-After, a connection reset before
 #: anything is applied, a write applied but its response lost, and a reply slower than the client's timeout.
@@ -466,39 +470,49 @@ def _env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-def run_soak(config: SoakConfig | None = None) -> SoakReport:
-    """Seed a local Gooten API, run the operator once per target over its orders, then check everything."""
-    from airflow.providers.common.compat.sdk import AirflowException
-
-    from gooten_provider.operators.gooten import GootenOrderStatusOperator
+def soak_api(config: SoakConfig) -> GootenApiServer:
+    """The local Gooten API of a soak, not started: throttled like a gateway, no faults while it is seeded."""
     from gooten_provider.testing import GootenApiServer
 
-    config = config or SoakConfig()
-    report = SoakReport(config=config)
-    api = GootenApiServer(
+    return GootenApiServer(
         latency=config.latency,
-        fault_rate=0.0,  # no faults while seeding; switched on below
+        fault_rate=0.0,  # switched on once the orders are seeded
         seed=config.seed,
         retry_after=config.retry_after,
         slow_seconds=config.slow_seconds,
         rate_limit=config.rate_limit,
         rate_burst=config.rate_burst,
     )
-    orders = []
-    for target, label, statuses in plan_orders(config.orders, config.seed):
-        order_id = api.add_order(statuses=list(statuses))["Id"]
-        orders.append(SoakOrder(order_id, target, label, statuses, expected_outcome(statuses, target)))
-    connection = {
+
+
+def soak_connection(api: GootenApiServer, config: SoakConfig) -> dict[str, Any]:
+    """The Airflow connection (JSON form) of a soak: the running API, the soak's client settings."""
+    return {
         "conn_type": "gooten",
         "login": api.recipe_id,
         "password": api.billing_key,
-        "host": None,
+        "host": api.base_url,
         "extra": {
             "timeout": config.timeout,
             "max_retries": config.max_retries,
             "backoff_factor": config.backoff_factor,
         },
     }
+
+
+def run_soak(config: SoakConfig | None = None) -> SoakReport:
+    """Seed a local Gooten API, run the operator once per target over its orders, then check everything."""
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    from gooten_provider.operators.gooten import GootenOrderStatusOperator
+
+    config = config or SoakConfig()
+    report = SoakReport(config=config)
+    api = soak_api(config)
+    orders = []
+    for target, label, statuses in plan_orders(config.orders, config.seed):
+        order_id = api.add_order(statuses=list(statuses))["Id"]
+        orders.append(SoakOrder(order_id, target, label, statuses, expected_outcome(statuses, target)))
     results: list[dict[str, Any]] = []
     rival_results: list[dict[str, Any]] = []
     task_errors: list[str] = []
@@ -520,9 +534,8 @@ def run_soak(config: SoakConfig | None = None) -> SoakReport:
 
     started = time.perf_counter()
     with api:
-        connection["host"] = api.base_url
         api.set_fault_rate(config.fault_rate, config.fault_kinds, seed=config.seed)
-        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection)):
+        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(soak_connection(api, config))):
             for target in TARGETS:
                 ids = [order.order_id for order in orders if order.target == target]
                 if not ids:
@@ -587,7 +600,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = os.path.join(os.environ["AIRFLOW_HOME"], "soak-task.log")
     _task_logs_to(log_path)
     print(f"task log lines (warnings and errors): {log_path}", flush=True)
+    from bench.soak_cancel import cancel_markdown, run_cancel_soak
+
     reports = []
+    cancel_reports = []
     for offset in range(args.seeds):
         config = SoakConfig(
             orders=args.orders,
@@ -602,21 +618,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run_soak(config)
         reports.append(report)
         print(report.format(), flush=True)
+        cancel_reports.append(run_cancel_soak(config))
+        print(cancel_reports[-1].format(), flush=True)
     if args.record:
         from bench.run import record
 
         record(
             "soak",
-            f"{when_line(measured)}\n\n{markdown(reports)}",
-            {"measured": measured, "runs": [_as_json(r) for r in reports]},
+            f"{when_line(measured)}\n\n{markdown(reports)}\n\n{cancel_markdown(cancel_reports)}",
+            {
+                "measured": measured,
+                "runs": [_as_json(r) for r in reports],
+                "cancel_runs": [_as_json(r) for r in cancel_reports],
+            },
         )
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as out:
-            json.dump([_as_json(r) for r in reports], out, indent=2)
-    return 0 if all(report.passed for report in reports) else 1
+            json.dump([_as_json(r) for r in [*reports, *cancel_reports]], out, indent=2)
+    return 0 if all(report.passed for report in [*reports, *cancel_reports]) else 1
 
 
-def _as_json(report: SoakReport) -> dict[str, Any]:
+def _as_json(report: Any) -> dict[str, Any]:
     return {
         "config": report.config.__dict__,
         "seconds": report.seconds,

@@ -1,8 +1,9 @@
 """Hold or cancel Gooten orders that fail data-quality checks in the warehouse.
 
 Shows: common-sql table checks (``SQLTableCheckOperator``, ``SQLColumnCheckOperator``) guarding a batch,
-row-level rules as SQL queries (one task each), ``GootenOrderStatusOperator`` holding and cancelling in
-bulk with a ``dry_run`` param, and an audit task that records every outcome, even when a change failed.
+row-level rules as SQL queries (one task each), ``GootenOrderStatusOperator`` holding and
+``GootenCancelOrderItemsOperator`` cancelling in bulk (held orders included) with a ``dry_run`` param, and an
+audit task that records every outcome, even when a change failed.
 
 Connections:
     ``gooten_warehouse``: the warehouse (SQLite by default; any common-sql database, e.g. PostgreSQL).
@@ -41,7 +42,7 @@ from gooten_examples.results import RESULTS_PATH
 from gooten_examples.rules import CANCEL, HOLD, RULES, decide_actions, seconds_between
 from gooten_examples.warehouse import WAREHOUSE_CONN_ID, batch_start, warehouse_hook
 
-from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.operators.gooten import GootenCancelOrderItemsOperator, GootenOrderStatusOperator
 
 #: The batch a run looks at: orders loaded in the ``batch_hours`` before the run (a SQL literal).
 BATCH_START = "{{ batch_start(dag_run.run_after, params.batch_hours) }}"
@@ -59,10 +60,13 @@ Runs each time the warehouse's orders are updated (Asset `gooten_warehouse_order
    * Hold: invalid shipping address, missing or non-https image URL, prices not adding up to the total.
    * Cancel: same customer and items submitted twice within `duplicate_window_minutes` (the later one),
      orders flagged as test or fraud.
-   * **Cancel wins over Hold** for the same order (a held order can no longer be cancelled via the API).
-3. `hold_orders` / `cancel_orders`: `GootenOrderStatusOperator`, one batch each. Orders Gooten cannot
-   change any more (already in production) are reported as `ineligible`, not failed. Every order's record
-   goes to a results file under the Variable `gooten_results_root` (a retry resumes from it).
+   * **Cancel wins over Hold** for the same order.
+3. `hold_orders`: `GootenOrderStatusOperator` sets `Hold`. `cancel_orders`:
+   `GootenCancelOrderItemsOperator` cancels every item of the orders to cancel (Gooten's `orderCancel`),
+   which also cancels an order Gooten **holds already** (held by an earlier run, when a later rule marks it
+   as fraud or a duplicate): a held order can no longer be changed by a status change. Orders Gooten cannot
+   change or cancel any more (already in production) are reported as `ineligible`, not failed. Every order's
+   record goes to a results file under the Variable `gooten_results_root` (a retry resumes from it).
 4. `audit_outcomes` writes one row per order to `gooten_status_audit` in the warehouse (rules, action,
    status before and after, outcome) and logs a summary. It runs whatever happened before it (trigger
    rule `all_done`), and fails the run when a change failed or when nothing could be decided.
@@ -169,10 +173,10 @@ def gooten_dq_hold_cancel() -> None:
         reason=reason,
         results_path=RESULTS_PATH,
     )
-    cancel = GootenOrderStatusOperator(
+    # Item cancellation, not a status change to Cancelled: it also cancels orders Gooten holds already.
+    cancel = GootenCancelOrderItemsOperator(
         task_id="cancel_orders",
         order_ids=actions["cancel"],
-        status=CANCEL,
         dry_run="{{ params.dry_run }}",
         reason=reason,
         results_path=RESULTS_PATH,

@@ -88,7 +88,15 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.hooks.gooten"]}],
-        "operators": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.operators.gooten"]}],
+        "operators": [
+            {
+                "integration-name": "Gooten",
+                "python-modules": [
+                    "gooten_provider.operators.gooten",
+                    "gooten_provider.operators.item_cancel",
+                ],
+            }
+        ],
         "sensors": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.sensors.gooten"]}],
         "triggers": [{"integration-name": "Gooten", "python-modules": ["gooten_provider.triggers.gooten"]}],
         "transfers": [

@@ -1,9 +1,9 @@
 """The row-level data-quality rules of ``gooten_dq_hold_cancel``, and how their findings become actions.
 
 Each rule is one SQL query in ``gooten_examples/sql/<rule name>.sql`` returning ``(order_id, reason)``
-rows for the orders of the batch that fail it. A rule's action is the Gooten status to set: ``Hold``
-(a person should look at the order) or ``Cancelled`` (the order must not be produced). When an order
-fails rules of both kinds, Cancel wins: a held order can no longer be cancelled through Gooten's API.
+rows for the orders of the batch that fail it. A rule's action is the Gooten status to reach: ``Hold``
+(a person should look at the order) or ``Cancelled`` (the order must not be produced: its items are
+cancelled, which works on a held order too). When an order fails rules of both kinds, Cancel wins.
 
 To add a rule: write ``sql/<name>.sql`` returning ``order_id, reason`` and add a :class:`Rule` to
 :data:`RULES`; the DAG grows one task for it.

@@ -48,7 +48,10 @@ def ineligible_message(statuses: Sequence[str]) -> str:
         f"{', '.join(sorted(CHANGEABLE_FROM_STATUSES))}"
     )
     if "Hold" in blocking:
-        message += " (a held order can only be released by Gooten support or in the Gooten Admin)"
+        message += (
+            " (a held order can only be released by Gooten support or in the Gooten Admin; its items can be"
+            " cancelled with GootenCancelOrderItemsOperator)"
+        )
     return message
 
 

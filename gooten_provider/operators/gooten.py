@@ -1,12 +1,18 @@
-"""Change the status of Gooten orders from an Airflow task: hold, cancel, reset (New) or test-flag."""
+"""Change Gooten orders from an Airflow task: set their status (hold, cancel, reset to New, test-flag).
+
+:class:`GootenOrderBatchOperator` holds what every batch of writes to Gooten shares (the arguments, and the
+execute phases: plan, open the client, run the batch engine, conclude); :class:`GootenOrderStatusOperator`
+sets a status with it. :class:`~gooten_provider.operators.item_cancel.GootenCancelOrderItemsOperator`, the
+item cancellation built on the same base, is importable from here too.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, cast
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
@@ -27,12 +33,16 @@ from gooten_provider.statuses import normalize_target_status
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from gooten_provider.batch.action import EarlierWrite
+    from gooten_provider.batch.action import EarlierWrite, OrderAction
     from gooten_provider.batch.report import BatchLog, BatchTally
     from gooten_provider.batch.results import ResultsJournal, ResultsWriteError
     from gooten_provider.batch.results_reader import EarlierResults
     from gooten_provider.batch.stop import BatchStop
     from gooten_provider.client.sync_client import GootenClient
+    from gooten_provider.operators.item_cancel import GootenCancelOrderItemsOperator  # noqa: F401  # __getattr__
+
+#: Builds a batch's action once the client is open (an operator checks its arguments before that).
+ActionFactory = Callable[["GootenClient"], "OrderAction[Any]"]
 
 # Failures are listed one per line in the task's error; past this many the rest are counted.
 _MAX_FAILURES_IN_MESSAGE = 20
@@ -116,85 +126,44 @@ class _Run:
         return sorted(self.records, key=lambda record: position[record["order_id"]])
 
 
-def _fail_orders(tally: BatchTally, target: str, where: str) -> NoReturn:
+class Wording(NamedTuple):
+    """How an operator's messages name its change (``be set to Hold``, ``already Hold``, ``to Hold``)."""
+
+    #: What an order could not do: "could not {failed}".
+    failed: str
+    #: An order that needs nothing: "orders {done} are left unchanged".
+    done: str
+    #: What the task does: "Changing 3 order(s){change}".
+    change: str
+
+
+def _fail_orders(tally: BatchTally, wording: Wording, where: str) -> NoReturn:
     """Fail the task naming the failing orders; ineligible ones alone fail it without retries."""
     lines = [
         f"  {r['order_id']} ({r['outcome']}): {r['error']}" for r in tally.failed[:_MAX_FAILURES_IN_MESSAGE]
     ]
     if tally.failures > _MAX_FAILURES_IN_MESSAGE:
         lines.append(f"  ... and {tally.failures - _MAX_FAILURES_IN_MESSAGE} more (see {where}).")
-    message = (
-        f"{tally.failures} of {tally.total} Gooten order(s) could not be set to {target}:\n"
-        + "\n".join(lines)
+    message = f"{tally.failures} of {tally.total} Gooten order(s) could not {wording.failed}:\n" + "\n".join(
+        lines
     )
     if tally.counts().get(Outcome.INELIGIBLE, 0) == tally.failures:
         raise AirflowFailException(message)  # retrying cannot make an order eligible again
     raise AirflowException(message)
 
 
-class GootenOrderStatusOperator(BaseOperator):
-    """Set Gooten orders to a status (``Hold``, ``Cancelled``, ``New`` or ``Test``), safely and in bulk.
+class GootenOrderBatchOperator(BaseOperator):
+    """The base of the operators that write to Gooten orders in bulk, one record per order.
 
-    Each order is read first. Orders already at the target end ``unchanged`` and orders Gooten cannot
-    change any more (in production, on ``Hold``, ...) end ``ineligible``, without a write. The others are
-    written once; a write whose response is lost is settled by reading the order again, and re-sent only
-    when the order shows it never took effect. So a retry or a rerun of the task is safe: orders already
-    done come back ``unchanged``.
-
-    Without ``results_path``, the task returns (XCom ``return_value``) one record per order::
-
-        {"order_id": "1-ab...", "outcome": "updated", "previous_statuses": ["New"], "status": "Hold",
-         "error": None, "reason": "address check failed"}
-
-    ``outcome`` is one of ``updated``, ``unchanged``, ``ineligible``, ``failed``, ``unknown`` (a write whose
-    answer was lost and that reading the order could not settle; see docs/reference.md) and, in a dry run,
-    ``dry_run`` (with ``dry_run_outcome`` telling what would have happened). Every order is attempted; then
-    the task fails if any order ``failed`` or is ``unknown`` (or was ``ineligible`` with
-    ``fail_on_ineligible``), naming each one and why, after the records are pushed to XCom, so downstream
-    tasks read them either way.
-
-    With ``results_path``, every record is written as JSON Lines under it while the batch runs, and the task
-    returns a summary instead, ``{"total", "counts", "failed" (at most 100 failing records),
-    "results_path", "attempt"}``; a retry resumes from the records there. Read the records back with
-    :func:`gooten_provider.operators.order_results.read_order_results`, whichever was returned.
-
-    ``on_kill()`` (Airflow's SIGTERM) and an ``execution_timeout`` stop the batch cleanly: no order is
-    started after it, orders in flight finish their current step, every order gets its record, the records
-    are pushed, and the task fails saying that a retry is safe. See docs/reference.md.
-
-    :param order_ids: one Gooten order id (Safe ID) or a list of them; templated, so it takes Jinja,
-        ``params`` or an ``XComArg``. A rendered string holding a list literal, or ids separated by commas
-        or newlines, is split. Duplicates are dropped (letter case ignored). An empty list skips the task.
-        Each id must have the shape of a Gooten Safe ID (``{number}-{GUID}``), checked before any request.
-    :param status: the target status, one of ``Cancelled``, ``New``, ``Test``, ``Hold`` (any case);
-        templated. A literal invalid status fails when the DAG is parsed.
-    :param gooten_conn_id: the Gooten connection; templated.
-    :param dry_run: read every order and report what would happen, without writing; templated (a trigger
-        form's boolean or ``"true"``/``"false"`` text). Anything else, ``None`` and empty text included, is
-        an error before any request: a missing value never turns a dry run into a real one.
-    :param max_workers: orders in flight at once, sharing one pooled HTTP session.
-    :param fail_on_ineligible: also fail the task when an order could not be changed any more.
-    :param reason: free text recorded with each change in the log and the results (Gooten has no field for
-        it); templated.
-    :param requests_per_second: an optional cap on the request rate to Gooten for this task.
-    :param throttle_timeout: seconds each request keeps being retried while Gooten answers 429 (throttling)
-        before its order fails; default: the connection's ``throttle_timeout`` extra, else 300. Requests are
-        paced at a rate learnt from the 429s unless the connection sets ``adaptive_rate`` to false.
-    :param check_order_ids: require Gooten's Safe ID shape of every id (default); turn it off for an account
-        whose ids have another shape.
-    :param results_path: where to keep every order's record durably (an ``ObjectStoragePath``, or a URI
-        such as ``file:///data/gooten/{{ run_id }}/{{ ti.task_id }}`` or
-        ``s3://aws_default@bucket/gooten/{{ run_id }}``), one per task instance; templated. See
-        :mod:`gooten_provider.batch.results`.
-    :param rate_limit_conn_id: an Airflow connection of type ``redis`` where every task on this Gooten
-        account shares one pace (one rate, one ``Retry-After`` pause); default: the Gooten connection's
-        ``rate_limit_conn_id`` extra, else none (the task paces itself); ``""`` turns the extra's off;
-        templated. See docs/reference.md, "Throttling".
+    It holds what every such operator shares: the arguments (``order_ids``, ``dry_run``, ``max_workers``,
+    ``results_path``, ``reason``, ``fail_on_ineligible``, ...; see :class:`GootenOrderStatusOperator`), and
+    the execute phases: plan (render and check the arguments, before any request), open the client, run the
+    batch engine with the subclass's action (:mod:`gooten_provider.batch.action`), conclude (the XCom, and
+    how the task ends). A subclass gives :meth:`_target`, :meth:`_prepare_action` and :meth:`_wording`.
     """
 
     template_fields: Sequence[str] = (
         "order_ids",
-        "status",
         "gooten_conn_id",
         "dry_run",
         "reason",
@@ -209,7 +178,6 @@ class GootenOrderStatusOperator(BaseOperator):
         self,
         *,
         order_ids: str | Sequence[str] | Any,
-        status: str,
         gooten_conn_id: str = GootenHook.default_conn_name,
         dry_run: bool | str = False,
         max_workers: int = 4,
@@ -225,8 +193,6 @@ class GootenOrderStatusOperator(BaseOperator):
         super().__init__(**kwargs)
         if order_ids is None:
             raise ValueError(f"{self.task_id}: order_ids is required: one order id or a list of them.")
-        if not is_template(status):
-            status = normalize_target_status(status)
         if not is_template(dry_run):
             _as_bool(dry_run, "dry_run")
         if not isinstance(max_workers, int) or max_workers < 1:
@@ -240,7 +206,6 @@ class GootenOrderStatusOperator(BaseOperator):
         except GootenConfigurationError as exc:
             raise ValueError(f"{self.task_id}: {exc}") from None
         self.order_ids = order_ids
-        self.status = status
         self.gooten_conn_id = gooten_conn_id
         self.dry_run = dry_run  # type: ignore[assignment,method-assign]  # the templated field's name
         self.max_workers = max_workers
@@ -269,9 +234,10 @@ class GootenOrderStatusOperator(BaseOperator):
         ends), as ``HttpOperator.execute`` hands off.
         """
         plan = self._plan()
+        make_action = self._prepare_action(plan)
         hook, client = self._open_client()
         try:
-            run = self._run(plan, client, context)
+            run = self._run(plan, make_action(client), client, context)
         finally:
             client.close()
         if len(plan.order_ids) == 1:  # read by the "Gooten order" link when the task ends
@@ -282,7 +248,7 @@ class GootenOrderStatusOperator(BaseOperator):
         """The rendered arguments, checked before any request; no order ids skips the task."""
         from gooten_provider.operators.order_results import storage_path
 
-        target = normalize_target_status(self.status)
+        target = self._target()
         dry_run = _as_bool(self.dry_run, "dry_run")
         reason = str(self.reason).strip() if self.reason is not None else ""
         order_ids = parse_task_order_ids(
@@ -313,12 +279,23 @@ class GootenOrderStatusOperator(BaseOperator):
             raise
         return hook, client
 
-    def _run(self, plan: _Plan, client: GootenClient, context: Context) -> _Run:
+    def _target(self) -> str:
+        """The rendered target, as the records name it (their ``status``)."""
+        raise NotImplementedError
+
+    def _prepare_action(self, plan: _Plan) -> ActionFactory:
+        """Check what the action needs of the rendered arguments (before any request); build it later."""
+        raise NotImplementedError
+
+    def _wording(self, target: str) -> Wording:
+        """How the task's messages name the change."""
+        raise NotImplementedError
+
+    def _run(self, plan: _Plan, action: OrderAction[Any], client: GootenClient, context: Context) -> _Run:
         """Run the batch (resuming earlier tries under ``results_path``): every order gets its record."""
         from gooten_provider.batch.engine import run_batch
         from gooten_provider.batch.order_change import ChangeSettings
         from gooten_provider.batch.report import BatchLog, BatchTally
-        from gooten_provider.batch.status_change import StatusChange
         from gooten_provider.batch.stop import BatchStop
 
         is_failure = partial(is_failing, fail_on_ineligible=self.fail_on_ineligible)
@@ -339,7 +316,7 @@ class GootenOrderStatusOperator(BaseOperator):
         workers = min(self.max_workers, max(1, len(to_run)))
         self._log_start(plan, len(to_run), workers)
         run_batch(
-            StatusChange(client, plan.target),
+            action,
             to_run,
             ChangeSettings(
                 dry_run=plan.dry_run,
@@ -357,10 +334,10 @@ class GootenOrderStatusOperator(BaseOperator):
 
     def _log_start(self, plan: _Plan, orders: int, workers: int) -> None:
         self.log.info(
-            "%s %d order(s) to %s%s%s.",
+            "%s %d order(s)%s%s%s.",
             "Dry run: reading" if plan.dry_run else "Changing",
             orders,
-            plan.target,
+            self._wording(plan.target).change,
             f", {workers} at a time" if workers > 1 else "",
             f", reason: {plan.reason}" if plan.reason else "",
         )
@@ -388,7 +365,7 @@ class GootenOrderStatusOperator(BaseOperator):
         if run.stop.task_stopped:
             resumes = plan.results_path is not None
             self._fail_stopped(run.stop, run.tally, total, plan.target, where, resumes=resumes)
-        _fail_orders(run.tally, plan.target, where)
+        _fail_orders(run.tally, self._wording(plan.target), where)
 
     def _open_results(
         self, plan: _Plan, try_number: int, tally: BatchTally, stop: BatchStop
@@ -472,7 +449,7 @@ class GootenOrderStatusOperator(BaseOperator):
         retry = (
             "it resumes from these records: orders already done are neither read nor written again"
             if resumes
-            else f"every order is read first, and orders already {target} are left unchanged"
+            else f"every order is read first, and orders {self._wording(target).done} are left unchanged"
         )
         counts = ", ".join(f"{outcome} {n}" for outcome, n in tally.counts().items() if n)
         why = str(stop.reason)
@@ -492,3 +469,98 @@ class GootenOrderStatusOperator(BaseOperator):
         """Stop the batch cleanly (Airflow calls this on SIGTERM, and after an ``execution_timeout``)."""
         if self._batch_stop is not None:
             self._batch_stop.stop_task(_ON_KILL_REASON)
+
+
+class GootenOrderStatusOperator(GootenOrderBatchOperator):
+    """Set Gooten orders to a status (``Hold``, ``Cancelled``, ``New`` or ``Test``), safely and in bulk.
+
+    Each order is read first. Orders already at the target end ``unchanged`` and orders Gooten cannot
+    change any more (in production, on ``Hold``, ...) end ``ineligible``, without a write. The others are
+    written once; a write whose response is lost is settled by reading the order again, and re-sent only
+    when the order shows it never took effect. So a retry or a rerun of the task is safe: orders already
+    done come back ``unchanged``.
+
+    Without ``results_path``, the task returns (XCom ``return_value``) one record per order::
+
+        {"order_id": "1-ab...", "outcome": "updated", "previous_statuses": ["New"], "status": "Hold",
+         "error": None, "reason": "address check failed"}
+
+    ``outcome`` is one of ``updated``, ``unchanged``, ``ineligible``, ``failed``, ``unknown`` (a write whose
+    answer was lost and that reading the order could not settle; see docs/reference.md) and, in a dry run,
+    ``dry_run`` (with ``dry_run_outcome`` telling what would have happened). Every order is attempted; then
+    the task fails if any order ``failed`` or is ``unknown`` (or was ``ineligible`` with
+    ``fail_on_ineligible``), naming each one and why, after the records are pushed to XCom, so downstream
+    tasks read them either way.
+
+    With ``results_path``, every record is written as JSON Lines under it while the batch runs, and the task
+    returns a summary instead, ``{"total", "counts", "failed" (at most 100 failing records),
+    "results_path", "attempt"}``; a retry resumes from the records there. Read the records back with
+    :func:`gooten_provider.operators.order_results.read_order_results`, whichever was returned.
+
+    ``on_kill()`` (Airflow's SIGTERM) and an ``execution_timeout`` stop the batch cleanly: no order is
+    started after it, orders in flight finish their current step, every order gets its record, the records
+    are pushed, and the task fails saying that a retry is safe. See docs/reference.md.
+
+    :param order_ids: one Gooten order id (Safe ID) or a list of them; templated, so it takes Jinja,
+        ``params`` or an ``XComArg``. A rendered string holding a list literal, or ids separated by commas
+        or newlines, is split. Duplicates are dropped (letter case ignored). An empty list skips the task.
+        Each id must have the shape of a Gooten Safe ID (``{number}-{GUID}``), checked before any request.
+    :param status: the target status, one of ``Cancelled``, ``New``, ``Test``, ``Hold`` (any case);
+        templated. A literal invalid status fails when the DAG is parsed.
+    :param gooten_conn_id: the Gooten connection; templated.
+    :param dry_run: read every order and report what would happen, without writing; templated (a trigger
+        form's boolean or ``"true"``/``"false"`` text). Anything else, ``None`` and empty text included, is
+        an error before any request: a missing value never turns a dry run into a real one.
+    :param max_workers: orders in flight at once, sharing one pooled HTTP session.
+    :param fail_on_ineligible: also fail the task when an order could not be changed any more.
+    :param reason: free text recorded with each change in the log and the results (Gooten has no field for
+        it); templated.
+    :param requests_per_second: an optional cap on the request rate to Gooten for this task.
+    :param throttle_timeout: seconds each request keeps being retried while Gooten answers 429 (throttling)
+        before its order fails; default: the connection's ``throttle_timeout`` extra, else 300. Requests are
+        paced at a rate learnt from the 429s unless the connection sets ``adaptive_rate`` to false.
+    :param check_order_ids: require Gooten's Safe ID shape of every id (default); turn it off for an account
+        whose ids have another shape.
+    :param results_path: where to keep every order's record durably (an ``ObjectStoragePath``, or a URI
+        such as ``file:///data/gooten/{{ run_id }}/{{ ti.task_id }}`` or
+        ``s3://aws_default@bucket/gooten/{{ run_id }}``), one per task instance; templated. See
+        :mod:`gooten_provider.batch.results`.
+    :param rate_limit_conn_id: an Airflow connection of type ``redis`` where every task on this Gooten
+        account shares one pace (one rate, one ``Retry-After`` pause); default: the Gooten connection's
+        ``rate_limit_conn_id`` extra, else none (the task paces itself); ``""`` turns the extra's off;
+        templated. See docs/reference.md, "Throttling".
+    """
+
+    template_fields: Sequence[str] = (
+        "order_ids",
+        "status",
+        "gooten_conn_id",
+        "dry_run",
+        "reason",
+        "results_path",
+        "rate_limit_conn_id",
+    )
+
+    def __init__(self, *, order_ids: str | Sequence[str] | Any, status: str, **kwargs: Any) -> None:
+        super().__init__(order_ids=order_ids, **kwargs)
+        self.status = status if is_template(status) else normalize_target_status(status)
+
+    def _target(self) -> str:
+        return normalize_target_status(self.status)
+
+    def _prepare_action(self, plan: _Plan) -> ActionFactory:
+        from gooten_provider.batch.status_change import StatusChange
+
+        return lambda client: StatusChange(client, plan.target)
+
+    def _wording(self, target: str) -> Wording:
+        return Wording(f"be set to {target}", f"already {target}", f" to {target}")
+
+
+def __getattr__(name: str) -> Any:
+    """``GootenCancelOrderItemsOperator`` from here, loaded on first use (it builds on this module)."""
+    if name == "GootenCancelOrderItemsOperator":
+        from gooten_provider.operators.item_cancel import GootenCancelOrderItemsOperator
+
+        return GootenCancelOrderItemsOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

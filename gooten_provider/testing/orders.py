@@ -156,7 +156,11 @@ def build_order(
         for index, given in enumerate(given_items):
             default_status = names[min(index, len(names) - 1)] if names else "New"
             item = build_item(str(given.get("Status", default_status)), gooten_id, index, source_id)
+            own_id = item["Images"][0]["OrderItemId"]
             item.update(copy.deepcopy(dict(given)))
+            for image in item.get("Images") or []:  # Gooten's images always name their order item
+                if isinstance(image, dict):
+                    image.setdefault("OrderItemId", own_id)
             items.append(item)
     else:
         items = [build_item(status, gooten_id, index, source_id) for index, status in enumerate(names)]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gooten_provider.operators.order_results import read_order_results
+from gooten_provider.testing.order_cancel import cancellation_counts, cancellations
 
 from . import audit_rows, load_dag, set_connections, task_states, xcom_values
 
@@ -41,6 +42,8 @@ EXPECTED = {
         "Cancelled",
     ),
     "fraud-in-production": ("flagged_test_or_fraud", "Cancelled", "ineligible", "InProduction"),
+    # held by an earlier run, now flagged: only an item cancellation can cancel it
+    "held-then-fraud": ("flagged_test_or_fraud", "Cancelled", "updated", "Cancelled"),
 }
 UNTOUCHED = {
     "clean": "New",
@@ -66,6 +69,27 @@ class World:
         return statuses.pop()
 
 
+def item_ids(api: Any, order_id: str) -> list[int]:
+    return [item["Images"][0]["OrderItemId"] for item in api.order(order_id)["Items"]]
+
+
+def held_then_fraud() -> Any:
+    """An order Gooten holds already (an earlier run held it) that the fraud rule flags now."""
+    from gooten_examples.seed import GOOD_ADDRESS, SeedItem, SeedOrder, safe_id
+
+    item = SeedItem("CanvsWrp-BlkWrp-12x12", 1, 24.50, "https://images.example.com/eve.png")
+    return SeedOrder(
+        order_id=safe_id(3901, "held-then-fraud"),
+        source_id="held-then-fraud",
+        customer_id="cust-eve",
+        items=(item, item),
+        address=GOOD_ADDRESS,
+        created_minutes_ago=110,
+        flagged_fraud=True,
+        gooten_statuses=("Hold", "Hold"),
+    )
+
+
 def make_world(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, orders: list[Any] | None = None, **build: Any
 ) -> Iterator[World]:
@@ -73,7 +97,7 @@ def make_world(
 
     from gooten_provider.testing import GootenApiServer
 
-    orders = demo_orders() if orders is None else orders
+    orders = [*demo_orders(), held_then_fraud()] if orders is None else orders
     warehouse = build_sqlite_warehouse(tmp_path / "warehouse.db", orders, **build)
     with GootenApiServer(orders=gooten_order_specs(orders)) as api:
         set_connections(monkeypatch, api, warehouse)
@@ -94,9 +118,15 @@ def test_holds_and_cancels_the_failing_orders_and_audits_every_outcome(world: Wo
     for label, status in UNTOUCHED.items():
         assert world.status(label) == status, label
     # Only the orders that changed were written to; ineligible and unchanged ones were only read.
-    written = {entry.order_id for entry in world.api.writes()}
-    changed = {world.ids[label] for label, expected in EXPECTED.items() if expected[2] == "updated"}
-    assert written == changed
+    held = {entry.order_id for entry in world.api.writes()}
+    cancelled = {entry.order_id for entry in cancellations(world.api.journal)}
+    changed = {label for label, expected in EXPECTED.items() if expected[2] == "updated"}
+    assert held == {world.ids[label] for label in changed if EXPECTED[label][1] == "Hold"}
+    assert cancelled == {world.ids[label] for label in changed if EXPECTED[label][1] == "Cancelled"}
+    # every item of each order cancelled, each once
+    assert cancellation_counts(world.api.journal) == {
+        item: 1 for order_id in cancelled for item in item_ids(world.api, order_id)
+    }
 
     rows = {row["order_id"]: row for row in audit_rows(world.warehouse, dag_run.run_id)}
     assert set(rows) == {world.ids[label] for label in EXPECTED}
@@ -136,7 +166,7 @@ def test_holds_and_cancels_the_failing_orders_and_audits_every_outcome(world: Wo
     assert cancelled == {world.ids[label]: e[2] for label, e in EXPECTED.items() if e[1] == "Cancelled"}
     assert xcoms[("audit_outcomes", "return_value", -1)] == {
         "Cancelled ineligible": 1,
-        "Cancelled updated": 3,
+        "Cancelled updated": 4,
         "Hold unchanged": 1,
         "Hold updated": 4,
     }
@@ -146,8 +176,8 @@ def test_dry_run_changes_nothing_but_audits_what_would_happen(world: World) -> N
     dag_run = load_dag(DAG_ID).test(run_conf={"dry_run": True})
 
     assert dag_run.state == "success", task_states(dag_run)
-    assert world.api.writes() == []
-    initial = {"fraud-in-production": "InProduction", "already-held": "Hold"}
+    assert world.api.writes() == [] and cancellations(world.api.journal) == []
+    initial = {"fraud-in-production": "InProduction", "already-held": "Hold", "held-then-fraud": "Hold"}
     for label in EXPECTED:
         assert world.status(label) == initial.get(label, "New"), label
     rows = {row["order_id"]: row for row in audit_rows(world.warehouse, dag_run.run_id)}

@@ -58,6 +58,7 @@ from gooten_provider.exceptions import (
 from gooten_provider.hooks.connection_lookup import JSON_FORM
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.operators.item_cancel import GootenCancelOrderItemsOperator
 from gooten_provider.operators.order_results import read_order_results
 from gooten_provider.project_urls import doc_url
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
@@ -401,6 +402,7 @@ SECTIONS = {
     "local-api": "The local Gooten API (`gooten_provider.testing`)",
     "export": "Orders export (`GootenOrdersToObjectStorageOperator`)",
     "cancel": "Item cancellation (`GootenHook.cancel_order_items`)",
+    "cancel-operator": "Item cancellation operator (`GootenCancelOrderItemsOperator`)",
 }
 
 HOOK_UPDATE = "`GootenHook.update_order_status`, before any request"
@@ -874,6 +876,113 @@ CANCEL_CASES: tuple[Case, ...] = (
         check=cancelled,
     ),
 )
+
+
+CANCEL_OPERATOR_PARSE = "`GootenCancelOrderItemsOperator(...)`, when the DAG is parsed"
+CANCEL_OPERATOR_RUN = "`GootenCancelOrderItemsOperator.execute`, before any request"
+
+
+def cancel_operator(**kwargs: Any) -> GootenCancelOrderItemsOperator:
+    kwargs.setdefault("task_id", "cancel_items")
+    return GootenCancelOrderItemsOperator(**kwargs)
+
+
+def execute_cancel(env: Env, item_ids: Any = None, statuses: str | list[str] = "Hold", **kwargs: Any) -> Any:
+    """Cancel the items of one order; ``item_ids`` given as rendered (``"{order_id}"`` keys filled in)."""
+    order_id = env.order(statuses)
+    op = cancel_operator(order_ids=[order_id], **kwargs)
+    if isinstance(item_ids, dict):
+        item_ids = {key.format(order_id=order_id): value for key, value in item_ids.items()}
+    op.item_ids = item_ids  # as a template or an XComArg would give it
+    return op.execute({"ti": env.ti})
+
+
+CANCEL_OPERATOR_CASES: tuple[Case, ...] = (
+    Case(
+        "cancel-operator-item-ids-not-a-mapping",
+        "cancel-operator",
+        "`item_ids=[100101]` (a list, not a mapping per order)",
+        CANCEL_OPERATOR_PARSE,
+        lambda env: cancel_operator(order_ids=env.order(), item_ids=[100101]),
+        ValueError,
+        "cancel_items: item_ids must map each order id (Safe ID) to the order-item ids to cancel (a list, or "
+        "None for every item of that order), or be None for every item of every order; got list [100101].",
+        0,
+        "the same at run time for a template or an `XComArg` that renders to it; text is read as JSON or "
+        "a dict literal (what Jinja renders of a dict)",
+    ),
+    Case(
+        "cancel-operator-item-ids-stranger",
+        "cancel-operator",
+        "`item_ids` naming an order that is not in `order_ids`",
+        CANCEL_OPERATOR_RUN,
+        lambda env: execute_cancel(env, {"{order_id}": None, SAFE_A.upper(): [100101]}),
+        ValueError,
+        f"cancel_items: item_ids names order(s) not in order_ids: {SAFE_A.upper()}. Give item ids only "
+        "for the orders to cancel, or add these orders to order_ids.",
+        0,
+        "order ids are matched ignoring letter case",
+    ),
+    Case(
+        "cancel-operator-item-ids-missing-order",
+        "cancel-operator",
+        "`item_ids` with no entry for an order of `order_ids`",
+        CANCEL_OPERATOR_RUN,
+        lambda env: _cancel_naming_one_of_two(env),
+        ValueError,
+        "cancel_items: item_ids has no entry for order(s) {order_id}. Name every order of order_ids in "
+        "item_ids, with None to cancel every item of an order (nothing is cancelled by default).",
+        0,
+        "a cancellation cannot be undone, so an order left out is not taken to mean all its items",
+    ),
+    Case(
+        "cancel-operator-item-ids-invalid",
+        "cancel-operator",
+        "`item_ids={order: []}` (no ids for an order)",
+        CANCEL_OPERATOR_RUN,
+        lambda env: execute_cancel(env, {"{order_id}": []}),
+        ValueError,
+        "cancel_items: item_ids of order {order_id}: item_ids is empty: give the order-item ids to cancel, "
+        "or None for every item.",
+        0,
+        "`None` for an order cancels every item of it",
+    ),
+    Case(
+        "cancel-operator-item-unknown",
+        "cancel-operator",
+        "an item id the order does not have",
+        "`GootenCancelOrderItemsOperator.execute`",
+        lambda env: execute_cancel(env, {"{order_id}": [42]}),
+        AirflowException,
+        "1 of 1 Gooten order(s) could not have their items cancelled:\n  {order_id} (failed): could not "
+        "read the order: Order {order_id} has no item(s) 42; its order-item ids are 100101. Nothing was "
+        "cancelled.",
+        2,
+        "the order ends `failed` after one read (and the credentials check); nothing is sent",
+    ),
+    Case(
+        "cancel-operator-ineligible-strict",
+        "cancel-operator",
+        "an item past cancelling (`Shipped`), with `fail_on_ineligible=True`",
+        "`GootenCancelOrderItemsOperator.execute`",
+        lambda env: execute_cancel(env, None, ["Hold", "Shipped"], fail_on_ineligible=True),
+        AirflowFailException,
+        "1 of 1 Gooten order(s) could not have their items cancelled:\n  {order_id} (ineligible): order "
+        "{order_id}: item(s) 100102 (Shipped) are in a status Gooten allows no item cancellation from; it "
+        "allows one only from AccountingIssue, …",
+        2,
+        "without `fail_on_ineligible` the order ends `ineligible` and the task succeeds; nothing is sent, "
+        "not even for the held item",
+        check=pushed_results("ineligible"),
+    ),
+)
+
+
+def _cancel_naming_one_of_two(env: Env) -> Any:
+    named = env.api.add_order(statuses="Hold")["Id"]
+    op = cancel_operator(order_ids=[named, env.order("Hold")])
+    op.item_ids = {named: None}
+    return op.execute({"ti": env.ti})
 
 
 CASES: tuple[Case, ...] = (
@@ -2370,6 +2479,7 @@ CASES: tuple[Case, ...] = (
     ),
     *EXPORT_CASES,
     *CANCEL_CASES,
+    *CANCEL_OPERATOR_CASES,
 )
 
 

@@ -77,6 +77,7 @@ def test_a_batch_mixing_every_outcome(api, ti):
     }
     results = by_id(results)
     assert "released by Gooten support" in results[held]["error"]
+    assert "its items can be cancelled with GootenCancelOrderItemsOperator" in results[held]["error"]
     assert "InProduction" in results[in_production]["error"]
     assert results[mixed]["previous_statuses"] == ["New", "Shipped"]
     assert "could not read the order" in results[unknown]["error"]

@@ -65,15 +65,15 @@ def test_a_change_to_new_still_not_seen_after_the_settle_window_is_unknown_and_n
     assert writes and api.item_statuses(order_id) == ["New"]
 
 
-def _run_concurrently(*runs):
-    """Run operator executions in threads at once; return each one's records (pushed or returned)."""
+def _run_concurrently(*runs, runner=run):
+    """Run operator executions (``runner(ti, **kwargs)``) in threads at once; return each one's records."""
     results: list[object] = [None] * len(runs)
     start = threading.Barrier(len(runs))
 
     def go(index, ti, kwargs):
         start.wait()
         try:
-            results[index] = run(ti, **kwargs)
+            results[index] = runner(ti, **kwargs)
         except AirflowException:
             results[index] = ti.xcoms["return_value"]
 

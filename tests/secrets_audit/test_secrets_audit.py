@@ -26,7 +26,7 @@ import pytest
 
 from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
-from gooten_provider.operators.gooten import GootenOrderStatusOperator
+from gooten_provider.operators.gooten import GootenCancelOrderItemsOperator, GootenOrderStatusOperator
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
 from tests.dags import load_dag  # also puts dags/ on sys.path, as Airflow does for the DAG bundle
@@ -109,7 +109,9 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
     # failure paths inside the runs: lost answers, server errors, resets, a refusal
     api.inject_faults(by_label["missing-postal-code"], "lost_response", method="POST")
     api.inject_faults(by_label["http-image"], "500", "reset", method="GET")
-    api.inject_faults(by_label["double-submission"], "refused", method="POST")
+    # the cancellations go through orderCancel: a refusal, and a lost answer settled by reading
+    api.inject_faults(by_label["double-submission"], "refused", method="PUT")
+    api.inject_faults(by_label["test-order"], "lost_response", method="PUT")
     api.inject_search_faults(1, "500", "reset")  # the next searches of page 1: retried, and logged
     today = dt.datetime.now(dt.UTC).date()
     window = {"created_from": (today - dt.timedelta(days=2)).isoformat(), "created_to": today.isoformat()}
@@ -132,6 +134,15 @@ def _run_example_dags(api: GootenApiServer, orders: list[Any], evidence: Evidenc
         (
             "gooten_manual_order_status",
             {"order_ids": [by_label["repeat-order"]], "status": "Test", "dry_run": True, "reason": None},
+        ),
+        (
+            "gooten_manual_order_status",
+            {
+                "order_ids": [by_label["held-on-purpose"], by_label["cancel-too-late"], "404-missing"],
+                "status": "CancelItems",
+                "dry_run": False,
+                "reason": "audit: cancel items",
+            },
         ),
         ("gooten_order_status_history", {"order_ids": [by_label["clean"], "404-missing"]}),
         ("gooten_orders_export", window),
@@ -182,6 +193,7 @@ def _run_hook_operator_and_sensor_paths(api: GootenApiServer, evidence: Evidence
         lambda: hook.update_order_status(ok, "Shipped"),
         lambda: hook.get_order("404-missing"),
         lambda: GootenOrderStatusOperator(task_id="o", order_ids=[ok, "404-x"], status="Hold").execute({}),
+        lambda: GootenCancelOrderItemsOperator(task_id="c", order_ids=[ok, "404-x"]).execute({}),
     ):
         with pytest.raises((GootenApiError, ValueError, Exception)) as info:
             call()
@@ -236,9 +248,12 @@ def test_the_billing_key_never_shows(world, monkeypatch, capfd, caplog, stored):
     assert sum(1 for e in api.journal if e.key_check == "ok") > 20
     cancel_outcomes = {e.outcome for e in api.journal if e.method == "PUT"}
     assert {"cancelled", "refused", "bad_key", "unknown_order"} <= cancel_outcomes  # orderCancel was audited
-    assert len(evidence.run_ids) == 9
+    assert len(evidence.run_ids) == 10
     assert any(where.startswith("XCom gooten_orders_export.export_orders") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_dq_hold_cancel.hold_orders") for where in evidence.texts)
+    assert any(where.startswith("XCom gooten_dq_hold_cancel.cancel_orders") for where in evidence.texts)
+    assert any(where.startswith("XCom gooten_manual_order_status.cancel_items") for where in evidence.texts)
+    assert "Gooten refused PUT /api/orderCancel" in captured.out  # the operator's log of a refusal
     assert any(where.startswith("rendered fields gooten_manual_order_status") for where in evidence.texts)
     assert any(where.startswith("XCom gooten_wait_for_release.wait_for_release") for where in evidence.texts)
     assert "partnerBillingKey=***" in caplog.text + captured.out  # urllib3's request lines, redacted
@@ -294,12 +309,14 @@ def test_a_gateway_echoing_a_latin1_encoded_key_in_a_validation_message_shows_it
         with caplog.at_level(logging.DEBUG):
             hook = GootenHook()
             operator = GootenOrderStatusOperator(task_id="o", order_ids=order_id, status="Hold")
+            canceller = GootenCancelOrderItemsOperator(task_id="c", order_ids=order_id)
             sensor = GootenOrderStatusSensor(task_id="w", order_id=order_id, target_statuses="New")
             evidence.add("test_connection message", hook.test_connection()[1])
             for call in (
                 lambda: hook.update_order_status(order_id, "Hold"),
                 lambda: hook.get_order(order_id),
                 lambda: operator.execute({}),
+                lambda: canceller.execute({}),
                 lambda: sensor.poke({}),
             ):
                 with pytest.raises(Exception) as info:

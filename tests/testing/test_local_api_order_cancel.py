@@ -307,6 +307,16 @@ def test_orders_sharing_a_made_up_gooten_id_are_not_guessed_between(api):
     assert api.item_statuses("7-a") == api.item_statuses("7-b") == ["Hold"]
 
 
+def test_items_seeded_with_their_own_images_keep_an_item_id_of_their_own(api):
+    # the example DAGs' seed gives each item its image URL: Gooten's images still name their item
+    order = api.add_order(statuses="Hold", items=[{"Images": [{"SourceUrl": "https://x/a.png"}]}] * 2)
+    first, second = item_ids(api, order["Id"])
+    assert first != second
+    assert api.order(order["Id"])["Items"][0]["Images"][0]["SourceUrl"] == "https://x/a.png"
+    assert put_cancel(api, order["GootenId"], {"Ids": [second]}).json() == {"HadError": False}
+    assert api.item_statuses(order["Id"]) == ["Hold", "Cancelled"]
+
+
 def test_an_order_seeded_without_item_ids_cannot_have_its_items_named(api):
     order = api.add_order(statuses="Hold", items=[{"Images": []}])
     reply = put_cancel(api, order["GootenId"], {"Ids": [order["GootenId"] * 100 + 1]})
