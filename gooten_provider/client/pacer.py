@@ -45,7 +45,7 @@ BOOKED_AHEAD = 0.02
 MIN_BOOKED = 2
 #: The slow start: START_RATE requests per second, doubled every SLOW_START_DOUBLING seconds (and never under
 #: one request per round trip) until the first 429.
-START_RATE = 10.0
+START_RATE = 20.0
 SLOW_START_DOUBLING = 0.2
 #: At the first 429, the pace drops to this share of what the gateway took in the second before it.
 BETA = 0.9
@@ -63,6 +63,8 @@ MIN_COUNT = 5
 #: the share of 429s at a held pace put down to jitter without a cut (when they carry no Retry-After).
 RIDING = 0.04
 TOLERATED = 0.03
+#: 429s among the answers since the mark above which the pace is cut at once, before the limit is measured.
+QUICK = 0.5
 #: A 429 at a held pace when the gateway let through at least this share of the estimate since the last
 #: one: put down to jitter (the margin is cut), not to a lower limit (the estimate is).
 JITTER = 0.97
@@ -77,6 +79,8 @@ MIN_MARGIN = 0.7
 #: pace), then raised by PROBE_SLOPE of itself per second; a probe refused at pace p holds PROBE_BACKOFF*p.
 HOLD = 5.0
 HOLD_RETRY_AFTER = 10.0
+#: While held, the pace still creeps up by this share of itself per second (a limit may rise meanwhile).
+HOLD_SLOPE = 0.002
 MAX_HOLD = 120.0
 PROBE_SLOPE = 0.02
 #: Under NEAR times the pace last refused, the pace rises by FAST_SLOPE of itself per second instead; after
@@ -189,6 +193,7 @@ class Pacer:
         self._cut_counts = (0, 0)  # (accepted, refused) then
         self._hold = HOLD
         self._raised_at = now
+        self._resumed = now  # when the last Retry-After pause ends
         self._last_peak = 0.0
         self._upper = math.inf  # the pace last refused
         #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
@@ -289,6 +294,7 @@ class Pacer:
             # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders.
             if retry_after and self.adaptive:
                 self._store.pause(now + retry_after)
+                self._resumed = max(self._resumed, now + retry_after)
 
     def throttle_window(self, action: str, throttle_timeout: float) -> ThrottleWindow:
         """The budget of 429s one request may meet before it fails (``throttle_timeout``)."""
@@ -304,7 +310,8 @@ class Pacer:
     def _raise(self, now: float) -> None:
         """An answer without a 429: after the hold, raise the pace (fast while far under the estimate)."""
         elapsed, self._raised_at = now - self._raised_at, now
-        if now < self._cut_at + self._hold:
+        if now < max(self._cut_at, self._resumed) + self._hold:  # held from the cut, or the pause's end
+            self._pace = min(self.ceiling, self._pace * (1 + HOLD_SLOPE * elapsed))  # nearly flat
             return
         fast = FAST_SLOPE_PAUSED if self._last_retry_after else FAST_SLOPE
         slope = PROBE_SLOPE if self._pace >= NEAR * self._upper else fast
@@ -394,11 +401,12 @@ class Pacer:
             return  # few 429s among many answers: not riding above the limit
         measured = self._measured(ticket, mark)
         if measured is not None:
-            self._estimate = measured
+            self._estimate = self._upper = measured  # measured, not guessed: probe above it slowly
+            self._hold = max(self._hold, HOLD)
             if settled or self._margin * measured < self._pace:
                 self.events += not settled
                 self._cut(self._margin * measured, now)
-        elif settled:  # sent at the current pace (earlier ones were cut for already)
+        elif settled and refused >= QUICK * (count + refused):  # far over it: cut before measuring
             estimate = (count + 0.5) / span  # half a token more: few came yet
             self._estimate = min(estimate, sent_at)
             self._cut(self._margin * self._estimate, now)
