@@ -194,6 +194,7 @@ class Pacer:
         self._hold = HOLD
         self._raised_at = now
         self._resumed = now  # when the last Retry-After pause ends
+        self._probing = False  # whether the hold since the last cut has ended
         self._last_peak = 0.0
         self._upper = math.inf  # the pace last refused
         #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
@@ -313,6 +314,9 @@ class Pacer:
         if now < max(self._cut_at, self._resumed) + self._hold:  # held from the cut, or the pause's end
             self._pace = min(self.ceiling, self._pace * (1 + HOLD_SLOPE * elapsed))  # nearly flat
             return
+        if not self._probing:  # a whole hold without a 429: a narrowed margin widens back one step
+            self._probing = True
+            self._margin = min(MARGIN, self._margin / MARGIN_CUT)
         fast = FAST_SLOPE_PAUSED if self._last_retry_after else FAST_SLOPE
         slope = PROBE_SLOPE if self._pace >= NEAR * self._upper else fast
         self._pace = min(self.ceiling, self._pace * (1 + slope * elapsed))
@@ -431,6 +435,7 @@ class Pacer:
         self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
         self._pace = max(MIN_RATE, min(pace, self.ceiling))
         self._cut_at = self._raised_at = now
+        self._probing = False
         self._cut_counts = (self._accepted, self._refused_total)
 
 
