@@ -1,10 +1,9 @@
 """Run the benchmarks, print the results, and record them in docs/performance.md and bench/results/.
 
 ``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or
-``airflow``, ``startup``, ``throttling``, ``throttling-grid``, ``webhooks``, ``scale``, ``sensor``, ``export``) runs one
-part. Each part rewrites only its own marked block of
-docs/performance.md (``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in
-bench/results/.
+``airflow``, ``startup``, ``throttling``, ``throttling-grid``, ``webhooks``, ``scale``, ``sensor``,
+``export``) runs one part. Each part rewrites only its own marked block of docs/performance.md
+(``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in bench/results/.
 """
 
 from __future__ import annotations
