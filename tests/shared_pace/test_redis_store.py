@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from gooten_provider.client.pacer import (
-    MIN_DECREASE_INTERVAL,
-    SLOW_START_RATE,
+    CLUSTER_GAP,
+    START_RATE,
     LocalPaceStore,
     Pacer,
     PaceState,
@@ -117,7 +117,7 @@ def test_a_429_after_the_interval_is_a_new_event_for_every_client(redis_server):
     first.record(first.acquire(), throttled=True)
     second.record(second.acquire(), throttled=False)
     rate = second.rate
-    time.sleep(MIN_DECREASE_INTERVAL + 0.05)
+    time.sleep(CLUSTER_GAP + 0.05)  # not in a row with the first: a new event
     second.record(second.acquire(), throttled=True)
     assert second.events == 1
     first.record(first.acquire(), throttled=False)
@@ -141,12 +141,12 @@ def test_a_shared_pace_starts_slow_then_doubles_until_the_first_429(redis_server
     client = pacer(redis_server)
     started = time.monotonic()
     sent = []
-    for _ in range(5):  # nothing accepted yet: the start rate
+    for _ in range(5):  # nothing answered yet: the start rate, doubling every SLOW_START_DOUBLING
         sent.append(client.acquire() - started)
-    assert sent == pytest.approx([i / SLOW_START_RATE for i in range(5)], abs=0.03)
-    for _ in range(60):  # answers come back: the rate doubles, bounded by twice what was accepted
+    assert sent == pytest.approx([i / START_RATE for i in range(5)], abs=0.03)
+    for _ in range(60):  # answers come back: the rate keeps doubling
         client.record(client.acquire(), throttled=False)
-    assert time.monotonic() - started < 60 / SLOW_START_RATE / 2  # far faster than the start rate
+    assert time.monotonic() - started < 60 / START_RATE / 2  # far faster than the start rate
     assert not client.paced  # still the slow start: no 429 yet
 
 
