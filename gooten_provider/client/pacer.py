@@ -99,9 +99,14 @@ PROBE_BACKOFF = 0.9
 FAST_BACKOFF = 0.7
 PROBE_BACKOFF_NO_PAUSE = 0.97
 FAST_BACKOFF_NO_PAUSE = 0.85
-#: No slot of a shared schedule is held further ahead than this (seconds): a client whose slot would be later
-#: asks again, so a new pace applies at once however many clients wait (a long Retry-After, many tasks).
+#: Sharing a store, no slot is taken further ahead than SHARED_BOOKED slots of the account's pace (at most
+#: SHARED_HORIZON seconds): a client whose slot would be later asks again, so a new pace applies within a
+#: few slots however many clients wait. Each client then books at least MIN_BOOKED_SHARED slot (not
+#: MIN_BOOKED), so up to 16 clients each hold a place in one queue: clients racing for a slot as it comes
+#: within reach instead served the quickest askers (0.5 of the fastest's rate for the slowest in the model).
 SHARED_HORIZON = 1.0
+SHARED_BOOKED = 16
+MIN_BOOKED_SHARED = 1
 # A client past the horizon asks again this many seconds after the slot comes within it (asking last must
 # not mean waiting longest).
 _SHARED_ASK_AGAIN = 0.05
@@ -401,19 +406,20 @@ class Pacer:
             self._adopt(self._store.shared_state(), now)  # another client's 429 paces this one at once
             rate = self.rate
             interval = 0.0 if math.isinf(rate) else 1.0 / rate
-            room = max(MIN_BOOKED, BOOKED_AHEAD * rate)
+            room = max(MIN_BOOKED_SHARED if self._store.shared else MIN_BOOKED, BOOKED_AHEAD * rate)
             if interval and self._booked >= room:
                 spread = 1 + random.random()  # noqa: S311  # waiting threads wake apart, not for secrecy
                 return math.nan, (self._booked - room + 1) * interval * spread
             self._booked += 1
             self._sent += 1
         if self._store.shared:
-            slot, taken = self._store.take_slot_within(now, interval, SHARED_HORIZON)
+            horizon = min(SHARED_HORIZON, max(BOOKED_AHEAD, SHARED_BOOKED * interval))
+            slot, taken = self._store.take_slot_within(now, interval, horizon)
             if not taken:  # ask again once the slot is within the horizon (a long pause: seconds later)
                 with self._lock:
                     self._booked -= 1
                     self._sent -= 1
-                return math.nan, max(slot - now - SHARED_HORIZON, _SHARED_ASK_AGAIN)
+                return math.nan, max(slot - now - horizon, _SHARED_ASK_AGAIN)
         else:
             slot = self._store.take_slot(now, interval)
         with self._lock:
@@ -593,10 +599,10 @@ class Pacer:
 
     def _first_cut(self, now: float) -> None:
         """The first 429 ends the slow start: pace under the rate of the last answers before it."""
-        recent = list(self._recent)[-_FIRST_CUT_ANSWERS:]
         sending = self._upper = self._pace
-        if len(recent) >= 3 and recent[-1][0] > recent[0][0]:  # the rate of the last answers before it
-            sending = min(sending, (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0]))
+        if self._recent and (first := self._last_answers()) is not None:  # the rate of the last answers
+            (since, count_then), (latest, count) = first, self._recent[-1]
+            sending = min(sending, (count - count_then) / (latest - since))
         elif self._sent > 1 and self._started is not None and self._last_slot > self._started:
             # no answers yet: the rate this client sent at (sharing a store, only its share: not used)
             if not self._store.shared:
@@ -606,6 +612,19 @@ class Pacer:
         self._hold = FIRST_HOLD
         self._estimate = sending
         self._cut(BETA * sending, now)
+
+    def _last_answers(self) -> tuple[float, int] | None:
+        """Where the last _FIRST_CUT_ANSWERS answers (the store's: the account's, when shared) began.
+
+        Counted back over this client's own answers of the last second, each with the store's count then;
+        ``None`` when fewer than 3 answers came, or all at once.
+        """
+        latest, count = self._recent[-1]
+        first = next(
+            (entry for entry in reversed(self._recent) if count - entry[1] >= _FIRST_CUT_ANSWERS - 1),
+            self._recent[0],
+        )
+        return first if count - first[1] >= 2 and latest > first[0] else None
 
     def _cut(self, pace: float, now: float) -> None:
         # The slots taken before the cut, and the one after the last of them, keep the old spacing.
