@@ -132,7 +132,10 @@ class FallbackPaceStore:
 
     def started(self) -> float:
         """See :meth:`PaceStore.started`."""
-        return self._call(self.primary.started, self._local.started)
+        # answered from the last round trip once a slot was taken: asked of the store only while it is up
+        return self._last_known(
+            lambda: self._call(self.primary.started, self._local.started), self._local.started
+        )
 
     def shared_state(self) -> PaceState | None:
         """See :meth:`PaceStore.shared_state`."""

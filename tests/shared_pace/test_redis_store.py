@@ -137,6 +137,25 @@ def test_two_events_published_at_once_keep_the_first(redis_server):
     assert two.shared_state() == won
 
 
+def test_the_answers_every_client_counts_are_the_accounts(redis_server):
+    """The controller measures the account's limit from these counts, not one client's share of it."""
+    one, two = store(redis_server), store(redis_server)
+    now = time.monotonic()
+    for _ in range(3):
+        one.note_accepted(now)
+    two.note_accepted(now)
+    two.note_refused(now)
+    assert one.counts() == (3, 0)  # its own, not yet sent
+    one.take_slot(now, 0.0)
+    two.take_slot(now, 0.0)  # each slot taken carries what its client counted since its last call
+    one.take_slot(now, 0.0)
+    assert one.counts() == two.counts() == (4, 1)
+    one.note_refused(now)
+    one.publish_state(PaceState("a", now, {}), None)  # a publication carries them too
+    two.take_slot(now, 0.0)
+    assert two.counts() == (4, 2)
+
+
 def test_a_shared_pace_starts_slow_then_doubles_until_the_first_429(redis_server):
     client = pacer(redis_server)
     started = time.monotonic()
