@@ -169,6 +169,12 @@ class PaceStore(Protocol):
         (at most one request old), plus this client's own counts since.
         """
 
+    def sync(self) -> None:
+        """Bring :meth:`counts` and :meth:`shared_state` up to date (a shared store: one round trip).
+
+        The round trip carries this client's counts since its last one.
+        """
+
     def accepted_since(self, since: float, now: float) -> int:
         """The answers accepted from ``since`` to ``now`` by every client of the store (the last second)."""
 
@@ -253,6 +259,9 @@ class LocalPaceStore:
         """See :meth:`PaceStore.counts`."""
         with self._lock:
             return self._counts
+
+    def sync(self) -> None:
+        """See :meth:`PaceStore.sync` (every answer here is the latest: nothing to do)."""
 
     def accepted_since(self, since: float, now: float) -> int:
         """See :meth:`PaceStore.accepted_since` (only the last :data:`_ACCEPTED_WINDOW` is kept)."""
@@ -363,6 +372,11 @@ class Pacer:
         return self._store.paused_until()
 
     @property
+    def calls_out(self) -> bool:
+        """Whether the store is outside this process: its calls are round trips, to keep off an event loop."""
+        return not isinstance(self._store, LocalPaceStore)
+
+    @property
     def store(self) -> PaceStore:
         """Where this pacer's slots, pause, counts and published state are kept."""
         return self._store
@@ -384,7 +398,7 @@ class Pacer:
 
         With a store outside this process (a network call), its calls run in a thread, off the loop.
         """
-        offload = not isinstance(self._store, LocalPaceStore)
+        offload = self.calls_out
         while True:
             slot, wait = await asyncio.to_thread(self.reserve) if offload else self.reserve()
             if wait > 0:
@@ -425,6 +439,7 @@ class Pacer:
         with self._lock:
             self._started = slot if self._started is None else self._started
             self._last_slot = max(self._last_slot, slot)
+            self._adopt(self._store.shared_state(), now)  # as of this round trip: the next slot's pace
         return slot, slot - now
 
     def confirm(self, slot: float) -> bool:
@@ -446,6 +461,8 @@ class Pacer:
         """
         with self._lock:
             now = self._clock()
+            if throttled and self.adaptive and self._store.shared:
+                self._store.sync()  # a 429 is judged on the account's latest counts and state
             self._adopt(self._store.shared_state(), now)  # another client's 429 is this one's too
             shared_before = self._shareable()
             if now >= ticket:
@@ -473,6 +490,11 @@ class Pacer:
                 self._resumed = max(self._resumed, now + retry_after)
             if throttled and self.adaptive and self._shareable() != shared_before:
                 self._publish(now, events_before)
+                return
+        if not throttled and self.adaptive and self._store.shared:
+            # the account's counts are this answer's at once, not a slot later (at a low pace, with a
+            # slot booked per task, a second later), and this client sees the others' meanwhile
+            self._store.sync()
 
     def throttle_window(self, action: str, throttle_timeout: float) -> ThrottleWindow:
         """The budget of 429s one request may meet before it fails (``throttle_timeout``)."""

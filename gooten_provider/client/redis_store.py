@@ -105,6 +105,12 @@ elseif op == 'pause' then
   redis.call('HSET', pace, 'paused', tostring(math.max(paused, now + tonumber(ARGV[4]))))
   redis.call('EXPIRE', pace, ttl)
   return 'OK'
+elseif op == 'sync' then
+  -- ARGV[4] and ARGV[5]: answers accepted and 429s counted since the caller's last call
+  local totals = count_answers(ARGV[4], ARGV[5])
+  redis.call('EXPIRE', pace, ttl)
+  local st = state()
+  return {st[1], st[2], st[3], totals[1], totals[2]}
 elseif op == 'started' then
   local from = started()
   redis.call('EXPIRE', pace, ttl)
@@ -260,15 +266,24 @@ class RedisPaceStore:
     def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.take_slot_within`."""
         reply, local = self._send_counts("take", repr(interval), repr(min(horizon, _NO_HORIZON)))
-        slot, taken, started, token, at, values, total_accepted, total_refused = (
-            item.decode() for item in reply
-        )
+        slot, taken, started, *state_and_counts = (item.decode() for item in reply)
         with self._lock:
             self._started = local + float(started)
-            self._counts = (int(total_accepted), int(total_refused))
+        self._keep(state_and_counts, local)
+        return local + float(slot), taken == "1"
+
+    def _keep(self, reply: list[str], local: float) -> None:
+        """Keep the state and the counts of a reply (``token, at, values, accepted, refused``)."""
+        token, at, values, accepted, refused = reply
+        with self._lock:
+            self._counts = (int(accepted), int(refused))
             if token and (self._state is None or self._state.token != token):
                 self._state = PaceState(token, local + float(at), json.loads(values))
-        return local + float(slot), taken == "1"
+
+    def sync(self) -> None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.sync` (a round trip)."""
+        reply, local = self._send_counts("sync")
+        self._keep([item.decode() for item in reply], local)
 
     def pause(self, until: float) -> None:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.pause`."""
@@ -323,11 +338,11 @@ class RedisPaceStore:
         reply, local = self._send_counts(
             "publish", replaces or "", state.token, repr(offset), json.dumps(dict(state.values))
         )
-        token, at, values, total_accepted, total_refused = (item.decode() for item in reply)
-        held = PaceState(token, local + float(at), json.loads(values))
+        self._keep([item.decode() for item in reply], local)
         with self._lock:
-            self._state = held
-            self._counts = (int(total_accepted), int(total_refused))
+            held = self._state
+        if held is None:  # the script always answers a publication with the state it holds
+            raise PaceStoreUnavailable("Redis answered a publication with no state")
         return held
 
     def close(self) -> None:

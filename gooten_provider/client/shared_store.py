@@ -120,6 +120,10 @@ class FallbackPaceStore:
         self._local.note_refused(now)
         self._call(lambda: self.primary.note_refused(now), lambda: None)
 
+    def sync(self) -> None:
+        """See :meth:`PaceStore.sync`."""
+        self._call(self.primary.sync, lambda: None)
+
     def counts(self) -> tuple[int, int]:
         """See :meth:`PaceStore.counts` (the pacer starts its counts afresh when :attr:`shared` changes)."""
         return self._last_known(self.primary.counts, self._local.counts)

@@ -156,6 +156,15 @@ def test_the_answers_every_client_counts_are_the_accounts(redis_server):
     assert two.counts() == (4, 2)
 
 
+def test_a_pacer_sends_each_answer_to_the_account_at_once(redis_server):
+    """Not with its next slot: at a low pace, one slot booked per task, that is a second later."""
+    client = pacer(redis_server)
+    client.record(client.acquire(), throttled=False)
+    other = store(redis_server)
+    other.take_slot(time.monotonic(), 0.0)
+    assert other.counts() == (1, 0)
+
+
 def test_a_shared_pace_starts_slow_then_doubles_until_the_first_429(redis_server):
     client = pacer(redis_server)
     started = time.monotonic()
