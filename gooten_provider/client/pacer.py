@@ -413,7 +413,7 @@ class Pacer:
         :meth:`confirm` with the slot. While more than :data:`BOOKED_AHEAD` seconds of slots are taken and
         not yet confirmed, no slot is given (``slot`` is NaN, which :meth:`confirm` refuses): a slot taken
         far ahead would keep the pace it was taken at, and the pace changes on every answer. Nor is a slot of
-        a shared schedule more than :data:`SHARED_HORIZON` ahead.
+        a shared schedule more than :data:`SHARED_BOOKED` of the account's slots ahead.
         """
         now = self._clock()
         with self._lock:
@@ -625,10 +625,13 @@ class Pacer:
         if self._recent and (first := self._last_answers()) is not None:  # the rate of the last answers
             (since, count_then), (latest, count) = first, self._recent[-1]
             sending = min(sending, (count - count_then) / (latest - since))
-        elif self._sent > 1 and self._started is not None and self._last_slot > self._started:
-            # no answers yet: the rate this client sent at (sharing a store, only its share: not used)
-            if not self._store.shared:
-                sending = min(sending, (self._sent - 1) / (self._last_slot - self._started))
+        elif (  # no answers yet: the rate this client sent at (sharing a store, only its share: not used)
+            not self._store.shared
+            and self._sent > 1
+            and self._started is not None
+            and self._last_slot > self._started
+        ):
+            sending = min(sending, (self._sent - 1) / (self._last_slot - self._started))
         self.paced = True
         self.events += 1
         self._hold = FIRST_HOLD
@@ -722,8 +725,10 @@ class Pacer:
         self._state_token = state.token
         if not force and state.at <= self._state_at:
             return  # older than what this client published (say, while the store was unreachable)
-        at, values = state.at, state.values
-        self._state_at = at
+        values = _readable(state.values)
+        if values is None:  # written by another version of this controller (within the keys' TTL)
+            return
+        at = self._state_at = state.at
         cut_at = at + values["cut_at"]
         if cut_at > self._cut_at:  # the slots this client took before the cut keep the old spacing
             old = self.rate
@@ -742,12 +747,30 @@ class Pacer:
         self._resumed = max(self._resumed, at + values["resumed"])
         self._last_refused = at + values["last_refused"]
         self._cut_counts = (int(values["cut_accepted"]), int(values["cut_refused"]))
-        ticket = values.get("mark_ticket")
-        self._mark = (
-            None
-            if ticket is None
-            else (at + ticket, int(values["mark_accepted"]), int(values["mark_refused"]))
+        ticket, accepted, refused = (
+            values.get(key) for key in ("mark_ticket", "mark_accepted", "mark_refused")
         )
+        self._mark = None
+        if ticket is not None and accepted is not None and refused is not None:
+            self._mark = (at + ticket, int(accepted), int(refused))
+
+
+_STATE_KEYS = frozenset(
+    {
+        "paced", "pace", "estimate", "margin", "hold", "upper", "last_peak", "last_retry_after", "probing",
+        "cut_at", "resumed", "last_refused", "cut_accepted", "cut_refused",
+    }
+)  # fmt: skip
+
+
+def _readable(values: Mapping[str, float]) -> dict[str, float] | None:
+    """A published state's numbers, or ``None`` when they are not this controller's (keys, types)."""
+    if not _STATE_KEYS <= values.keys():
+        return None
+    try:
+        return {key: float(value) for key, value in values.items()}
+    except (TypeError, ValueError):
+        return None
 
 
 class ThrottleWindow:

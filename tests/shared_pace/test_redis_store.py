@@ -165,6 +165,17 @@ def test_a_pacer_sends_each_answer_to_the_account_at_once(redis_server):
     assert other.counts() == (1, 0)
 
 
+def test_a_state_another_version_published_is_left_alone(redis_server):
+    """A state of the controller before issue 19's (kept an hour) neither breaks nor paces a client."""
+    store(redis_server).publish_state(PaceState("old", time.monotonic(), {"learnt": 5.0, "w_max": 6.0}), None)
+    client = pacer(redis_server)
+    client.record(client.acquire(), throttled=False)
+    assert not client.paced
+    client.record(client.acquire(), throttled=True)  # its own 429 replaces it
+    assert client.paced and client.events == 1
+    assert client.store.shared_state().token != "old"
+
+
 def test_a_shared_pace_starts_slow_then_doubles_until_the_first_429(redis_server):
     client = pacer(redis_server)
     started = time.monotonic()
