@@ -72,6 +72,12 @@ def _serve(conn: Connection, options: dict[str, Any]) -> None:
                     reply = api.add_order(statuses=args[0])["Id"]
                 elif command == "item_statuses":
                     reply = {order_id: api.item_statuses(order_id) for order_id in args[0]}
+                elif command == "configure":  # latency, retry_after, then the rate limit (fresh buckets)
+                    options = dict(args[0])
+                    api.latency = options.get("latency", api.latency)
+                    api.retry_after = options.get("retry_after", api.retry_after)
+                    api.set_rate_limit(options.get("rate_limit"), options.get("rate_burst"))
+                    reply = None
                 elif command == "clear_journal":
                     api.clear_journal()
                     reply = None
@@ -149,6 +155,20 @@ class ApiProcess:
     def item_statuses(self, order_ids: Sequence[str]) -> dict[str, list[str]]:
         """Return the item statuses of each order."""
         return self._call("item_statuses", list(order_ids))
+
+    def configure(
+        self, *, latency: float, rate_limit: float | None, rate_burst: int | None, retry_after: float | bool
+    ) -> None:
+        """Change the latency, the ``Retry-After`` of 429s and the rate limit (every bucket full again)."""
+        self._call(
+            "configure",
+            {
+                "latency": latency,
+                "rate_limit": rate_limit,
+                "rate_burst": rate_burst,
+                "retry_after": retry_after,
+            },
+        )
 
     def clear_journal(self) -> None:
         """Forget every journaled request."""

@@ -1,10 +1,10 @@
 """Run the benchmarks, print the results, and record them in docs/performance.md and bench/results/.
 
 ``python -m bench.run`` runs everything (``make bench``); ``python -m bench.run throughput`` (or
-``airflow``, ``startup``, ``throttling``, ``shared-pace``, ``webhooks``, ``webhooks-postgres``,
-``scale``, ``sensor``, ``export``) runs one part. Each part rewrites only its own marked block of
-docs/performance.md (``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its JSON file in
-bench/results/.
+``airflow``, ``startup``, ``throttling``, ``throttling-grid``, ``shared-pace``, ``webhooks``,
+``webhooks-postgres``, ``scale``, ``sensor``, ``export``) runs one part. Each part rewrites only its own
+marked block of docs/performance.md (``<!-- bench:NAME:start -->`` ... ``<!-- bench:NAME:end -->``) and its
+JSON file in bench/results/.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ PARTS: tuple[str, ...] = (
     "airflow",
     "startup",
     "throttling",
+    "throttling-grid",
     "shared-pace",
     "webhooks",
     "webhooks-postgres",
@@ -126,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--airflow-orders", type=int, default=200, help="airflow: orders per DAG run")
     parser.add_argument("--airflow-rounds", type=int, default=3, help="airflow: runs of each DAG")
     parser.add_argument("--samples", type=int, default=7, help="startup: fresh processes per measure")
+    parser.add_argument(
+        "--grid-seconds", type=float, default=30.0, help="throttling-grid: seconds of work per cell"
+    )
     parser.add_argument("--webhook-rate", type=float, default=200, help="webhooks: open-loop webhooks/s")
     parser.add_argument("--webhook-seconds", type=float, default=30, help="webhooks: open-loop duration")
     parser.add_argument("--webhook-rounds", type=int, default=3, help="webhooks: rounds of the accept part")
@@ -273,6 +277,27 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
                 f"{when_line(measured)}\n\n{table_th}\n\n![Useful throughput and 429s against max_workers]"
                 "(images/throttling.png)",
                 {"measured": measured, **throttling.to_json(result_th)},
+            )
+
+    if "throttling-grid" in parts:
+        from bench import throttling_grid
+
+        print("\nThrottling grid: the pace against every limit of the grid, each cell against the targets")
+        measured = when()
+        result_grid = throttling_grid.run_grid(
+            seconds=args.grid_seconds, progress=lambda line: print(line, flush=True)
+        )
+        table_grid = throttling_grid.format_table(result_grid)
+        print(table_grid, flush=True)
+        if not args.no_record:
+            image = REPO_ROOT / "docs" / "images" / "throttling-grid.png"
+            throttling_grid.plot(result_grid, str(image))
+            record(
+                "throttling-grid",
+                f"{when_line(measured)}\n\n![Each cell of the grid: useful throughput against the share "
+                "of requests answered 429, the target regions marked](images/throttling-grid.png)\n\n"
+                f"{table_grid}",
+                {"measured": measured, **throttling_grid.to_json(result_grid)},
             )
 
     if "shared-pace" in parts:

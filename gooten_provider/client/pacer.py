@@ -1,225 +1,121 @@
 """The one pacer of a client: when each request may leave, learnt from Gooten's 429s, shared by every thread.
 
-Gooten publishes no rate limit, and every gateway in front of an API has one. A client that only retries
-429s hammers the gateway harder the more threads it runs. Every request of a client, read or write, sync or
-async, waits here once (:meth:`Pacer.acquire`), and every answer is reported back (:meth:`Pacer.record`):
+Gooten publishes no rate limit, and every gateway in front of an API has one: a token bucket of some rate R
+and burst B. Every request of a client, read or write, sync or async, waits here once (:meth:`Pacer.acquire`)
+and every answer is reported back (:meth:`Pacer.record`). Requests leave evenly spaced, ``1 / pace`` apart
+across threads (a bucket with a small burst refuses clumps even under its rate), and the pace is learnt:
 
-* Until the first 429 nothing is paced (unless ``requests_per_second`` sets a ceiling): an account that is
-  never throttled pays nothing.
-* A 429 starts a *throttling event*: the rate the gateway let through just before it said no is taken as
-  its limit, and the pace drops below it (multiplicative decrease). Answers to requests sent before the
-  drop belong to the same event and do not lower it again, as TCP cuts its window once per loss event.
-* Each answer without throttling raises the pace along CUBIC's curve (the congestion controller of Linux
-  TCP), ``SCALE * (t - K)**3 + w_max``: fast while far below the limit, flat just under it, then probing
-  above it, slowly. Clients sharing a gateway converge to fair shares this way, as TCP flows sharing a link
-  do, with no coordination but the 429s.
-* Requests leave evenly spaced, ``1 / rate`` apart across threads: a gateway's bucket with a small burst
-  refuses clumps even when the average rate is under its limit.
-* A ``Retry-After`` on any answer pauses every thread of the client until it has passed: the gateway said
-  when it takes requests again, and sending earlier only earns more 429s.
+* **Slow start.** Until the first 429 the pace starts at ``START_RATE`` and doubles every
+  ``SLOW_START_DOUBLING`` seconds (unpaced while answers come back at once), so a cold start is not a clump
+  of ``max_workers`` requests against a bucket of a few tokens, and costs an account that is never
+  throttled well under a second.
+* **First 429.** The pace drops under the rate of the last answers that came before it.
+* **Measuring the limit.** Between two moments the bucket is empty (two 429s) it lets through at most R
+  requests per second, exactly R when the client kept sending at or above R in between. So when 429s come
+  in a row the pace is set just under what the gateway let through since the first of them; a lone 429
+  at a held pace is put down to the jitter of arrivals (requests leaving evenly arrive less so) and, past
+  a small share, narrows the margin kept under the limit.
+* **Probing.** After a cut the pace is held, then raised: fast while far under the pace last refused,
+  slowly near it. A probe refused at a pace close to the last refused one doubles the next hold, since
+  each refused probe with a ``Retry-After`` stops every thread for a second.
+* A ``Retry-After`` on any answer pauses every thread of the client until it has passed.
 * ``requests_per_second`` is a ceiling inside the same pace: one wait per request, never two.
 
-The send slots, the pause, the answers accepted lately and the last throttling event's state live in a
+The send slots, the pause, the answers counted and the controller's state after each 429 live in a
 :class:`PaceStore`; :class:`LocalPaceStore` keeps them in this process. A store shared by every task of an
-account (:mod:`gooten_provider.client.redis_store`, ``rate_limit_conn_id``) makes them the account's: every
-client takes its slots from one schedule, a throttling event any client sees lowers every client's rate, and
-one ``Retry-After`` pauses them all. With a shared store the pace starts low and doubles every
-:data:`SLOW_START_DOUBLING` seconds until the first 429 (a slow start), rather than unpaced: many tasks
-opening at once against a limit nobody knows yet would otherwise open with a storm.
+account (:mod:`gooten_provider.client.redis_store`, ``rate_limit_conn_id``) makes them the account's, so
+every client of every task paces as one controller: one schedule of slots, one slow start (counted from the
+account's first request), limits measured from the account's answers, and each 429's outcome (the measured
+limit, the margin, the hold and probe schedule) published in the store and adopted by every client once.
+``bench/pace_model.py`` runs this class on a fake clock against the local API's token bucket, over the
+whole grid of limits of issue 19, in seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import random
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
 
-from gooten_provider.exceptions import GootenRateLimitError
+from gooten_provider.client.pace_store import ACCEPTED_WINDOW, LocalPaceStore, PaceState, PaceStore
+from gooten_provider.client.throttle_window import ThrottleWindow
 
-#: CUBIC's decrease factor and curve scale. botocore uses 0.7 and 0.4; a gateway's ``Retry-After`` pauses
-#: every thread for a whole second per throttling event, so events are made rarer here: a milder decrease
-#: and a flatter curve.
-BETA = 0.8
-SCALE = 0.02
+#: The store and the throttling budget live in their own modules; their names stay importable from here.
+__all__ = ["LocalPaceStore", "PaceState", "PaceStore", "Pacer", "ThrottleWindow"]
+
+#: Slots are taken at most this many seconds ahead (at least MIN_BOOKED of them) by waiting threads.
+BOOKED_AHEAD = 0.02
+MIN_BOOKED = 2
+#: The slow start: START_RATE requests per second, doubled every SLOW_START_DOUBLING seconds (and never under
+#: one request per round trip) until the first 429.
+START_RATE = 20.0
+SLOW_START_DOUBLING = 0.2
+#: At the first 429, the pace drops to this share of what the gateway took in the second before it.
+BETA = 0.9
 #: The paced rate never falls below this (requests per second), so a client always makes progress.
 MIN_RATE = 0.5
-# The sending rate is counted per bucket of this many seconds, then smoothed.
-_MEASURE_BUCKET = 0.5
-_SMOOTHING = 0.8
-# The rate the gateway let through is counted over this many seconds before a throttling event, and
-# trusted only when at least the shorter span was measured (time paused by a Retry-After excluded) and
-# enough answers came in it (a slow server may not have answered anything yet).
-_ACCEPTED_WINDOW = 1.0
-_ACCEPTED_MIN_SPAN = 0.05
+# The rate the gateway let through is counted over this many seconds before the first 429, and trusted
+# only with enough answers in it.
+_ACCEPTED_WINDOW = ACCEPTED_WINDOW
 _ACCEPTED_MIN_ANSWERS = 3
-#: CUBIC's plateau is set this much below the rate at which the gateway said "no": that rate still holds
-#: the gateway's burst, so a plateau right at it would drain the burst and be throttled again within seconds.
-PLATEAU = 0.95
-#: At most one decrease per this many seconds: 429s right after a decrease answer requests that met a
-#: gateway bucket still empty from before it, and cutting again for each would collapse the rate (as TCP
-#: cuts once per round trip, not once per lost packet).
-MIN_DECREASE_INTERVAL = 1.0
-#: A shared pace's slow start: the rate starts here (requests per second across every client of the store),
-#: doubles every :data:`SLOW_START_DOUBLING` seconds until the first 429, and never exceeds twice what the
-#: gateway accepted in the last second plus :data:`SLOW_START_RATE` (a rate left to grow while the clients
-#: sent little must not let them burst when they need more).
-SLOW_START_RATE = 10.0
-SLOW_START_DOUBLING = 0.5
-#: No slot of a shared schedule is held further ahead than this (seconds): a client whose slot would be
-#: later asks again, so a rising rate (a slow start doubling) applies at once however many threads wait;
-#: 64 threads at a slow start's 10/s would otherwise hold 6 s of slots at that rate.
+_FIRST_CUT_ANSWERS = 8
+#: Two 429s closer than this (seconds, or accepted answers between them) are one event: too close to measure.
+MIN_SPAN = 0.2
+MIN_COUNT = 5
+#: 429s among the answers since the mark needed to call it riding above the limit (and measure it), and
+#: the share of 429s at a held pace put down to jitter without a cut (when they carry no Retry-After).
+RIDING = 0.04
+TOLERATED = 0.03
+#: 429s among the answers since the mark above which the pace is cut at once, before the limit is measured.
+QUICK = 0.5
+#: A 429 at a held pace when the gateway let through at least this share of the estimate since the last
+#: one: put down to jitter (the margin is cut), not to a lower limit (the estimate is).
+JITTER = 0.97
+#: A 429 within this many seconds of the last one (or 4 paced slots, plus its Retry-After) is the same event.
+CLUSTER_GAP = 0.5
+#: The pace is held this share under the measured limit; cut by MARGIN_CUT (to MIN_MARGIN) each time a
+#: held pace is refused (requests arriving closer than they left: a burst of 1 with jittery threads).
+MARGIN = 0.95
+MARGIN_CUT = 0.95
+MIN_MARGIN = 0.7
+#: After a cut the pace is held HOLD seconds (doubled, up to MAX_HOLD, each time a probe fails at the same
+#: pace), then raised by PROBE_SLOPE of itself per second; a probe refused at pace p holds PROBE_BACKOFF*p.
+HOLD = 5.0
+HOLD_RETRY_AFTER = 10.0
+#: While held, the pace still creeps up by this share of itself per second (a limit may rise meanwhile).
+HOLD_SLOPE = 0.002
+MAX_HOLD = 120.0
+PROBE_SLOPE = 0.02
+#: Under NEAR times the pace last refused, the pace rises by FAST_SLOPE of itself per second instead; after
+#: the first 429, it is held only FIRST_HOLD seconds.
+NEAR = 0.8
+FAST_SLOPE = 0.5
+FAST_SLOPE_PAUSED = 0.1
+FIRST_HOLD = 0.5
+PROBE_BACKOFF = 0.9
+FAST_BACKOFF = 0.7
+PROBE_BACKOFF_NO_PAUSE = 0.97
+FAST_BACKOFF_NO_PAUSE = 0.85
+#: Sharing a store, no slot is taken further ahead than SHARED_BOOKED slots of the account's pace (at most
+#: SHARED_HORIZON seconds): a client whose slot would be later asks again, so a new pace applies within a
+#: few slots however many clients wait. Each client then books at least MIN_BOOKED_SHARED slot (not
+#: MIN_BOOKED), so up to 16 clients each hold a place in one queue: clients racing for a slot as it comes
+#: within reach instead served the quickest askers (0.5 of the fastest's rate for the slowest in the model).
 SHARED_HORIZON = 1.0
+SHARED_BOOKED = 16
+MIN_BOOKED_SHARED = 1
 # A client past the horizon asks again this many seconds after the slot comes within it (asking last must
 # not mean waiting longest).
 _SHARED_ASK_AGAIN = 0.05
-# What reserve() returns when no slot was taken: confirm() never holds it.
-_NO_SLOT = -math.inf
-
-
-@dataclass(frozen=True)
-class PaceState:
-    """What a throttling event left the controller with, published in the store for every client of it.
-
-    :param token: this event's identity (the store compares tokens, never clocks, to tell events apart).
-    :param at: the clock time of the event, in the clock of the client that reads it (a shared store
-        converts between its own clock and each client's).
-    :param values: the controller's numbers after the event (opaque to the store).
-    """
-
-    token: str
-    at: float
-    values: Mapping[str, float] = field(default_factory=dict)
-
-
-class PaceStore(Protocol):
-    """Where a pace's send slots, pause, accepted answers and last throttling event are kept.
-
-    In this process (:class:`LocalPaceStore`), or shared by every client of an account. Times are in the
-    caller's clock; a shared store converts them. Every method answers atomically.
-    """
-
-    @property
-    def shared(self) -> bool:
-        """Whether clients in other processes share this store now (then a pace starts with a slow start)."""
-
-    def take_slot(self, now: float, interval: float) -> float:
-        """Take the next send slot: not before ``now`` nor the pause, ``interval`` after the last one taken.
-
-        ``interval`` 0 means unpaced (only the pause holds).
-        """
-
-    def pause(self, until: float) -> None:
-        """Hold every slot until ``until`` (a ``Retry-After``); an earlier pause is never shortened."""
-
-    def paused_until(self) -> float:
-        """The time until which every slot is held."""
-
-    def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
-        """:meth:`take_slot`, unless the slot is more than ``horizon`` after ``now``: then take nothing.
-
-        Returns the slot and whether it was taken.
-        """
-
-    def note_accepted(self, now: float) -> None:
-        """Count one answer the gateway accepted (not a 429) at ``now``."""
-
-    def accepted_since(self, since: float, now: float) -> int:
-        """The answers accepted from ``since`` to ``now`` by every client of the store (the last second)."""
-
-    def started(self) -> float:
-        """When the store's pace began (its first slot, by any client)."""
-
-    def shared_state(self) -> PaceState | None:
-        """The last throttling event's state any client published (``None``: none yet).
-
-        A shared store may answer from its last round trip: at most one request old.
-        """
-
-    def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
-        """Hold ``state`` if the store still holds the event ``replaces`` (its token; ``None``: no event yet).
-
-        Returns the state the store holds afterwards: ``state``, or the event another client published first.
-        """
-
-
-class LocalPaceStore:
-    """A :class:`PaceStore` for the threads and coroutines of one process (thread-safe).
-
-    Two clients in one process may share one (pass it to both pacers): they then share one pace.
-    """
-
-    shared = False
-
-    def __init__(self, now: float) -> None:
-        self._lock = threading.Lock()
-        self._next_slot = now
-        self._paused_until = now
-        self._started = now
-        self._accepted: deque[float] = deque()  # when each recent answer without throttling came
-        self._state: PaceState | None = None
-
-    def take_slot(self, now: float, interval: float) -> float:
-        """See :meth:`PaceStore.take_slot`."""
-        return self.take_slot_within(now, interval, math.inf)[0]
-
-    def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
-        """See :meth:`PaceStore.take_slot_within`."""
-        with self._lock:
-            slot = max(now, self._paused_until)
-            if interval > 0:
-                slot = max(slot, self._next_slot)
-            if slot - now > horizon:
-                return slot, False
-            self._next_slot = slot + interval
-            return slot, True
-
-    def pause(self, until: float) -> None:
-        """See :meth:`PaceStore.pause`."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, until)
-
-    def paused_until(self) -> float:
-        """See :meth:`PaceStore.paused_until`."""
-        with self._lock:
-            return self._paused_until
-
-    def note_accepted(self, now: float) -> None:
-        """See :meth:`PaceStore.note_accepted`."""
-        with self._lock:
-            self._accepted.append(now)
-            while self._accepted and self._accepted[0] < now - _ACCEPTED_WINDOW:
-                self._accepted.popleft()
-
-    def accepted_since(self, since: float, now: float) -> int:
-        """See :meth:`PaceStore.accepted_since` (only the last :data:`_ACCEPTED_WINDOW` is kept)."""
-        with self._lock:
-            return sum(1 for at in self._accepted if since < at <= now)
-
-    def started(self) -> float:
-        """See :meth:`PaceStore.started`."""
-        return self._started
-
-    def shared_state(self) -> PaceState | None:
-        """See :meth:`PaceStore.shared_state`."""
-        with self._lock:
-            return self._state
-
-    def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
-        """See :meth:`PaceStore.publish_state`."""
-        with self._lock:
-            if self._state is None or self._state.token == replaces:
-                self._state = state
-            return self._state
 
 
 class Pacer:
-    """Paces every request of one client across its threads; lowers the rate on 429, raises it on success.
+    """Paces every request of one client across its threads: a slow start, then just under the learnt limit.
 
     Call :meth:`acquire` (or, on an event loop, ``await`` :meth:`aacquire`) before each request (it waits,
     and returns a ticket), then :meth:`record` with the ticket and what the answer was. Thread-safe; the
@@ -253,23 +149,50 @@ class Pacer:
         self.ceiling = math.inf if ceiling is None else float(ceiling)
         #: Whether requests are paced by what was learnt (from the first 429 on).
         self.paced = False
-        self._learnt = math.inf
-        self._w_max = 0.0
-        self._k = 0.0
-        self._last_decrease = -math.inf
-        self._measured = 0.0
-        self._bucket_start: float | None = None  # from the first request on
-        self._bucket_count = 0
-        self._resumed = now  # when the last Retry-After pause ended (or the pacer started)
+        self._min_rtt = math.inf
+        self._started: float | None = None  # the first request's slot
+        self._pace = self._slow_start_pace(now)
+        self._estimate = math.inf  # the gateway's rate as learnt: requests per second
+        self._margin = MARGIN  # the pace is held at this share of the estimate
+        # answers without throttling and 429s to requests sent at a settled pace, counted in the store (the
+        # account's, when shared), as of this pacer's last answer
+        self._counts = self._store.counts()
+        self._counted_shared = self._store.shared
+        # when each answer of the last second without throttling came, and the store's count after it
+        self._recent: deque[tuple[float, int]] = deque()
+        self._mark: tuple[float, int, int] | None = None  # (ticket, accepted, refused): the bucket was empty
+        self._last_refused = -math.inf  # the ticket of the last request answered 429
+        self._last_retry_after = 0.0
+        self._booked = 0  # slots taken and not yet confirmed
+        self._sent = 0  # slots taken
+        self._last_slot = -math.inf  # the latest slot handed out
+        self._settled = -math.inf  # slots after this one were taken at the current pace
+        self._cut_at = -math.inf  # when the pace was last set by a 429
+        self._cut_counts = self._counts  # (accepted, refused) then
+        self._hold = HOLD
+        self._raised_at = now
+        self._resumed = now  # when the last Retry-After pause ends
+        self._probing = False  # whether the hold since the last cut has ended
+        self._last_peak = 0.0
+        self._upper = math.inf  # the pace last refused
+        self._state_token: str | None = None  # the store's state this pacer paces by (None: none yet)
+        self._state_at = -math.inf  # when that state was published
         #: Throttling events (rate decreases) and 429 answers seen, for reports and tests.
         self.events = 0
         self.throttled = 0
-        self._event_token: str | None = None  # the store's last throttling event this pacer has seen
+
+    @property
+    def _accepted(self) -> int:
+        return self._counts[0]
+
+    @property
+    def _refused_total(self) -> int:
+        return self._counts[1]
 
     @property
     def rate(self) -> float:
         """The pace in requests per second: what was learnt, under the ceiling (``inf``: not paced)."""
-        return min(self._learnt, self.ceiling)
+        return min(self._pace, self.ceiling) if self.adaptive else self.ceiling
 
     @property
     def paused_until(self) -> float:
@@ -277,8 +200,13 @@ class Pacer:
         return self._store.paused_until()
 
     @property
+    def calls_out(self) -> bool:
+        """Whether the store is outside this process: its calls are round trips, to keep off an event loop."""
+        return not isinstance(self._store, LocalPaceStore)
+
+    @property
     def store(self) -> PaceStore:
-        """Where this pacer's slots, pause and throttling events are kept."""
+        """Where this pacer's slots, pause, counts and published state are kept."""
         return self._store
 
     def acquire(self) -> float:
@@ -298,7 +226,7 @@ class Pacer:
 
         With a store outside this process (a network call), its calls run in a thread, off the loop.
         """
-        offload = not isinstance(self._store, LocalPaceStore)
+        offload = self.calls_out
         while True:
             slot, wait = await asyncio.to_thread(self.reserve) if offload else self.reserve()
             if wait > 0:
@@ -310,19 +238,36 @@ class Pacer:
         """Take the next send slot without waiting: return ``(slot, seconds to wait before it)``.
 
         The pure half of :meth:`acquire`, shared by the sync and the async transports; after the wait, call
-        :meth:`confirm` with the slot.
+        :meth:`confirm` with the slot. While more than :data:`BOOKED_AHEAD` seconds of slots are taken and
+        not yet confirmed, no slot is given (``slot`` is NaN, which :meth:`confirm` refuses): a slot taken
+        far ahead would keep the pace it was taken at, and the pace changes on every answer. Nor is a slot of
+        a shared schedule more than :data:`SHARED_BOOKED` of the account's slots ahead.
         """
         now = self._clock()
-        rate = self._shared_rate(now) if self._store.shared else self.rate
-        interval = 0.0 if math.isinf(rate) else 1.0 / rate
+        with self._lock:
+            self._adopt(self._store.shared_state(), now)  # another client's 429 paces this one at once
+            rate = self.rate
+            interval = 0.0 if math.isinf(rate) else 1.0 / rate
+            room = max(MIN_BOOKED_SHARED if self._store.shared else MIN_BOOKED, BOOKED_AHEAD * rate)
+            if interval and self._booked >= room:
+                spread = 1 + random.random()  # noqa: S311  # waiting threads wake apart, not for secrecy
+                return math.nan, (self._booked - room + 1) * interval * spread
+            self._booked += 1
+            self._sent += 1
         if self._store.shared:
-            slot, taken = self._store.take_slot_within(now, interval, SHARED_HORIZON)
+            horizon = min(SHARED_HORIZON, max(BOOKED_AHEAD, SHARED_BOOKED * interval))
+            slot, taken = self._store.take_slot_within(now, interval, horizon)
             if not taken:  # ask again once the slot is within the horizon (a long pause: seconds later)
-                return _NO_SLOT, max(slot - now - SHARED_HORIZON, _SHARED_ASK_AGAIN)
+                with self._lock:
+                    self._booked -= 1
+                    self._sent -= 1
+                return math.nan, max(slot - now - horizon, _SHARED_ASK_AGAIN)
         else:
             slot = self._store.take_slot(now, interval)
         with self._lock:
-            self._count_sent(slot)
+            self._started = slot if self._started is None else self._started
+            self._last_slot = max(self._last_slot, slot)
+            self._adopt(self._store.shared_state(), now)  # as of this round trip: the next slot's pace
         return slot, slot - now
 
     def confirm(self, slot: float) -> bool:
@@ -330,7 +275,11 @@ class Pacer:
 
         Then reserve again: the gateway asked every thread of the client to wait.
         """
-        return slot != _NO_SLOT and self._store.paused_until() <= slot
+        if math.isnan(slot):
+            return False
+        with self._lock:
+            self._booked -= 1
+        return self._store.paused_until() <= slot
 
     def record(self, ticket: float, *, throttled: bool, retry_after: float | None = None) -> None:
         """Take in one answer: ``throttled`` (a 429) lowers the rate once per event, others raise it.
@@ -340,142 +289,313 @@ class Pacer:
         """
         with self._lock:
             now = self._clock()
-            self._adopt(self._store.shared_state())  # another client's throttling event is this one's too
+            if throttled and self.adaptive and self._store.shared:
+                self._store.sync()  # a 429 is judged on the account's latest counts and state
+            self._adopt(self._store.shared_state(), now)  # another client's 429 is this one's too
+            shared_before = self._shareable()
+            if now >= ticket:
+                self._min_rtt = min(self._min_rtt, now - ticket)
             if not throttled:
                 self._store.note_accepted(now)
-                if self.paced:
-                    self._learnt = max(MIN_RATE, self._cubic(now))
+                self._count()
+                self._recent.append((now, self._accepted))
+                while self._recent[0][0] < now - _ACCEPTED_WINDOW:
+                    self._recent.popleft()
+                if not self.paced:
+                    self._pace = self._slow_start_pace(now)
+                else:
+                    self._raise(now)
             else:
                 self.throttled += 1
-                # sent before the last decrease, or too soon after it: part of the same event
-                recent = now - self._last_decrease < MIN_DECREASE_INTERVAL
-                if self.adaptive and ticket >= self._last_decrease and not recent:
-                    self._decrease(now)
-                    self._publish(now)
+                events_before = self.events
+                if self.adaptive:
+                    self._refused(ticket, now, retry_after or 0.0)
             # Off, each thread waits out its own Retry-After (the first release's behaviour): without a
             # learnt pace, every thread resuming at once after a shared pause drains a small burst at once,
             # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders.
             if retry_after and self.adaptive:
                 self._store.pause(now + retry_after)
                 self._resumed = max(self._resumed, now + retry_after)
+            if throttled and self.adaptive and self._shareable() != shared_before:
+                self._publish(now, events_before)
+                return
+        if not throttled and self.adaptive and self._store.shared:
+            # the account's counts are this answer's at once, not a slot later (at a low pace, with a
+            # slot booked per task, a second later), and this client sees the others' meanwhile
+            self._store.sync()
 
     def throttle_window(self, action: str, throttle_timeout: float) -> ThrottleWindow:
         """The budget of 429s one request may meet before it fails (``throttle_timeout``)."""
         return ThrottleWindow(action, throttle_timeout, self._clock)
 
-    def _decrease(self, now: float) -> None:
-        """A throttling event: remember where the gateway said no, and drop the rate below it."""
-        # Paced, the client sent at its rate (a sending rate measured across a Retry-After pause would be
-        # far too low); not yet paced, at the rate measured since its first request (or, sharing a store,
-        # the slow start's: this client's own sending rate is only its share of the account's).
-        if self.paced:
-            current = self.rate
-        else:
-            current = self._slow_start_rate(now) if self._store.shared else self._sending_rate(now)
-        # What the gateway let through just before saying "no" is its limit, more exactly than what was
-        # sent (which overshot it): CUBIC's plateau then sits at the limit rather than above it.
-        span = now - max(now - _ACCEPTED_WINDOW, self._resumed, min(now, self._store.paused_until()))
-        answers = self._store.accepted_since(now - span, now)
-        if span >= _ACCEPTED_MIN_SPAN and answers >= _ACCEPTED_MIN_ANSWERS:
-            current = min(current, answers / span)
-        current = max(MIN_RATE, min(current, self.ceiling))
-        self.events += 1
-        self.paced = True
-        self._w_max = PLATEAU * current
-        self._k = (self._w_max - current * BETA) ** (1 / 3) / SCALE ** (1 / 3)
-        self._last_decrease = now
-        self._learnt = max(MIN_RATE, current * BETA)
+    def _slow_start_pace(self, now: float) -> float:
+        """START_RATE doubled every SLOW_START_DOUBLING seconds (unpaced while answers come at once).
 
-    # The shared pace: a throttling event is published in the store, and every client of the store adopts
-    # the latest one, so they all pace by one curve (and decrease once per event, whoever saw it).
-
-    def _controller_values(self) -> dict[str, float]:
-        return {"learnt": self._learnt, "w_max": self._w_max, "k": self._k}
-
-    def _publish(self, now: float) -> None:
-        """Publish the event just taken in; if another client's came first, this one's is dropped for it."""
-        mine = PaceState(uuid.uuid4().hex, now, self._controller_values())
-        held = self._store.publish_state(mine, self._event_token)
-        self._event_token = held.token
-        if held.token != mine.token:
-            self.events -= 1  # not an event after all: the one published first stands
-            self._adopt(held, force=True)
-
-    def _adopt(self, state: PaceState | None, *, force: bool = False) -> None:
-        """Pace by another client's throttling event, when it is newer than this pacer's last one."""
-        if state is None or state.token == self._event_token:
-            return
-        self._event_token = state.token
-        if not force and state.at <= self._last_decrease:
-            return  # older than what this client learnt meanwhile (say, while the store was unreachable)
-        self.paced = True
-        self._last_decrease = state.at
-        self._learnt = state.values.get("learnt", self._learnt)
-        self._w_max = state.values.get("w_max", self._w_max)
-        self._k = state.values.get("k", self._k)
-
-    def _shared_rate(self, now: float) -> float:
-        """The pace with a shared store: the latest event's curve, or the slow start before any."""
-        with self._lock:
-            self._adopt(self._store.shared_state())
-            if self.paced or not self.adaptive:
-                return self.rate
-        return min(self._slow_start_rate(now), self.ceiling)
-
-    def _slow_start_rate(self, now: float) -> float:
-        """Before the first 429 with a shared store: low, doubling fast, never far above what was accepted."""
-        doubled = SLOW_START_RATE * 2 ** min((now - self._store.started()) / SLOW_START_DOUBLING, 60.0)
-        accepted = self._store.accepted_since(now - _ACCEPTED_WINDOW, now) / _ACCEPTED_WINDOW
-        return min(doubled, SLOW_START_RATE + 2 * accepted)
-
-    def _cubic(self, now: float) -> float:
-        return SCALE * (now - self._last_decrease - self._k) ** 3 + self._w_max
-
-    def _count_sent(self, at: float) -> None:
-        if self._bucket_start is None:
-            self._bucket_start = at
-        self._bucket_count += 1
-        elapsed = at - self._bucket_start
-        if elapsed >= _MEASURE_BUCKET:
-            self._measured = (self._bucket_count / elapsed) * _SMOOTHING + self._measured * (1 - _SMOOTHING)
-            self._bucket_count = 0
-            self._bucket_start = at
-
-    def _sending_rate(self, now: float) -> float:
-        """The smoothed sending rate; before a first full bucket, the rate of the bucket so far."""
-        if self._measured or self._bucket_start is None:
-            return self._measured
-        elapsed = now - self._bucket_start
-        return self._bucket_count / elapsed if elapsed > 0 else 0.0
-
-
-class ThrottleWindow:
-    """How long one request has been answered 429: it is sent again until ``throttle_timeout`` is spent.
-
-    Nothing was applied while Gooten answers 429, so both reads and writes may be sent again.
-    """
-
-    def __init__(
-        self, action: str, throttle_timeout: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._action = action
-        self._throttle_timeout = throttle_timeout
-        self._clock = clock
-        self._since: float | None = None
-
-    def throttled(self, retry_after: float | None) -> None:
-        """Take in one 429.
-
-        :raises GootenRateLimitError: waiting ``retry_after`` more would pass ``throttle_timeout``.
+        Counted from the store's first slot: a task joining an account's slow start late joins it where it is.
         """
-        now = self._clock()
-        self._since = now if self._since is None else self._since
-        if now + (retry_after or 0.0) - self._since >= self._throttle_timeout:
-            more = f" and asked to wait {retry_after:g} s more" if retry_after else ""
-            raise GootenRateLimitError(
-                f"Gooten answered 429 Too Many Requests to {self._action} for {now - self._since:.1f} s"
-                f"{more}, past throttle_timeout ({self._throttle_timeout:g} s); nothing was applied. "
-                "Gooten is throttling this account: lower max_workers, spread the work over time, or "
-                "raise throttle_timeout.",
-                status_code=429,
+        if self._min_rtt <= 0:
+            return math.inf
+        since = 0.0 if self._started is None else max(0.0, now - self._store.started())
+        return START_RATE * 2 ** min(60.0, since / SLOW_START_DOUBLING)
+
+    def _raise(self, now: float) -> None:
+        """An answer without a 429: after the hold, raise the pace (fast while far under the estimate)."""
+        elapsed, self._raised_at = now - self._raised_at, now
+        if now < max(self._cut_at, self._resumed) + self._hold:  # held from the cut, or the pause's end
+            self._pace = min(self.ceiling, self._pace * (1 + HOLD_SLOPE * elapsed))  # nearly flat
+            return
+        if not self._probing:  # a whole hold without a 429: a narrowed margin widens back one step
+            self._probing = True
+            self._margin = min(MARGIN, self._margin / MARGIN_CUT)
+        fast = FAST_SLOPE_PAUSED if self._last_retry_after else FAST_SLOPE
+        slope = PROBE_SLOPE if self._pace >= NEAR * self._upper else fast
+        self._pace = min(self.ceiling, self._pace * (1 + slope * elapsed))
+
+    def _refused(self, ticket: float, now: float, retry_after: float) -> None:
+        """A 429: the gateway's bucket was empty when this request came."""
+        sent_at = self._pace
+        settled = ticket > self._settled
+        if settled:
+            self._store.note_refused(now)
+        self._count()
+        gap = ticket - self._last_refused
+        in_a_row = gap < max(CLUSTER_GAP, 4 / sent_at) and not self._last_retry_after
+        self._last_refused = max(self._last_refused, ticket)
+        self._last_retry_after = retry_after
+        if self._mark is not None and (not settled or in_a_row):
+            self._measure(ticket, now, self._mark, sent_at, settled)
+            return
+        floor = self._floor(ticket)
+        self._mark = (ticket, self._accepted, self._refused_total)
+        if not self.paced:
+            self._first_cut(now)
+            return
+        probing = sent_at > self._margin * self._estimate * 1.001
+        if not probing and not retry_after and self._tolerable():
+            return  # an odd 429 at a held pace (requests arriving closer than they left): not worth a cut
+        self.events += 1
+        upper, self._upper = self._upper, sent_at
+        if probing:  # the held pace was safe: back to it (or to what was measured since, if more)
+            # Raised slowly, the pace passed the limit only just; fast, maybe by much more. Without a
+            # Retry-After the limit is then measured exactly if the pace is still over it (the 429s that
+            # follow come in a row).
+            slow = sent_at >= NEAR * upper
+            if retry_after:
+                backoff = PROBE_BACKOFF if slow else FAST_BACKOFF
+            else:  # a 429 costs one request: stay close, and measure the limit if still over it
+                backoff = PROBE_BACKOFF_NO_PAUSE if slow else FAST_BACKOFF_NO_PAUSE
+            estimate = min(max(self._estimate, floor, backoff * sent_at), sent_at)
+            near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
+            self._hold = min(MAX_HOLD, 2 * self._hold) if near_last else self._base_hold(retry_after)
+            self._last_peak = sent_at
+        elif floor >= JITTER * self._estimate:  # the gateway took what was learnt, yet refused: jitter
+            estimate = self._estimate
+            self._margin = max(MIN_MARGIN, self._margin * MARGIN_CUT)
+            self._hold = max(self._hold, self._base_hold(retry_after))
+        else:  # the limit is lower than learnt (or shared with others now): what it took since the mark
+            # (with a Retry-After, less than the limit when the pause refilled the bucket past its
+            # burst: then between that and the pace refused)
+            estimate = floor or self._estimate * MARGIN_CUT
+            if retry_after and floor:
+                estimate = math.sqrt(floor * sent_at)
+            self._hold = self._base_hold(retry_after)
+        self._estimate = estimate
+        self._cut(self._margin * self._estimate, now)
+
+    @staticmethod
+    def _base_hold(retry_after: float) -> float:
+        return HOLD_RETRY_AFTER if retry_after else HOLD
+
+    def _tolerable(self) -> bool:
+        """Whether 429s since the last cut are rare enough to be the jitter of arrivals, not the limit."""
+        accepted, refused = self._accepted - self._cut_counts[0], self._refused_total - self._cut_counts[1]
+        return refused <= TOLERATED * (accepted + refused)
+
+    def _floor(self, ticket: float) -> float:
+        """What the gateway let through since the mark: a lower bound of its rate (0 without a mark)."""
+        if self._mark is None or ticket <= self._mark[0]:
+            return 0.0
+        return (self._accepted - self._mark[1]) / (ticket - self._mark[0])
+
+    def _measured(self, ticket: float, mark: tuple[float, int, int]) -> float | None:
+        """The rate the gateway let through since the mark (a lower bound), if enough time and answers."""
+        span, count = ticket - mark[0], self._accepted - mark[1]
+        if span >= MIN_SPAN and count >= MIN_COUNT:
+            return count / span
+        return None
+
+    def _measure(
+        self, ticket: float, now: float, mark: tuple[float, int, int], sent_at: float, settled: bool
+    ) -> None:
+        """Refused again soon after the mark: the client has sent faster than the bucket refills ever since.
+
+        Between two moments the bucket was empty it let through R requests per second at most, exactly R
+        when it never filled up in between (the client kept sending at or above R).
+        """
+        span, count, refused = ticket - mark[0], self._accepted - mark[1], self._refused_total - mark[2]
+        if span <= 0 or refused < RIDING * (count + refused):
+            return  # few 429s among many answers: not riding above the limit
+        measured = self._measured(ticket, mark)
+        if measured is not None:
+            self._estimate = self._upper = measured  # measured, not guessed: probe above it slowly
+            self._hold = max(self._hold, HOLD)
+            if settled or self._margin * measured < self._pace:
+                self.events += not settled
+                self._cut(self._margin * measured, now)
+        elif settled and refused >= QUICK * (count + refused):  # far over it: cut before measuring
+            estimate = (count + 0.5) / span  # half a token more: few came yet
+            self._estimate = min(estimate, sent_at)
+            self._cut(self._margin * self._estimate, now)
+
+    def _first_cut(self, now: float) -> None:
+        """The first 429 ends the slow start: pace under the rate of the last answers before it."""
+        sending = self._upper = self._pace
+        if self._recent and (first := self._last_answers()) is not None:  # the rate of the last answers
+            (since, count_then), (latest, count) = first, self._recent[-1]
+            sending = min(sending, (count - count_then) / (latest - since))
+        elif (  # no answers yet: the rate this client sent at (sharing a store, only its share: not used)
+            not self._store.shared
+            and self._sent > 1
+            and self._started is not None
+            and self._last_slot > self._started
+        ):
+            sending = min(sending, (self._sent - 1) / (self._last_slot - self._started))
+        self.paced = True
+        self.events += 1
+        self._hold = FIRST_HOLD
+        self._estimate = sending
+        self._cut(BETA * sending, now)
+
+    def _last_answers(self) -> tuple[float, int] | None:
+        """Where the last _FIRST_CUT_ANSWERS answers (the store's: the account's, when shared) began.
+
+        Counted back over this client's own answers of the last second, each with the store's count then;
+        ``None`` when fewer than 3 answers came, or all at once.
+        """
+        latest, count = self._recent[-1]
+        first = next(
+            (entry for entry in reversed(self._recent) if count - entry[1] >= _FIRST_CUT_ANSWERS - 1),
+            self._recent[0],
+        )
+        return first if count - first[1] >= 2 and latest > first[0] else None
+
+    def _cut(self, pace: float, now: float) -> None:
+        # The slots taken before the cut, and the one after the last of them, keep the old spacing.
+        old = self.rate
+        self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
+        self._pace = max(MIN_RATE, min(pace, self.ceiling))
+        self._cut_at = self._raised_at = now
+        self._probing = False
+        self._cut_counts = (self._accepted, self._refused_total)
+
+    # Sharing a store, every client paces as one controller: what a 429 taught the client that saw it is
+    # published in the store (times as offsets from the publication), and every client adopts the latest
+    # state once, at its next request or answer. Between 429s each client raises the pace by the same
+    # schedule from the same state. The counts the controller measures with are the store's (the account's).
+
+    def _count(self) -> None:
+        """Read the store's counts; counts from another store (a shared one down, or back) start afresh."""
+        counts, shared = self._store.counts(), self._store.shared
+        if shared != self._counted_shared:  # differences across the switch mean nothing
+            self._counted_shared = shared
+            self._mark = None
+            self._recent.clear()
+            self._cut_counts = counts
+        self._counts = counts
+
+    def _shareable(self) -> tuple[object, ...]:
+        return (
+            self._pace,
+            self._estimate,
+            self._margin,
+            self._hold,
+            self._upper,
+            self._cut_at,
+            self._resumed,
+            self._last_refused,
+            self._mark,
+        )
+
+    def _publish(self, now: float, events_before: int) -> None:
+        """Publish what this 429 taught; if another client published first, adopt its state instead."""
+        values = {
+            "paced": float(self.paced),
+            "pace": self._pace,
+            "estimate": self._estimate,
+            "margin": self._margin,
+            "hold": self._hold,
+            "upper": self._upper,
+            "last_peak": self._last_peak,
+            "last_retry_after": self._last_retry_after,
+            "probing": float(self._probing),
+            "cut_at": self._cut_at - now,
+            "resumed": self._resumed - now,
+            "last_refused": self._last_refused - now,
+            "cut_accepted": self._cut_counts[0],
+            "cut_refused": self._cut_counts[1],
+        }
+        if self._mark is not None:
+            values.update(
+                mark_ticket=self._mark[0] - now, mark_accepted=self._mark[1], mark_refused=self._mark[2]
             )
+        mine = PaceState(uuid.uuid4().hex, now, values)
+        held = self._store.publish_state(mine, self._state_token)
+        if held.token == mine.token:
+            self._state_token, self._state_at = mine.token, now
+        else:  # built on a state another client replaced meanwhile: that one stands
+            self.events = events_before
+            self._adopt(held, now, force=True)
+
+    def _adopt(self, state: PaceState | None, now: float, *, force: bool = False) -> None:
+        """Pace by the state another client published, when it is newer than this pacer's."""
+        if state is None or state.token == self._state_token:
+            return
+        self._state_token = state.token
+        if not force and state.at <= self._state_at:
+            return  # older than what this client published (say, while the store was unreachable)
+        values = _readable(state.values)
+        if values is None:  # written by another version of this controller (within the keys' TTL)
+            return
+        at = self._state_at = state.at
+        cut_at = at + values["cut_at"]
+        if cut_at > self._cut_at:  # the slots this client took before the cut keep the old spacing
+            old = self.rate
+            self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
+        self.paced = bool(values["paced"])
+        self._pace = values["pace"]
+        self._estimate = values["estimate"]
+        self._margin = values["margin"]
+        self._hold = values["hold"]
+        self._upper = values["upper"]
+        self._last_peak = values["last_peak"]
+        self._last_retry_after = values["last_retry_after"]
+        self._probing = bool(values["probing"])
+        self._cut_at = cut_at
+        self._raised_at = at
+        self._resumed = max(self._resumed, at + values["resumed"])
+        self._last_refused = at + values["last_refused"]
+        self._cut_counts = (int(values["cut_accepted"]), int(values["cut_refused"]))
+        ticket, accepted, refused = (
+            values.get(key) for key in ("mark_ticket", "mark_accepted", "mark_refused")
+        )
+        self._mark = None
+        if ticket is not None and accepted is not None and refused is not None:
+            self._mark = (at + ticket, int(accepted), int(refused))
+
+
+_STATE_KEYS = frozenset(
+    {
+        "paced", "pace", "estimate", "margin", "hold", "upper", "last_peak", "last_retry_after", "probing",
+        "cut_at", "resumed", "last_refused", "cut_accepted", "cut_refused",
+    }
+)  # fmt: skip
+
+
+def _readable(values: Mapping[str, float]) -> dict[str, float] | None:
+    """A published state's numbers, or ``None`` when they are not this controller's (keys, types)."""
+    if not _STATE_KEYS <= values.keys():
+        return None
+    try:
+        return {key: float(value) for key, value in values.items()}
+    except (TypeError, ValueError):
+        return None

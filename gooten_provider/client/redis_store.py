@@ -9,8 +9,9 @@ Two keys per account, both named from a SHA-256 of the Recipe ID (neither the Re
 key is written to Redis), both under one hash tag so a Redis Cluster keeps them on one node:
 
 * ``gooten:pace:{<hash>}``, a hash: the next free send slot (``tat``: GCRA's theoretical arrival time),
-  the pause (a ``Retry-After`` any client saw), when the pace started, and the last throttling event's
-  state (its token, time and the controller's numbers, as JSON);
+  the pause (a ``Retry-After`` any client saw), when the pace started, the answers accepted and refused so
+  far (two counters), and the controller's state after the last 429 (its token, time and numbers, as
+  JSON);
 * ``gooten:pace:{<hash>}:accepted``, a hash: answers accepted per :data:`ACCEPTED_BUCKET_SECONDS`.
 
 Both expire after :data:`STATE_TTL_SECONDS` unused; the next task then starts afresh (a slow start).
@@ -58,7 +59,14 @@ local function count_accepted(n)
   if n > 0 then
     redis.call('HINCRBY', acc, tostring(math.floor(now / width)), n)
     redis.call('EXPIRE', acc, ttl)
+    redis.call('HINCRBY', pace, 'accepted', n)
   end
+end
+
+local function count_answers(accepted, refused)
+  count_accepted(accepted)
+  return {tostring(redis.call('HINCRBY', pace, 'accepted', 0)),
+          tostring(redis.call('HINCRBY', pace, 'refused', tonumber(refused)))}
 end
 
 local function started()
@@ -72,8 +80,9 @@ local function state()
 end
 
 if op == 'take' then
-  -- ARGV[4]: the interval, ARGV[5]: the horizon, ARGV[6]: answers accepted since the caller's last call
-  count_accepted(ARGV[6])
+  -- ARGV[4]: the interval, ARGV[5]: the horizon, ARGV[6]: answers accepted since the caller's last call,
+  -- ARGV[7]: 429s counted since the caller's last call
+  local totals = count_answers(ARGV[6], ARGV[7])
   local interval, horizon = tonumber(ARGV[4]), tonumber(ARGV[5])
   local s = redis.call('HMGET', pace, 'tat', 'paused')
   local tat, paused = tonumber(s[1]) or now, tonumber(s[2]) or 0
@@ -87,7 +96,7 @@ if op == 'take' then
   local from = started()
   redis.call('EXPIRE', pace, ttl)
   local st = state()
-  return {tostring(slot - now), taken, tostring(from - now), st[1], st[2], st[3]}
+  return {tostring(slot - now), taken, tostring(from - now), st[1], st[2], st[3], totals[1], totals[2]}
 elseif op == 'paused' then
   return tostring((tonumber(redis.call('HGET', pace, 'paused')) or 0) - now)
 elseif op == 'pause' then
@@ -96,6 +105,12 @@ elseif op == 'pause' then
   redis.call('HSET', pace, 'paused', tostring(math.max(paused, now + tonumber(ARGV[4]))))
   redis.call('EXPIRE', pace, ttl)
   return 'OK'
+elseif op == 'sync' then
+  -- ARGV[4] and ARGV[5]: answers accepted and 429s counted since the caller's last call
+  local totals = count_answers(ARGV[4], ARGV[5])
+  redis.call('EXPIRE', pace, ttl)
+  local st = state()
+  return {st[1], st[2], st[3], totals[1], totals[2]}
 elseif op == 'started' then
   local from = started()
   redis.call('EXPIRE', pace, ttl)
@@ -117,13 +132,15 @@ elseif op == 'accepted' then
   return tostring(total)
 elseif op == 'publish' then
   -- ARGV[4]: the token it replaces ('' for none), ARGV[5]: its token, ARGV[6]: its time (offset),
-  -- ARGV[7]: its values (JSON)
+  -- ARGV[7]: its values (JSON), ARGV[8] and ARGV[9]: answers accepted and 429s counted since the last call
+  local totals = count_answers(ARGV[8], ARGV[9])
   local held = redis.call('HGET', pace, 'token') or ''
   if held == ARGV[4] then
     redis.call('HSET', pace, 'token', ARGV[5], 'at', tostring(now + tonumber(ARGV[6])), 'values', ARGV[7])
-    redis.call('EXPIRE', pace, ttl)
   end
-  return state()
+  redis.call('EXPIRE', pace, ttl)
+  local st = state()
+  return {st[1], st[2], st[3], totals[1], totals[2]}
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
@@ -138,9 +155,9 @@ def pace_key(recipe_id: str) -> str:
 class RedisPaceStore:
     """A :class:`~gooten_provider.client.pacer.PaceStore` in Redis for one account (thread-safe).
 
-    Answers accepted are counted here and sent with the next slot taken (one round trip per request, two
-    while a slow start asks what was accepted). :meth:`shared_state` and :meth:`started` answer from the
-    last round trip.
+    Answers are counted here and sent with the next slot taken (one round trip per request, a second one
+    to publish what a 429 taught). :meth:`shared_state`, :meth:`counts` and :meth:`started` answer from
+    the last round trip.
 
     :param client: a ``redis.Redis``; :meth:`connect` builds one with short timeouts and no retries of its
         own (an unreachable Redis must cost a request milliseconds, not seconds).
@@ -166,6 +183,9 @@ class RedisPaceStore:
         self._script = client.register_script(_SCRIPT)
         self._lock = threading.Lock()
         self._unsent_accepted = 0
+        self._unsent_refused = 0
+        self._counts = (0, 0)  # the account's, as of the last slot taken
+        self._in_flight = (0, 0)  # counts on their way to Redis
         self._started: float | None = None
         self._state: PaceState | None = None
 
@@ -222,20 +242,48 @@ class RedisPaceStore:
             unsent, self._unsent_accepted = self._unsent_accepted, 0
         return unsent
 
+    def _send_counts(self, op: str, *args: Any) -> tuple[Any, float]:
+        """Run ``op`` with the answers counted since the last call; keep them for the next if it fails."""
+        with self._lock:
+            accepted, refused = self._unsent_accepted, self._unsent_refused
+            self._unsent_accepted = self._unsent_refused = 0
+            self._in_flight = (self._in_flight[0] + accepted, self._in_flight[1] + refused)
+        try:
+            return self._run(op, *args, accepted, refused)
+        except PaceStoreUnavailable:
+            with self._lock:
+                self._unsent_accepted += accepted
+                self._unsent_refused += refused
+            raise
+        finally:
+            with self._lock:
+                self._in_flight = (self._in_flight[0] - accepted, self._in_flight[1] - refused)
+
     def take_slot(self, now: float, interval: float) -> float:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.take_slot`."""
         return self.take_slot_within(now, interval, _NO_HORIZON)[0]
 
     def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.take_slot_within`."""
-        accepted = self._take_accepted()
-        reply, local = self._run("take", repr(interval), repr(min(horizon, _NO_HORIZON)), accepted)
-        slot, taken, started, token, at, values = (item.decode() for item in reply)
+        reply, local = self._send_counts("take", repr(interval), repr(min(horizon, _NO_HORIZON)))
+        slot, taken, started, *state_and_counts = (item.decode() for item in reply)
         with self._lock:
             self._started = local + float(started)
+        self._keep(state_and_counts, local)
+        return local + float(slot), taken == "1"
+
+    def _keep(self, reply: list[str], local: float) -> None:
+        """Keep the state and the counts of a reply (``token, at, values, accepted, refused``)."""
+        token, at, values, accepted, refused = reply
+        with self._lock:
+            self._counts = (int(accepted), int(refused))
             if token and (self._state is None or self._state.token != token):
                 self._state = PaceState(token, local + float(at), json.loads(values))
-        return local + float(slot), taken == "1"
+
+    def sync(self) -> None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.sync` (a round trip)."""
+        reply, local = self._send_counts("sync")
+        self._keep([item.decode() for item in reply], local)
 
     def pause(self, until: float) -> None:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.pause`."""
@@ -250,6 +298,19 @@ class RedisPaceStore:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.note_accepted` (sent with the next call)."""
         with self._lock:
             self._unsent_accepted += 1
+
+    def note_refused(self, now: float) -> None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.note_refused` (sent with the next slot)."""
+        with self._lock:
+            self._unsent_refused += 1
+
+    def counts(self) -> tuple[int, int]:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.counts` (as of the last slot taken)."""
+        with self._lock:
+            return (
+                self._counts[0] + self._unsent_accepted + self._in_flight[0],
+                self._counts[1] + self._unsent_refused + self._in_flight[1],
+            )
 
     def accepted_since(self, since: float, now: float) -> int:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.accepted_since` (a round trip)."""
@@ -274,13 +335,14 @@ class RedisPaceStore:
     def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.publish_state`."""
         offset = state.at - self._clock()
-        reply, local = self._run(
+        reply, local = self._send_counts(
             "publish", replaces or "", state.token, repr(offset), json.dumps(dict(state.values))
         )
-        token, at, values = (item.decode() for item in reply)
-        held = PaceState(token, local + float(at), json.loads(values))
+        self._keep([item.decode() for item in reply], local)
         with self._lock:
-            self._state = held
+            held = self._state
+        if held is None:  # the script always answers a publication with the state it holds
+            raise PaceStoreUnavailable("Redis answered a publication with no state")
         return held
 
     def close(self) -> None:

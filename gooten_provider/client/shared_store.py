@@ -84,6 +84,11 @@ class FallbackPaceStore:
                 log.info("The shared pace (%s) is back: this client uses it again.", self.primary.description)
         return value
 
+    def _last_known(self, shared: Callable[[], _T], local: Callable[[], _T]) -> _T:
+        # What the shared store answers from its last round trip: no call to it, so it says nothing of
+        # whether it is back.
+        return local() if self._down else shared()
+
     def take_slot(self, now: float, interval: float) -> float:
         """See :meth:`PaceStore.take_slot`."""
         return self._call(
@@ -110,6 +115,19 @@ class FallbackPaceStore:
         self._local.note_accepted(now)
         self._call(lambda: self.primary.note_accepted(now), lambda: None)
 
+    def note_refused(self, now: float) -> None:
+        """See :meth:`PaceStore.note_refused` (counted in both: the local count serves an outage)."""
+        self._local.note_refused(now)
+        self._call(lambda: self.primary.note_refused(now), lambda: None)
+
+    def sync(self) -> None:
+        """See :meth:`PaceStore.sync`."""
+        self._call(self.primary.sync, lambda: None)
+
+    def counts(self) -> tuple[int, int]:
+        """See :meth:`PaceStore.counts` (the pacer starts its counts afresh when :attr:`shared` changes)."""
+        return self._last_known(self.primary.counts, self._local.counts)
+
     def accepted_since(self, since: float, now: float) -> int:
         """See :meth:`PaceStore.accepted_since`."""
         return self._call(
@@ -118,11 +136,14 @@ class FallbackPaceStore:
 
     def started(self) -> float:
         """See :meth:`PaceStore.started`."""
-        return self._call(self.primary.started, self._local.started)
+        # answered from the last round trip once a slot was taken: asked of the store only while it is up
+        return self._last_known(
+            lambda: self._call(self.primary.started, self._local.started), self._local.started
+        )
 
     def shared_state(self) -> PaceState | None:
         """See :meth:`PaceStore.shared_state`."""
-        return self._call(self.primary.shared_state, self._local.shared_state)
+        return self._last_known(self.primary.shared_state, self._local.shared_state)
 
     def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
         """See :meth:`PaceStore.publish_state`."""

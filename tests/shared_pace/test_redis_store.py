@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from gooten_provider.client.pacer import (
-    MIN_DECREASE_INTERVAL,
-    SLOW_START_RATE,
+    CLUSTER_GAP,
+    START_RATE,
     LocalPaceStore,
     Pacer,
     PaceState,
@@ -117,7 +117,7 @@ def test_a_429_after_the_interval_is_a_new_event_for_every_client(redis_server):
     first.record(first.acquire(), throttled=True)
     second.record(second.acquire(), throttled=False)
     rate = second.rate
-    time.sleep(MIN_DECREASE_INTERVAL + 0.05)
+    time.sleep(CLUSTER_GAP + 0.05)  # not in a row with the first: a new event
     second.record(second.acquire(), throttled=True)
     assert second.events == 1
     first.record(first.acquire(), throttled=False)
@@ -137,16 +137,55 @@ def test_two_events_published_at_once_keep_the_first(redis_server):
     assert two.shared_state() == won
 
 
+def test_the_answers_every_client_counts_are_the_accounts(redis_server):
+    """The controller measures the account's limit from these counts, not one client's share of it."""
+    one, two = store(redis_server), store(redis_server)
+    now = time.monotonic()
+    for _ in range(3):
+        one.note_accepted(now)
+    two.note_accepted(now)
+    two.note_refused(now)
+    assert one.counts() == (3, 0)  # its own, not yet sent
+    one.take_slot(now, 0.0)
+    two.take_slot(now, 0.0)  # each slot taken carries what its client counted since its last call
+    one.take_slot(now, 0.0)
+    assert one.counts() == two.counts() == (4, 1)
+    one.note_refused(now)
+    one.publish_state(PaceState("a", now, {}), None)  # a publication carries them too
+    two.take_slot(now, 0.0)
+    assert two.counts() == (4, 2)
+
+
+def test_a_pacer_sends_each_answer_to_the_account_at_once(redis_server):
+    """Not with its next slot: at a low pace, one slot booked per task, that is a second later."""
+    client = pacer(redis_server)
+    client.record(client.acquire(), throttled=False)
+    other = store(redis_server)
+    other.take_slot(time.monotonic(), 0.0)
+    assert other.counts() == (1, 0)
+
+
+def test_a_state_another_version_published_is_left_alone(redis_server):
+    """A state of the controller before issue 19's (kept an hour) neither breaks nor paces a client."""
+    store(redis_server).publish_state(PaceState("old", time.monotonic(), {"learnt": 5.0, "w_max": 6.0}), None)
+    client = pacer(redis_server)
+    client.record(client.acquire(), throttled=False)
+    assert not client.paced
+    client.record(client.acquire(), throttled=True)  # its own 429 replaces it
+    assert client.paced and client.events == 1
+    assert client.store.shared_state().token != "old"
+
+
 def test_a_shared_pace_starts_slow_then_doubles_until_the_first_429(redis_server):
     client = pacer(redis_server)
     started = time.monotonic()
     sent = []
-    for _ in range(5):  # nothing accepted yet: the start rate
+    for _ in range(5):  # nothing answered yet: the start rate, doubling every SLOW_START_DOUBLING
         sent.append(client.acquire() - started)
-    assert sent == pytest.approx([i / SLOW_START_RATE for i in range(5)], abs=0.03)
-    for _ in range(60):  # answers come back: the rate doubles, bounded by twice what was accepted
+    assert sent == pytest.approx([i / START_RATE for i in range(5)], abs=0.03)
+    for _ in range(60):  # answers come back: the rate keeps doubling
         client.record(client.acquire(), throttled=False)
-    assert time.monotonic() - started < 60 / SLOW_START_RATE / 2  # far faster than the start rate
+    assert time.monotonic() - started < 60 / START_RATE / 2  # far faster than the start rate
     assert not client.paced  # still the slow start: no 429 yet
 
 
