@@ -18,9 +18,9 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
@@ -207,6 +207,48 @@ def airflow_intro(result: Any, measured: dict[str, Any]) -> str:
     )
 
 
+def _progress(line: str) -> None:
+    """Print a part's progress line at once (a part runs for minutes)."""
+    print(line, flush=True)
+
+
+class PlottedPart(Protocol):
+    """A part's module that tables, plots and serializes its result (``bench/throttling.py`` and kin)."""
+
+    def format_table(self, result: dict[str, Any]) -> str: ...
+
+    def plot(self, result: dict[str, Any], path: str) -> None: ...
+
+    def to_json(self, result: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def _run_plotted(
+    name: str,
+    part: PlottedPart,
+    run: Callable[[], dict[str, Any]],
+    *,
+    header: str,
+    alt: str,
+    image_first: bool = False,
+    record_it: bool,
+) -> None:
+    """Run a part with a plot, print its table, and record it with docs/images/NAME.png (alt text ``alt``).
+
+    The block is the run's date line, then the table and the image (the image first with ``image_first``).
+    """
+    print(f"\n{header}", flush=True)
+    measured = when()
+    result = run()
+    table = part.format_table(result)
+    print(table, flush=True)
+    if not record_it:
+        return
+    part.plot(result, str(REPO_ROOT / "docs" / "images" / f"{name}.png"))
+    image = f"![{alt}](images/{name}.png)"
+    shown = [image, table] if image_first else [table, image]
+    record(name, "\n\n".join([when_line(measured), *shown]), {"measured": measured, **part.to_json(result)})
+
+
 def _run(args: argparse.Namespace, parts: list[str]) -> None:
     """Run the chosen parts."""
 
@@ -230,7 +272,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             latency=args.latency,
             connect_latency=args.connect_latency,
             only=args.only,
-            progress=lambda line: print(line, flush=True),
+            progress=_progress,
             log_file=os.path.join(os.environ["AIRFLOW_HOME"], "bench-task.log"),
         )
         table = throughput.format_table(result)
@@ -253,7 +295,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             rounds=args.airflow_rounds,
             latency=args.latency,
             connect_latency=args.connect_latency,
-            progress=lambda line: print(line, flush=True),
+            progress=_progress,
         )
         table = in_airflow.format_table(result_af)
         print(table, flush=True)
@@ -264,66 +306,47 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
     if "throttling" in parts:
         from bench import throttling
 
-        print("\nThrottling: the operator against a rate-limited account, before and after", flush=True)
-        measured = when()
-        result_th = throttling.run_throttling(progress=lambda line: print(line, flush=True))
-        table_th = throttling.format_table(result_th)
-        print(table_th, flush=True)
-        if not args.no_record:
-            image = REPO_ROOT / "docs" / "images" / "throttling.png"
-            throttling.plot(result_th, str(image))
-            record(
-                "throttling",
-                f"{when_line(measured)}\n\n{table_th}\n\n![Useful throughput and 429s against max_workers]"
-                "(images/throttling.png)",
-                {"measured": measured, **throttling.to_json(result_th)},
-            )
+        _run_plotted(
+            "throttling",
+            throttling,
+            lambda: throttling.run_throttling(progress=_progress),
+            header="Throttling: the operator against a rate-limited account, before and after",
+            alt="Useful throughput and 429s against max_workers",
+            record_it=not args.no_record,
+        )
 
     if "throttling-grid" in parts:
         from bench import throttling_grid
 
-        print("\nThrottling grid: the pace against every limit of the grid, each cell against the targets")
-        measured = when()
-        result_grid = throttling_grid.run_grid(
-            seconds=args.grid_seconds, progress=lambda line: print(line, flush=True)
+        _run_plotted(
+            "throttling-grid",
+            throttling_grid,
+            lambda: throttling_grid.run_grid(seconds=args.grid_seconds, progress=_progress),
+            header="Throttling grid: the pace against every limit of the grid, each cell against the targets",
+            alt="Each cell of the grid: useful throughput against the share of requests answered 429, the "
+            "target regions marked",
+            image_first=True,
+            record_it=not args.no_record,
         )
-        table_grid = throttling_grid.format_table(result_grid)
-        print(table_grid, flush=True)
-        if not args.no_record:
-            image = REPO_ROOT / "docs" / "images" / "throttling-grid.png"
-            throttling_grid.plot(result_grid, str(image))
-            record(
-                "throttling-grid",
-                f"{when_line(measured)}\n\n![Each cell of the grid: useful throughput against the share "
-                "of requests answered 429, the target regions marked](images/throttling-grid.png)\n\n"
-                f"{table_grid}",
-                {"measured": measured, **throttling_grid.to_json(result_grid)},
-            )
 
     if "shared-pace" in parts:
         from bench import shared_pace
 
-        print("\nThrottling, several tasks on one account: each its own pace, then shared", flush=True)
-        measured = when()
-        result_sp = shared_pace.run_shared_pace(progress=lambda line: print(line, flush=True))
-        table_sp = shared_pace.format_table(result_sp)
-        print(table_sp, flush=True)
-        if not args.no_record:
-            image = REPO_ROOT / "docs" / "images" / "shared-pace.png"
-            shared_pace.plot(result_sp, str(image))
-            record(
-                "shared-pace",
-                f"{when_line(measured)}\n\n{table_sp}\n\n![Several tasks on one account, with and without "
-                "a shared pace](images/shared-pace.png)",
-                {"measured": measured, **shared_pace.to_json(result_sp)},
-            )
+        _run_plotted(
+            "shared-pace",
+            shared_pace,
+            lambda: shared_pace.run_shared_pace(progress=_progress),
+            header="Throttling, several tasks on one account: each its own pace, then shared",
+            alt="Several tasks on one account, with and without a shared pace",
+            record_it=not args.no_record,
+        )
 
     if "startup" in parts:
         from bench import startup
 
         print(f"\nStartup: import and parse times, {args.samples} fresh process(es) each", flush=True)
         measured = when()
-        result_st = startup.run_startup(samples=args.samples, progress=lambda line: print(line, flush=True))
+        result_st = startup.run_startup(samples=args.samples, progress=_progress)
         tables = startup.format_tables(result_st)
         print(tables, flush=True)
         if not args.no_record:
@@ -342,7 +365,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             seconds=args.webhook_seconds,
             burst_concurrency=args.burst_concurrency,
             burst_seconds=args.burst_seconds,
-            progress=lambda line: print(line, flush=True),
+            progress=_progress,
         )
         to_airflow = None
         if not args.no_airflow_stack:
@@ -350,7 +373,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
                 changes=args.webhook_changes,
                 rates=args.webhook_change_rate or [1.0, 10.0],
                 runs=args.webhook_runs,
-                progress=lambda line: print(line, flush=True),
+                progress=_progress,
             )
         tables = webhooks.format_tables(accept, to_airflow)
         print(tables, flush=True)
@@ -367,7 +390,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             changes=args.webhook_changes,
             rates=args.webhook_change_rate or [1.0, 10.0],
             runs=args.webhook_runs,
-            progress=lambda line: print(line, flush=True),
+            progress=_progress,
             options=("--executor", "celery"),
         )
         tables = webhooks.format_tables(
@@ -387,7 +410,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
         result_sc = scale.run_scale(
             orders=args.scale_orders,
             workers=args.scale_workers,
-            progress=lambda line: print(line, flush=True),
+            progress=_progress,
             kill_at=tuple(args.scale_kill_at) or scale.KILL_AT,
         )
         tables = scale.format_tables(result_sc)
@@ -413,7 +436,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             poke_interval=args.sensor_poke_interval,
             latency=args.latency,
             connect_latency=args.connect_latency,
-            progress=lambda line: print(line, flush=True),
+            progress=_progress,
         )
         table_se = sensor.format_table(result_se)
         print(table_se, flush=True)
@@ -427,7 +450,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
             "\nExport: N orders to object storage against a local API throttled at R requests/s", flush=True
         )
         measured = when()
-        runs = export.run_export(progress=lambda line: print(line, flush=True))
+        runs = export.run_export(progress=_progress)
         table_ex = export.format_table(runs)
         print(table_ex, flush=True)
         if not args.no_record:

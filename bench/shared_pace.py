@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bench.throttle_report import multi_cells, multi_figures, multi_line, plot_useful_and_throttled, run_cells
 from bench.throttling import MultiTaskRun, ThrottleRun, run_multi, run_single
 from gooten_provider.testing.redis_server import LocalRedisServer
 
@@ -61,7 +62,7 @@ def run_shared_pace(
         single.append(one)
         progress(
             f"1 task, shared pace, max_workers={workers}: useful {one.useful_throughput:.2f}, "
-            f"throttled {100 * one.throttled_share:.1f}%, failed {one.outcomes.get('failed', 0)}"
+            f"throttled {100 * one.throttled_share:.1f}%, failed {one.failed}"
         )
     return {
         "settings": {"orders": orders, "max_workers": max_workers, **account},
@@ -70,16 +71,8 @@ def run_shared_pace(
     }
 
 
-def _failed(run: MultiTaskRun) -> int:
-    return sum(task.outcomes.get("failed", 0) for task in run.tasks)
-
-
 def _multi_line(run: MultiTaskRun, shared: bool) -> str:
-    return (
-        f"{len(run.tasks)} tasks, {'shared pace' if shared else 'each its own pace'}: useful "
-        f"{run.useful_throughput:.2f}, throttled {100 * run.throttled_share:.1f}%, share ratio "
-        f"{run.share_ratio:.2f}, failed {_failed(run)}"
-    )
+    return f"{len(run.tasks)} tasks, {'shared pace' if shared else 'each its own pace'}: {multi_line(run)}"
 
 
 def _meets(run: MultiTaskRun) -> bool:
@@ -87,7 +80,7 @@ def _meets(run: MultiTaskRun) -> bool:
         run.useful_throughput >= 0.90
         and run.throttled_share <= 0.05
         and run.share_ratio >= 0.8
-        and _failed(run) == 0
+        and run.failed == 0
     )
 
 
@@ -108,9 +101,8 @@ def format_table(result: dict[str, Any]) -> str:
     for entry in result["multi"]:
         run, shared = entry["run"], entry["shared"]
         lines.append(
-            f"| {len(run.tasks)} | {'shared (Redis)' if shared else 'each its own'} | "
-            f"{run.useful_throughput:.2f} | {100 * run.throttled_share:.1f}% | {run.share_ratio:.2f} | "
-            f"{_failed(run)} | {('met' if _meets(run) else 'missed') if shared else '-'} |"
+            f"| {len(run.tasks)} | {'shared (Redis)' if shared else 'each its own'} | {multi_cells(run)} | "
+            f"{('met' if _meets(run) else 'missed') if shared else '-'} |"
         )
     lines += [
         "",
@@ -118,10 +110,7 @@ def format_table(result: dict[str, Any]) -> str:
         "|---:|---:|---:|---:|",
     ]
     for one in result["single"]:
-        lines.append(
-            f"| {one.max_workers} | {one.useful_throughput:.2f} | {100 * one.throttled_share:.1f}% | "
-            f"{one.outcomes.get('failed', 0)} |"
-        )
+        lines.append(f"| {one.max_workers} | {run_cells(one)} |")
     return "\n".join(lines)
 
 
@@ -137,9 +126,7 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
             {
                 "tasks": len(entry["run"].tasks),
                 "shared": entry["shared"],
-                "useful_throughput": entry["run"].useful_throughput,
-                "throttled_share": entry["run"].throttled_share,
-                "share_ratio": entry["run"].share_ratio,
+                **multi_figures(entry["run"]),
                 "requests": entry["run"].requests,
                 "throttled": entry["run"].throttled,
                 "seconds": entry["run"].seconds,
@@ -161,28 +148,16 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
 
 def plot(result: dict[str, Any], path: str) -> None:
     """Aggregate useful throughput and 429 share per number of tasks, each pace against the shared (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    series = []
     for shared, style, label in ((False, "C0--", "each task its own pace"), (True, "C1-", "shared pace")):
         runs = [e["run"] for e in result["multi"] if e["shared"] == shared]
         runs.sort(key=lambda r: len(r.tasks))
-        counts = [len(r.tasks) for r in runs]
-        left.plot(counts, [r.useful_throughput for r in runs], style, marker="o", label=label)
-        right.plot(counts, [100 * r.throttled_share for r in runs], style, marker="o", label=label)
-    left.axhline(0.90, color="grey", linewidth=0.8, linestyle=":")
-    right.axhline(5, color="grey", linewidth=0.8, linestyle=":")
-    titles = ((left, "useful throughput, aggregate (1.0 = R)"), (right, "requests answered 429 (%)"))
-    for axis, title in titles:
-        axis.set_xlabel("operator tasks on one account")
-        axis.set_xticks(sorted({len(e["run"].tasks) for e in result["multi"]}))
-        axis.set_title(title)
-        axis.grid(True, alpha=0.3)
-    left.set_ylim(0, 1.05)
-    left.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+        series.append((label, style, [len(r.tasks) for r in runs], runs))
+    plot_useful_and_throttled(
+        path,
+        series,
+        x_label="operator tasks on one account",
+        useful_title="useful throughput, aggregate (1.0 = R)",
+        x_ticks=sorted({len(e["run"].tasks) for e in result["multi"]}),
+        targets=(0.90, 5),
+    )

@@ -25,6 +25,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.api_process import ApiProcess
+from bench.throttle_report import (
+    Answered429,
+    multi_cells,
+    multi_figures,
+    multi_line,
+    plot_useful_and_throttled,
+    run_cells,
+)
 
 CONN_ID = "gooten_bench_throttled"
 #: The Redis connection of the shared pace (``rate_limit_conn_id``), when a run uses one.
@@ -33,7 +41,7 @@ WORKERS: tuple[int, ...] = (1, 4, 8, 16, 32, 64)
 
 
 @dataclass
-class ThrottleRun:
+class ThrottleRun(Answered429):
     """One operator run (or one task of a multi-task run) against the throttled API."""
 
     name: str
@@ -53,13 +61,13 @@ class ThrottleRun:
         return self.orders * 2 / self.seconds / self.rate_limit if self.seconds else 0.0
 
     @property
-    def throttled_share(self) -> float:
-        """The share of this run's requests answered 429."""
-        return self.throttled / self.requests if self.requests else 0.0
+    def failed(self) -> int:
+        """Orders that ended ``failed``."""
+        return self.outcomes.get("failed", 0)
 
 
 @dataclass
-class MultiTaskRun:
+class MultiTaskRun(Answered429):
     """Several operator tasks, each in its own process, against one throttled account at once."""
 
     adaptive: bool
@@ -77,15 +85,15 @@ class MultiTaskRun:
         return sum(t.orders for t in self.tasks) * 2 / self.seconds / self.rate_limit
 
     @property
-    def throttled_share(self) -> float:
-        """The share of all requests answered 429."""
-        return self.throttled / self.requests if self.requests else 0.0
-
-    @property
     def share_ratio(self) -> float:
         """The smallest task's rate over the largest's (1.0 is perfectly fair)."""
         rates = [t.orders / t.seconds for t in self.tasks]
         return min(rates) / max(rates)
+
+    @property
+    def failed(self) -> int:
+        """Orders that ended ``failed``, in all tasks."""
+        return sum(task.failed for task in self.tasks)
 
 
 def _operator_run(
@@ -274,11 +282,7 @@ def run_throttling(
             max_workers=8,
         )
         multi.append(run_m)
-        progress(
-            f"{tasks} tasks, adaptive={adaptive}: useful {run_m.useful_throughput:.2f}, throttled "
-            f"{100 * run_m.throttled_share:.1f}%, share ratio {run_m.share_ratio:.2f}, "
-            f"failed {sum(t.outcomes.get('failed', 0) for t in run_m.tasks)}"
-        )
+        progress(f"{tasks} tasks, adaptive={adaptive}: {multi_line(run_m)}")
     return {
         "settings": {"orders": orders, "rate_limit": rate_limit, "burst": burst, "latency": latency},
         "single": single,
@@ -291,7 +295,7 @@ def _line(run: ThrottleRun) -> str:
         f"adaptive={run.adaptive!s:5} retry_after={run.retry_after!s:5} max_workers={run.max_workers:3}: "
         f"{run.seconds:6.1f} s, useful {run.useful_throughput:.2f}, "
         f"throttled {100 * run.throttled_share:5.1f}% "
-        f"({run.throttled}/{run.requests}), failed {run.outcomes.get('failed', 0)}"
+        f"({run.throttled}/{run.requests}), failed {run.failed}"
     )
 
 
@@ -315,9 +319,7 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
                 "seconds": m.seconds,
                 "requests": m.requests,
                 "throttled": m.throttled,
-                "useful_throughput": m.useful_throughput,
-                "throttled_share": m.throttled_share,
-                "share_ratio": m.share_ratio,
+                **multi_figures(m),
                 "tasks": [run_json(t) for t in m.tasks],
             }
             for m in result["multi"]
@@ -343,10 +345,7 @@ def format_table(result: dict[str, Any]) -> str:
         for workers in sorted({r.max_workers for r in result["single"]}):
             before, after = runs[(False, retry_after, workers)], runs[(True, retry_after, workers)]
             lines.append(
-                f"| {workers} | {'yes' if retry_after else 'no'} | {before.useful_throughput:.2f} | "
-                f"{100 * before.throttled_share:.1f}% | {before.outcomes.get('failed', 0)} | "
-                f"{after.useful_throughput:.2f} | {100 * after.throttled_share:.1f}% | "
-                f"{after.outcomes.get('failed', 0)} |"
+                f"| {workers} | {'yes' if retry_after else 'no'} | {run_cells(before)} | {run_cells(after)} |"
             )
     lines += [
         "",
@@ -356,21 +355,14 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     for run in result["multi"]:
         lines.append(
-            f"| {len(run.tasks)}, {'after (adaptive)' if run.adaptive else 'before'} | "
-            f"{run.useful_throughput:.2f} | {100 * run.throttled_share:.1f}% | {run.share_ratio:.2f} | "
-            f"{sum(t.outcomes.get('failed', 0) for t in run.tasks)} |"
+            f"| {len(run.tasks)}, {'after (adaptive)' if run.adaptive else 'before'} | {multi_cells(run)} |"
         )
     return "\n".join(lines)
 
 
 def plot(result: dict[str, Any], path: str) -> None:
     """Useful throughput and 429 share against ``max_workers``, before and after (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    series = []
     for adaptive, retry_after, style in (
         (False, True, "C0--"),
         (False, False, "C0:"),
@@ -382,19 +374,11 @@ def plot(result: dict[str, Any], path: str) -> None:
             key=lambda r: r.max_workers,
         )
         label = f"{'after (adaptive)' if adaptive else 'before'}, {'' if retry_after else 'no '}Retry-After"
-        workers = [r.max_workers for r in runs]
-        left.plot(workers, [r.useful_throughput for r in runs], style, marker="o", label=label)
-        right.plot(workers, [100 * r.throttled_share for r in runs], style, marker="o", label=label)
-    for axis, title in (
-        (left, "useful throughput (1.0 = the rate limit)"),
-        (right, "requests answered 429 (%)"),
-    ):
-        axis.set_xscale("log", base=2)
-        axis.set_xlabel("max_workers")
-        axis.set_title(title)
-        axis.grid(True, alpha=0.3)
-    left.set_ylim(0, 1.05)
-    left.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+        series.append((label, style, [r.max_workers for r in runs], runs))
+    plot_useful_and_throttled(
+        path,
+        series,
+        x_label="max_workers",
+        useful_title="useful throughput (1.0 = the rate limit)",
+        log2_x=True,
+    )

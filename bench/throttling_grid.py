@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.api_process import ApiProcess
+from bench.throttle_report import Answered429, figure, multi_cells, multi_line
 from bench.throttling import MultiTaskRun, _operator_run, run_multi
 
 RATES: tuple[float, ...] = (10.0, 50.0, 150.0)
@@ -45,7 +46,7 @@ MULTI_USEFUL, MULTI_THROTTLED = 0.80, 0.10
 
 
 @dataclass
-class GridCell:
+class GridCell(Answered429):
     """One operator run against one token bucket."""
 
     rate: float
@@ -70,11 +71,6 @@ class GridCell:
     def useful(self) -> float:
         """Orders x 2 per second of wall time, over the attainable rate."""
         return self.orders * 2 / self.seconds / self.attainable if self.seconds else 0.0
-
-    @property
-    def throttled_share(self) -> float:
-        """The share of requests answered 429."""
-        return self.throttled / self.requests if self.requests else 0.0
 
     @property
     def meets_targets(self) -> bool:
@@ -200,16 +196,13 @@ def _line(cell: GridCell) -> str:
 
 
 def _multi_meets(run: MultiTaskRun) -> bool:
-    failed = sum(task.outcomes.get("failed", 0) for task in run.tasks)
-    return run.useful_throughput >= MULTI_USEFUL and run.throttled_share <= MULTI_THROTTLED and not failed
+    return run.useful_throughput >= MULTI_USEFUL and run.throttled_share <= MULTI_THROTTLED and not run.failed
 
 
 def _multi_line(run: MultiTaskRun) -> str:
-    failed = sum(task.outcomes.get("failed", 0) for task in run.tasks)
     return (
-        f"3 tasks R={run.rate_limit:g} RA={'yes' if run.retry_after else 'no'}: useful "
-        f"{run.useful_throughput:.2f}, 429s {100 * run.throttled_share:.1f}%, share ratio "
-        f"{run.share_ratio:.2f}, failed {failed}  {'ok' if _multi_meets(run) else 'MISS'}"
+        f"3 tasks R={run.rate_limit:g} RA={'yes' if run.retry_after else 'no'}: {multi_line(run)}  "
+        f"{'ok' if _multi_meets(run) else 'MISS'}"
     )
 
 
@@ -234,7 +227,7 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
                 "useful": run.useful_throughput,
                 "throttled_share": run.throttled_share,
                 "share_ratio": run.share_ratio,
-                "failed": sum(task.outcomes.get("failed", 0) for task in run.tasks),
+                "failed": run.failed,
                 "meets_targets": _multi_meets(run),
             }
             for run in result["multi"]
@@ -273,10 +266,8 @@ def format_table(result: dict[str, Any]) -> str:
         "|---:|---|---:|---:|---:|---:|---|",
     ]
     for run in result["multi"]:
-        failed = sum(task.outcomes.get("failed", 0) for task in run.tasks)
         lines.append(
-            f"| {run.rate_limit:g} | {'yes' if run.retry_after else 'no'} | {run.useful_throughput:.2f} | "
-            f"{100 * run.throttled_share:.1f}% | {run.share_ratio:.2f} | {failed} | "
+            f"| {run.rate_limit:g} | {'yes' if run.retry_after else 'no'} | {multi_cells(run)} | "
             f"{'met' if _multi_meets(run) else '**missed**'} |"
         )
     return "\n".join(lines)
@@ -284,12 +275,12 @@ def format_table(result: dict[str, Any]) -> str:
 
 def plot(result: dict[str, Any], path: str) -> None:
     """Each cell as a point (429 share, useful), the target regions shaded (PNG)."""
-    import matplotlib
+    with figure(path, figsize=(8, 5)) as (_, axis):
+        _plot_grid(axis, result)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(8, 5))
+def _plot_grid(axis: Any, result: dict[str, Any]) -> None:
+    """The target regions, then a point per one-task cell and per three-task run."""
     axis.fill_between([-0.5, 100 * ONE_TASK_THROTTLED], ONE_TASK_USEFUL, 1.2, color="C2", alpha=0.12)
     axis.axvline(100 * ONE_TASK_THROTTLED, color="C2", linestyle="--", linewidth=1, label="one task: targets")
     axis.axhline(ONE_TASK_USEFUL, color="C2", linestyle="--", linewidth=1)
@@ -321,9 +312,6 @@ def plot(result: dict[str, Any], path: str) -> None:
     axis.set_xlim(left=-0.5)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 if __name__ == "__main__":  # a quick look at a few cells: python -m bench.throttling_grid
