@@ -16,6 +16,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.compat.sdk import Param, dag, task
+from gooten_examples.params import order_ids_param
 
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 
@@ -44,14 +45,7 @@ failed order fails (and may be retried: orders already changed come back `unchan
     default_args={"retries": 0},
     render_template_as_native_obj=True,
     params={
-        "order_ids": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1},
-            minItems=1,
-            title="Order ids",
-            description="Gooten order ids (Safe IDs), one per line.",
-        ),
+        "order_ids": order_ids_param(),
         "status": Param("Hold", type="string", enum=["Hold", "Cancelled", "New", "Test"], title="Status"),
         "chunk_size": Param(
             100, type="integer", minimum=1, maximum=10_000, title="Orders per chunk (one task each)"

@@ -24,6 +24,7 @@ from airflow.providers.common.compat.sdk import (  # the same names on every Air
     task,
 )
 from gooten_examples.audit import FAILING_OUTCOMES, format_table, status_text
+from gooten_examples.params import order_ids_param
 
 from gooten_provider.operators.gooten import GootenCancelOrderItemsOperator, GootenOrderStatusOperator
 
@@ -65,14 +66,7 @@ The run fails when an order could not be changed.
     default_args={"retries": 0},
     render_template_as_native_obj=True,
     params={
-        "order_ids": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1},
-            minItems=1,
-            title="Order ids",
-            description="Gooten order ids (Safe IDs), one per line.",
-        ),
+        "order_ids": order_ids_param(),
         "status": Param(
             "Hold",
             type="string",

@@ -17,8 +17,9 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.compat.sdk import AirflowFailException
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 from gooten_examples.audit import format_table
+from gooten_examples.params import order_ids_param
 from gooten_examples.status_history import (
     append_history,
     changes_from_events,
@@ -62,12 +63,8 @@ event on the asset `gooten_orders` (`gooten://orders`). Several events may be co
     tags=["gooten", "example", "webhooks"],
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=30)},
     params={
-        "order_ids": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1},
-            title="Order ids",
-            description="For a run by hand: Gooten order ids to record now (runs on events ignore this).",
+        "order_ids": order_ids_param(
+            "For a run by hand: Gooten order ids to record now (runs on events ignore this).", required=False
         ),
     },
 )

@@ -17,7 +17,8 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.common.compat.sdk import Param, dag, task
+from airflow.providers.common.compat.sdk import dag, task
+from gooten_examples.params import order_ids_param
 
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 
@@ -67,14 +68,7 @@ Needs a running **triggerer** with this provider installed.
     doc_md=DOC_MD,
     render_template_as_native_obj=True,
     params={
-        "order_ids": Param(
-            [],
-            type="array",
-            minItems=1,
-            items={"type": "string"},
-            title="Order ids",
-            description="Gooten Safe IDs of the held orders, one per line.",
-        ),
+        "order_ids": order_ids_param("Gooten Safe IDs of the held orders, one per line."),
     },
 )
 def gooten_wait_for_release() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gooten_examples.audit import audit_record, format_table, missing_results, status_text
+from gooten_examples.params import order_ids_param
 from gooten_examples.reconcile import change_batches, classify
 from gooten_examples.rules import RULES, decide_actions, seconds_between_sql
 from gooten_examples.seed import build_sqlite_warehouse, demo_orders, gooten_order_specs
@@ -40,6 +42,21 @@ def test_decide_rejects_unknown_rules_and_malformed_rows() -> None:
         decide_actions({"no_such_rule": []})
     with pytest.raises(ValueError, match="order_id, reason"):
         decide_actions({"price_mismatch": [("only-an-id",)]})
+
+
+def test_the_order_ids_field_refuses_empty_ids_and_an_empty_list_unless_optional() -> None:
+    def refused(param: Any, value: Any) -> bool:
+        return param.resolve(value, suppress_exception=True) is None  # None: the form says what is wrong
+
+    required, optional = order_ids_param(), order_ids_param("On events: none needed.", required=False)
+    assert required.resolve(["115557-b5c97bb2", "115558-c6d08cc3"]) == ["115557-b5c97bb2", "115558-c6d08cc3"]
+    assert refused(required, [])
+    assert refused(required, ["115557-b5c97bb2", ""])
+    assert refused(required, "115557-b5c97bb2")  # one id is a list of one
+    assert optional.resolve([]) == []
+    assert refused(optional, [""])
+    assert optional.description == "On events: none needed."
+    assert required.description == "Gooten order ids (Safe IDs), one per line."
 
 
 def test_every_rule_has_its_sql_file() -> None:
