@@ -33,6 +33,7 @@ targets (one operator run per target) and over statuses that are eligible (``New
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -42,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,11 @@ class SoakConfig:
     rate_limit: float | None = 150.0
     rate_burst: int = 20
 
+    @property
+    def failure_limit(self) -> int:
+        """The most orders that may end ``failed``."""
+        return int(self.max_failed_fraction * self.orders)
+
 
 @dataclass(frozen=True)
 class SoakOrder:
@@ -177,39 +183,83 @@ class SoakReport:
             f"{c.get('unknown', 0)}; failed and unknown by cause: {c.get('failed_by_cause', {})}",
         ]
         lines += [f"    {order_id}: {error}" for order_id, error in c.get("failed_examples", [])]
-        if self.problems:
-            lines.append(f"  FAIL: {len(self.problems)} problem(s)")
-            lines += [f"    - {problem}" for problem in self.problems[:50]]
-            if len(self.problems) > 50:
-                lines.append(f"    ... and {len(self.problems) - 50} more")
-        else:
-            lines.append(
-                "  PASS: one outcome per order; eligible orders at target; failures within limit, "
-                "each with its cause; no write after a change was applied"
-            )
+        lines += self.verdict_lines(
+            "one outcome per order; eligible orders at target; failures within limit, each with its cause; "
+            "no write after a change was applied"
+        )
         return "\n".join(lines)
+
+    def verdict_lines(self, held: str) -> list[str]:
+        """``PASS: <held>``, or ``FAIL`` and the first 50 problems, indented under a summary."""
+        if not self.problems:
+            return [f"  PASS: {held}"]
+        lines = [f"  FAIL: {len(self.problems)} problem(s)"]
+        lines += [f"    - {problem}" for problem in self.problems[:50]]
+        if len(self.problems) > 50:
+            lines.append(f"    ... and {len(self.problems) - 50} more")
+        return lines
+
+
+#: The columns every soak table opens with, and those it closes with (:func:`markdown_table`).
+FIRST_COLUMNS = (
+    "orders",
+    "seed",
+    "faults injected",
+    "updated",
+    "unchanged",
+    "ineligible",
+    "failed (limit)",
+    "unknown",
+)
+LAST_COLUMNS = ("time", "result")
+
+
+def markdown_table(
+    reports: Sequence[SoakReport], columns: Sequence[str], cells: Callable[[Any], Sequence[str]]
+) -> list[str]:
+    """A Markdown table, one row per run: the runs' common figures around ``columns``.
+
+    :param columns: the headers of the run's own figures, between the first and the last columns.
+    :param cells: a report's own figures, one cell per column.
+    """
+    header = [*FIRST_COLUMNS, *columns, *LAST_COLUMNS]
+    lines = [f"| {' | '.join(header)} |", "|" + "---:|" * (len(header) - 1) + "---|"]
+    for report in reports:
+        c, cfg = report.counts, report.config
+        outcomes = c.get("outcomes", {})
+        row = [
+            str(cfg.orders),
+            str(cfg.seed),
+            f"{c.get('faults', 0)} of {c.get('requests', 0)} requests "
+            f"({100 * c.get('fault_fraction', 0):.1f}%)",
+            *(str(outcomes.get(outcome, 0)) for outcome in ("updated", "unchanged", "ineligible")),
+            f"{outcomes.get('failed', 0)} ({cfg.failure_limit})",
+            str(outcomes.get("unknown", 0)),
+            *cells(report),
+            f"{report.seconds:.1f} s",
+            "pass" if report.passed else f"FAIL ({len(report.problems)})",
+        ]
+        lines.append(f"| {' | '.join(row)} |")
+    return lines
 
 
 def markdown(reports: Sequence[SoakReport]) -> str:
     """The reports as Markdown, for docs/performance.md: one row per run, then the first run's details."""
-    lines = [
-        "| orders | seed | faults injected | updated | unchanged | ineligible | failed (limit) | unknown | "
-        "orders written again (never applied) | settled by reading | writes after applied | time | result |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for report in reports:
-        c, cfg = report.counts, report.config
-        outcomes = c.get("outcomes", {})
+
+    def own_cells(report: SoakReport) -> list[str]:
         second_writes = sum(1 for p in report.problems if "after its change was applied" in p)
-        lines.append(
-            f"| {cfg.orders} | {cfg.seed} | {c.get('faults', 0)} of {c.get('requests', 0)} requests "
-            f"({100 * c.get('fault_fraction', 0):.1f}%) | {outcomes.get('updated', 0)} | "
-            f"{outcomes.get('unchanged', 0)} | {outcomes.get('ineligible', 0)} | {outcomes.get('failed', 0)} "
-            f"({int(cfg.max_failed_fraction * cfg.orders)}) | {outcomes.get('unknown', 0)} | "
-            f"{c.get('orders_resent', 0)} | "
-            f"{c.get('settled_by_read', 0)} | {second_writes} | {report.seconds:.1f} s | "
-            f"{'pass' if report.passed else f'FAIL ({len(report.problems)})'} |"
-        )
+        counts = report.counts
+        return [
+            str(counts.get("orders_resent", 0)),
+            str(counts.get("settled_by_read", 0)),
+            str(second_writes),
+        ]
+
+    lines = markdown_table(
+        reports,
+        ("orders written again (never applied)", "settled by reading", "writes after applied"),
+        own_cells,
+    )
     first = reports[0]
     cfg = first.config
     kinds = ", ".join(f"{kind} {count}" for kind, count in first.counts.get("faults_by_kind", {}).items())
@@ -235,6 +285,45 @@ class _RecordingTaskInstance:
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
+
+
+def execute_recorded(operator: Any, into: list[dict[str, Any]], task_errors: list[str] | None = None) -> None:
+    """Run ``operator`` outside a DAG run; its records go into ``into``, those of a failed run too.
+
+    A run that fails has pushed its records to XCom before raising: they are taken from there, and its
+    message goes into ``task_errors`` when given.
+    """
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    ti = _RecordingTaskInstance()
+    try:
+        into.extend(operator.execute({"ti": ti}))
+    except AirflowException as exc:
+        if task_errors is not None:
+            task_errors.append(str(exc))
+        into.extend(ti.xcoms.get("return_value") or [])
+
+
+def records_by_order(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The result records of a run, grouped by ``order_id`` (in their order)."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_id.setdefault(record["order_id"], []).append(record)
+    return by_id
+
+
+def journal_counts(journal: Sequence[Any]) -> dict[str, Any]:
+    """The local API's side of a soak: requests (by method), faults injected (by kind), throttled requests."""
+    faults_by_kind = Counter(entry.fault for entry in journal if entry.fault)
+    return {
+        "requests": len(journal),
+        "requests_by_method": dict(Counter(entry.method for entry in journal)),
+        "faults": sum(faults_by_kind.values()),
+        "fault_fraction": sum(faults_by_kind.values()) / len(journal) if journal else 0.0,
+        "faults_by_kind": dict(sorted(faults_by_kind.items())),
+        # a gateway's 429: the request never reached Gooten
+        "throttled": sum(1 for entry in journal if getattr(entry, "throttled", False)),
+    }
 
 
 def expected_outcome(statuses: Sequence[str], target: str) -> str:
@@ -295,9 +384,7 @@ def check_soak(
     :param rival_results: the records of the rival runs, if there were any.
     """
     problems: list[str] = []
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for record in results:
-        by_id.setdefault(record["order_id"], []).append(record)
+    by_id = records_by_order(results)
     known = {order.order_id for order in orders}
     for order_id in sorted(set(by_id) - known):
         problems.append(f"{order_id}: a result for an order that was not asked for")
@@ -389,8 +476,6 @@ def check_soak(
     if failed_ids and len(named) < min(len(failed_ids), 20):
         problems.append(f"the failed tasks' errors name {len(named)} of {len(failed_ids)} failed orders")
 
-    requests_by_method = Counter(entry.method for entry in journal)
-    faults_by_kind = Counter(entry.fault for entry in journal if entry.fault)
     all_writes = [entry for entries in writes.values() for entry in entries]
     counts = {
         "orders": len(orders),
@@ -398,12 +483,7 @@ def check_soak(
         "labels": dict(Counter(order.label for order in orders)),
         "outcomes": dict(outcomes),
         "outcomes_by_target": {target: dict(c) for target, c in outcomes_by_target.items()},
-        "requests": len(journal),
-        "requests_by_method": dict(requests_by_method),
-        "faults": sum(faults_by_kind.values()),
-        "fault_fraction": sum(faults_by_kind.values()) / len(journal) if journal else 0.0,
-        "faults_by_kind": dict(sorted(faults_by_kind.items())),
-        "throttled": sum(1 for entry in journal if getattr(entry, "throttled", False)),
+        **journal_counts(journal),
         "writes": len(all_writes),
         "applied_writes": sum(1 for entry in all_writes if entry.applied),
         "orders_resent": sum(1 for entries in writes.values() if len(entries) > 1),
@@ -435,9 +515,7 @@ def _lost_the_race(order: SoakOrder, outcome: str) -> bool:
 def _check_rival(orders: Sequence[SoakOrder], rival_results: Sequence[dict[str, Any]]) -> list[str]:
     """The rival run's records: one per order, each true to the order's statuses or naming its failure."""
     problems = []
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for record in rival_results:
-        by_id.setdefault(record["order_id"], []).append(record)
+    by_id = records_by_order(rival_results)
     for order in orders:
         if not has_rival(order.target):
             continue
@@ -500,10 +578,48 @@ def soak_connection(api: GootenApiServer, config: SoakConfig) -> dict[str, Any]:
     }
 
 
+def run_under_faults(api: GootenApiServer, config: SoakConfig, work: Callable[[], None]) -> float:
+    """Start the soak's API, switch its faults on and run ``work`` with the soak's connection; its seconds.
+
+    The seconds count from the API's start to the end of ``work``. The API has stopped on return: every
+    request still sleeping (slow faults) has woken and been journaled.
+    """
+    started = time.perf_counter()
+    with api:
+        api.set_fault_rate(config.fault_rate, config.fault_kinds, seed=config.seed)
+        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(soak_connection(api, config))):
+            work()
+        seconds = time.perf_counter() - started
+    return seconds
+
+
+#: An operator run of a soak: ``(task_id, order_ids, records)``, the records put into the list.
+OperatorRun = Callable[[str, list[str], list[dict[str, Any]]], None]
+
+
+def run_with_rival(
+    run: OperatorRun,
+    task_id: str,
+    order_ids: list[str],
+    into: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    rival: bool,
+) -> None:
+    """``run`` over ``order_ids`` here, and with ``rival`` a rival run at the same time, in a thread.
+
+    The rival (task ``<task_id>_rival``) takes the same orders in reverse order, as an overlapping DAG run
+    would. ``into`` is ``(records, rival's records)``.
+    """
+    records, rival_records = into
+    thread = threading.Thread(target=run, args=(f"{task_id}_rival", order_ids[::-1], rival_records))
+    if rival:
+        thread.start()
+    run(task_id, order_ids, records)
+    if rival:
+        thread.join()
+
+
 def run_soak(config: SoakConfig | None = None) -> SoakReport:
     """Seed a local Gooten API, run the operator once per target over its orders, then check everything."""
-    from airflow.providers.common.compat.sdk import AirflowException
-
     from gooten_provider.operators.gooten import GootenOrderStatusOperator
 
     config = config or SoakConfig()
@@ -517,8 +633,7 @@ def run_soak(config: SoakConfig | None = None) -> SoakReport:
     rival_results: list[dict[str, Any]] = []
     task_errors: list[str] = []
 
-    def run_operator(task_id: str, ids: list[str], target: str, into: list[dict[str, Any]]) -> None:
-        ti = _RecordingTaskInstance()
+    def run_operator(target: str, task_id: str, ids: list[str], into: list[dict[str, Any]]) -> None:
         operator = GootenOrderStatusOperator(
             task_id=task_id,
             order_ids=ids,
@@ -526,31 +641,21 @@ def run_soak(config: SoakConfig | None = None) -> SoakReport:
             gooten_conn_id=CONN_ID,
             max_workers=config.max_workers,
         )
-        try:
-            into.extend(operator.execute({"ti": ti}))  # type: ignore[arg-type]
-        except AirflowException as exc:
-            task_errors.append(str(exc))
-            into.extend(ti.xcoms.get("return_value") or [])
+        execute_recorded(operator, into, task_errors)
 
-    started = time.perf_counter()
-    with api:
-        api.set_fault_rate(config.fault_rate, config.fault_kinds, seed=config.seed)
-        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(soak_connection(api, config))):
-            for target in TARGETS:
-                ids = [order.order_id for order in orders if order.target == target]
-                if not ids:
-                    continue
-                rival = threading.Thread(
-                    target=run_operator,
-                    args=(f"soak_{target.lower()}_rival", ids[::-1], target, rival_results),
+    def every_target() -> None:
+        for target in TARGETS:
+            ids = [order.order_id for order in orders if order.target == target]
+            if ids:
+                run_with_rival(
+                    functools.partial(run_operator, target),
+                    f"soak_{target.lower()}",
+                    ids,
+                    (results, rival_results),
+                    config.rival_runs and has_rival(target),
                 )
-                with_rival = config.rival_runs and has_rival(target)
-                if with_rival:
-                    rival.start()
-                run_operator(f"soak_{target.lower()}", ids, target, results)
-                if with_rival:
-                    rival.join()
-        report.seconds = time.perf_counter() - started
+
+    report.seconds = run_under_faults(api, config, every_target)
     # Stopped: every request still sleeping (slow faults) has woken and been journaled.
     journal = api.journal
     final = {order.order_id: api.item_statuses(order.order_id) for order in orders}

@@ -24,10 +24,7 @@ not from a rate, so the client's pacer keeps taking them for a gateway's limit a
 
 from __future__ import annotations
 
-import json
 import random
-import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,11 +35,14 @@ from bench.soak import (
     FAILING,
     SoakConfig,
     SoakReport,
-    _env,
-    _RecordingTaskInstance,
     cause_of,
+    execute_recorded,
+    journal_counts,
+    markdown_table,
+    records_by_order,
+    run_under_faults,
+    run_with_rival,
     soak_api,
-    soak_connection,
 )
 
 #: Operator runs the orders are split into (the status soak runs one per target: four).
@@ -79,11 +79,6 @@ class CancelSoakOrder:
 class CancelSoakReport(SoakReport):
     """What the cancel run did, and every property that did not hold (none: it passed)."""
 
-    @property
-    def failure_limit(self) -> int:
-        """The most orders that may end ``failed``."""
-        return int(self.config.max_failed_fraction * self.config.orders)
-
     def format(self) -> str:
         """A human-readable summary: counts, then problems (or PASS)."""
         c = self.counts
@@ -99,17 +94,13 @@ class CancelSoakReport(SoakReport):
             f"  cancellations sent: {c.get('sent', 0)}, applied: {c.get('applied', 0)}, refused: "
             f"{c.get('refused', 0)}; items cancelled: {c.get('items_cancelled', 0)}, most times one item "
             f"was cancelled: {c.get('most_cancellations_of_an_item', 0)}",
-            f"  failed: {c.get('failed', 0)} (limit {self.failure_limit}), unknown: {c.get('unknown', 0)}; "
-            f"by cause: {c.get('failed_by_cause', {})}",
+            f"  failed: {c.get('failed', 0)} (limit {self.config.failure_limit}), unknown: "
+            f"{c.get('unknown', 0)}; by cause: {c.get('failed_by_cause', {})}",
         ]
-        if self.problems:
-            lines.append(f"  FAIL: {len(self.problems)} problem(s)")
-            lines += [f"    - {problem}" for problem in self.problems[:50]]
-        else:
-            lines.append(
-                "  PASS: one outcome per order; cancelled orders cancelled; failures within limit, each with "
-                "its cause; no item cancelled twice; nothing sent for orders that needed nothing"
-            )
+        lines += self.verdict_lines(
+            "one outcome per order; cancelled orders cancelled; failures within limit, each with its cause; "
+            "no item cancelled twice; nothing sent for orders that needed nothing"
+        )
         return "\n".join(lines)
 
 
@@ -193,7 +184,7 @@ def check_cancel_soak(
     outcomes: Counter[str] = Counter()
     failed_by_cause: Counter[str] = Counter()
     runs = [("the run", results)] + ([("the rival run", rival_results)] if rival_results is not None else [])
-    by_run = [(name, _by_order(records)) for name, records in runs]
+    by_run = [(name, records_by_order(records)) for name, records in runs]
     for order in orders:
         for name, by_id in by_run:
             outcome, wrong = _one_record(order, by_id.get(order.order_id, []), len(by_run) > 1, name)
@@ -210,16 +201,11 @@ def check_cancel_soak(
     limit = int(config.max_failed_fraction * len(orders))
     if outcomes["failed"] > limit:
         problems.append(f"{outcomes['failed']} of {len(orders)} orders failed, more than {limit}")
-    faults = Counter(entry.fault for entry in journal if entry.fault)
     summary = {
         "orders": len(orders),
         "expected": dict(Counter(order.expected for order in orders)),
         "outcomes": dict(outcomes),
-        "requests": len(journal),
-        "faults": sum(faults.values()),
-        "fault_fraction": sum(faults.values()) / len(journal) if journal else 0.0,
-        "faults_by_kind": dict(sorted(faults.items())),
-        "throttled": sum(1 for entry in journal if entry.throttled),
+        **journal_counts(journal),
         "sent": len(sent),
         "applied": sum(1 for entry in sent if entry.cancelled_items),
         "refused": sum(1 for entry in sent if entry.outcome == "ineligible"),
@@ -232,13 +218,6 @@ def check_cancel_soak(
     return summary, problems
 
 
-def _by_order(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_id.setdefault(record["order_id"], []).append(record)
-    return by_id
-
-
 def _outcome(by_run: list[tuple[str, dict[str, list[dict[str, Any]]]]], order: CancelSoakOrder) -> str | None:
     """The main run's outcome of the order, if it gave exactly one."""
     records = by_run[0][1].get(order.order_id, [])
@@ -247,8 +226,6 @@ def _outcome(by_run: list[tuple[str, dict[str, list[dict[str, Any]]]]], order: C
 
 def run_cancel_soak(config: SoakConfig | None = None) -> CancelSoakReport:
     """Seed a local Gooten API, cancel every order's items (with a rival run), then check everything."""
-    from airflow.providers.common.compat.sdk import AirflowException
-
     from gooten_provider.operators.item_cancel import GootenCancelOrderItemsOperator
 
     config = config or SoakConfig()
@@ -265,30 +242,19 @@ def run_cancel_soak(config: SoakConfig | None = None) -> CancelSoakReport:
     rival_results: list[dict[str, Any]] = []
 
     def run_operator(task_id: str, order_ids: list[str], into: list[dict[str, Any]]) -> None:
-        ti = _RecordingTaskInstance()
         operator = GootenCancelOrderItemsOperator(
             task_id=task_id, order_ids=order_ids, gooten_conn_id=CONN_ID, max_workers=config.max_workers
         )
-        try:
-            into.extend(operator.execute({"ti": ti}))  # type: ignore[arg-type]
-        except AirflowException:
-            into.extend(ti.xcoms.get("return_value") or [])
+        execute_recorded(operator, into)
 
-    started = time.perf_counter()
-    with api:
-        api.set_fault_rate(config.fault_rate, config.fault_kinds, seed=config.seed)
-        with _env(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(soak_connection(api, config))):
-            for run in range(RUNS):
-                batch = ids[run::RUNS]
-                rival = threading.Thread(
-                    target=run_operator, args=(f"soak_cancel_{run}_rival", batch[::-1], rival_results)
-                )
-                if config.rival_runs:
-                    rival.start()
-                run_operator(f"soak_cancel_{run}", batch, results)
-                if config.rival_runs:
-                    rival.join()
-        report.seconds = time.perf_counter() - started
+    def every_batch() -> None:
+        for run in range(RUNS):
+            batch = ids[run::RUNS]
+            run_with_rival(
+                run_operator, f"soak_cancel_{run}", batch, (results, rival_results), config.rival_runs
+            )
+
+    report.seconds = run_under_faults(api, config, every_batch)
     # Stopped: every late landing has landed or been refused, and is journaled.
     final = {order_id: api.item_statuses(order_id) for order_id in ids}
     items = {
@@ -304,22 +270,18 @@ def run_cancel_soak(config: SoakConfig | None = None) -> CancelSoakReport:
 
 def cancel_markdown(reports: Sequence[CancelSoakReport]) -> str:
     """The cancel runs as Markdown, for docs/performance.md: one row per run."""
-    lines = [
-        "Item cancellation (`GootenCancelOrderItemsOperator`, every item of each order, with a rival run):",
-        "",
-        "| orders | seed | faults injected | updated | unchanged | ineligible | failed (limit) | unknown | "
-        "cancellations sent / applied / refused | most cancellations of one item | time | result |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for report in reports:
-        c, cfg = report.counts, report.config
-        outcomes = c.get("outcomes", {})
-        lines.append(
-            f"| {cfg.orders} | {cfg.seed} | {c.get('faults', 0)} of {c.get('requests', 0)} requests "
-            f"({100 * c.get('fault_fraction', 0):.1f}%) | {outcomes.get('updated', 0)} | "
-            f"{outcomes.get('unchanged', 0)} | {outcomes.get('ineligible', 0)} | {outcomes.get('failed', 0)} "
-            f"({report.failure_limit}) | {outcomes.get('unknown', 0)} | {c.get('sent', 0)} / "
-            f"{c.get('applied', 0)} / {c.get('refused', 0)} | {c.get('most_cancellations_of_an_item', 0)} | "
-            f"{report.seconds:.1f} s | {'pass' if report.passed else f'FAIL ({len(report.problems)})'} |"
-        )
-    return "\n".join(lines)
+
+    def own_cells(report: CancelSoakReport) -> list[str]:
+        counts = report.counts
+        return [
+            f"{counts.get('sent', 0)} / {counts.get('applied', 0)} / {counts.get('refused', 0)}",
+            str(counts.get("most_cancellations_of_an_item", 0)),
+        ]
+
+    table = markdown_table(
+        reports, ("cancellations sent / applied / refused", "most cancellations of one item"), own_cells
+    )
+    intro = (
+        "Item cancellation (`GootenCancelOrderItemsOperator`, every item of each order, with a rival run):"
+    )
+    return "\n".join([intro, "", *table])

@@ -107,8 +107,6 @@ def _operator_run(
 
     :param pace_conn: a Redis connection for the shared pace (``rate_limit_conn_id``), or ``None``.
     """
-    from airflow.providers.common.compat.sdk import AirflowException
-
     from gooten_provider.operators.gooten import GootenOrderStatusOperator
 
     extra = {**config["extra"], "adaptive_rate": adaptive}
@@ -117,17 +115,14 @@ def _operator_run(
         extra["rate_limit_conn_id"] = PACE_CONN_ID
     os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps({**config, "extra": extra})
 
-    from bench.soak import _RecordingTaskInstance  # the one stand-in for a task instance the benches use
+    from bench.soak import execute_recorded  # the one way the benches run an operator outside a DAG run
 
-    ti = _RecordingTaskInstance()
     operator = GootenOrderStatusOperator(
         task_id="throttled", order_ids=ids, status="Hold", gooten_conn_id=CONN_ID, max_workers=max_workers
     )
+    results: list[dict[str, Any]] = []
     started = time.perf_counter()
-    try:
-        results = operator.execute({"ti": ti})  # type: ignore[arg-type]
-    except AirflowException:
-        results = ti.xcoms.get("return_value") or []
+    execute_recorded(operator, results)
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
