@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gooten_examples.warehouse import sql_timestamp
+from gooten_examples.warehouse import insert_records, sql_timestamp
 from gooten_provider.batch.records import FAILING_OUTCOMES as OPERATOR_FAILING_OUTCOMES
 
 if TYPE_CHECKING:
@@ -128,11 +128,7 @@ def ensure_audit_table(hook: DbApiHook) -> None:
 def write_audit(hook: DbApiHook, records: Sequence[Mapping[str, Any]]) -> int:
     """Create the table if needed and insert the rows; return how many were written."""
     ensure_audit_table(hook)
-    if not records:
-        return 0
-    rows = [tuple(record[column] for column in AUDIT_COLUMNS) for record in records]
-    hook.insert_rows(AUDIT_TABLE, rows, target_fields=list(AUDIT_COLUMNS), commit_every=1000)
-    return len(rows)
+    return insert_records(hook, AUDIT_TABLE, AUDIT_COLUMNS, records)
 
 
 def count_outcomes(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:

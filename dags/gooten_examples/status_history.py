@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gooten_examples.warehouse import sql_timestamp
+from gooten_examples.warehouse import insert_records, sql_timestamp
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -172,8 +172,4 @@ def history_row(
 def append_history(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
     """Create the table if needed and append the rows; return how many were written."""
     ensure_history_table(hook)
-    if not rows:
-        return 0
-    values = [tuple(row[column] for column in HISTORY_COLUMNS) for row in rows]
-    hook.insert_rows(HISTORY_TABLE, values, target_fields=list(HISTORY_COLUMNS), commit_every=1000)
-    return len(values)
+    return insert_records(hook, HISTORY_TABLE, HISTORY_COLUMNS, rows)

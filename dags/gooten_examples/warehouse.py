@@ -11,7 +11,8 @@ PostgreSQL as ``TIMESTAMP`` (which accepts that text). Flags are ``BOOLEAN`` (``
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -103,3 +104,18 @@ def warehouse_hook(conn_id: str = WAREHOUSE_CONN_ID) -> DbApiHook:
             "SQLite, PostgreSQL or another database with a common-sql provider."
         )
     return hook
+
+
+def insert_records(
+    hook: DbApiHook, table: str, columns: Sequence[str], records: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert one row per record into ``table`` (the record's ``columns``, in order); return how many.
+
+    The examples' tables of their own (the audit, the status history) are written this way, in commits of
+    1,000 rows; no statement is run for no records.
+    """
+    if not records:
+        return 0
+    rows = [tuple(record[column] for column in columns) for record in records]
+    hook.insert_rows(table, rows, target_fields=list(columns), commit_every=1000)
+    return len(rows)
