@@ -11,6 +11,7 @@ from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.exceptions import GootenApiError
 from gooten_provider.hooks.gooten import GootenHook
 from gooten_provider.testing import GootenApiServer
+from tests.operators.conftest import point_connection_at
 
 # A key full of the characters that break when encoded wrongly.
 NASTY_KEY = "a+b/c=d+e/f==g+/h+i/j=k+l/m=n+o/p=q+r/s=t=="
@@ -19,9 +20,7 @@ NASTY_KEY = "a+b/c=d+e/f==g+/h+i/j=k+l/m=n+o/p=q+r/s=t=="
 @pytest.fixture
 def api(monkeypatch):
     with GootenApiServer(billing_key=NASTY_KEY, retry_after=0.01) as server:
-        config = server.connection_config()
-        config["extra"]["backoff_factor"] = 0.01
-        monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+        point_connection_at(server, monkeypatch)
         yield server
 
 

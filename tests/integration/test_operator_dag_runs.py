@@ -1,7 +1,5 @@
 """The operator and the sensor inside real Airflow DAG runs (``dag.test()``, SQLite metadata DB)."""
 
-import json
-
 import pendulum
 import pytest
 from airflow.sdk import DAG, task
@@ -12,6 +10,7 @@ from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
 from tests.airflow_compat import dag_test_runs_the_task_sdk
 from tests.integration.dag_runs import reschedule_count, run_dag, task_states, xcom_values
+from tests.operators.conftest import point_connection_at
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -20,11 +19,7 @@ START = pendulum.datetime(2026, 1, 1, tz="UTC")
 @pytest.fixture
 def api(monkeypatch):
     with GootenApiServer(retry_after=0.05) as server:
-        config = server.connection_config()
-        config["extra"].update(
-            {"backoff_factor": 0.01, "admin_order_url": "https://admin.example/o/{order_id}"}
-        )
-        monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+        point_connection_at(server, monkeypatch, admin_order_url="https://admin.example/o/{order_id}")
         yield server
 
 

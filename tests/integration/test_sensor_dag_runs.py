@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pendulum
 import pytest
 from airflow.sdk import DAG
@@ -11,6 +9,7 @@ from airflow.sdk import DAG
 from gooten_provider.sensors.gooten import GootenOrderStatusSensor
 from gooten_provider.testing import GootenApiServer
 from tests.integration.dag_runs import run_dag, task_states, xcom_values
+from tests.operators.conftest import point_connection_at
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -19,9 +18,7 @@ START = pendulum.datetime(2026, 1, 1, tz="UTC")
 @pytest.fixture
 def api(monkeypatch):
     with GootenApiServer(retry_after=0.05) as server:
-        config = server.connection_config()
-        config["extra"].update({"backoff_factor": 0.01})
-        monkeypatch.setenv("AIRFLOW_CONN_GOOTEN_DEFAULT", json.dumps(config))
+        point_connection_at(server, monkeypatch)
         yield server
 
 
