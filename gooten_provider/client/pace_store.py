@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-#: The accepted answers a store keeps, in seconds back from the newest (as the pacer counts them).
+#: The pacer counts the rate of its last answers over this many seconds (its own: no store keeps them).
 ACCEPTED_WINDOW = 1.0
 
 
@@ -81,9 +80,6 @@ class PaceStore(Protocol):
         The round trip carries this client's counts since its last one.
         """
 
-    def accepted_since(self, since: float, now: float) -> int:
-        """The answers accepted from ``since`` to ``now`` by every client of the store (the last second)."""
-
     def started(self) -> float:
         """When the store's pace began (its first slot, by any client)."""
 
@@ -113,7 +109,6 @@ class LocalPaceStore:
         self._next_slot = now
         self._paused_until = now
         self._started: float | None = None  # the first slot taken
-        self._accepted: deque[float] = deque()  # when each recent answer without throttling came
         self._counts = (0, 0)
         self._state: PaceState | None = None
 
@@ -152,9 +147,6 @@ class LocalPaceStore:
         """See :meth:`PaceStore.note_accepted`."""
         with self._lock:
             self._counts = (self._counts[0] + 1, self._counts[1])
-            self._accepted.append(now)
-            while self._accepted and self._accepted[0] < now - ACCEPTED_WINDOW:
-                self._accepted.popleft()
 
     def note_refused(self, now: float) -> None:
         """See :meth:`PaceStore.note_refused`."""
@@ -168,11 +160,6 @@ class LocalPaceStore:
 
     def sync(self) -> None:
         """See :meth:`PaceStore.sync` (every answer here is the latest: nothing to do)."""
-
-    def accepted_since(self, since: float, now: float) -> int:
-        """See :meth:`PaceStore.accepted_since` (only the last :data:`ACCEPTED_WINDOW` is kept)."""
-        with self._lock:
-            return sum(1 for at in self._accepted if since < at <= now)
 
     def started(self) -> float:
         """See :meth:`PaceStore.started` (the next slot's time until one is taken)."""
