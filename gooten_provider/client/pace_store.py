@@ -53,7 +53,11 @@ class PaceStore(Protocol):
         """Hold every slot until ``until`` (a ``Retry-After``); an earlier pause is never shortened."""
 
     def paused_until(self) -> float:
-        """The time until which every slot is held."""
+        """The time until which every slot is held.
+
+        Asked right after a slot due at once was taken, in the same thread, a shared store may answer from
+        that slot's round trip (a second one, made at once, would answer no better).
+        """
 
     def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
         """:meth:`take_slot`, unless the slot is more than ``horizon`` after ``now``: then take nothing.

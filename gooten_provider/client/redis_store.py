@@ -6,8 +6,8 @@ clients, and with Redis's own clock (``TIME``): clients on machines whose clocks
 schedule. Times cross the wire as offsets from Redis's now, converted to and from each client's clock.
 
 One key per account, ``gooten:pace:{<hash>}``, named from a SHA-256 of the Recipe ID (neither the Recipe
-ID nor the billing key is written to Redis; the braces, a Redis Cluster hash tag from when a second key
-sat beside it, stay: every version of this provider must name the same key). It is a hash: the next free
+ID nor the billing key is written to Redis; its braces, a Redis Cluster hash tag, would keep any key added
+beside it on its node). It is a hash: the next free
 send slot (``tat``: GCRA's theoretical arrival time), the pause (a ``Retry-After`` any client saw), when
 the pace started, the answers accepted and refused so far (two counters), and the controller's state
 after the last 429 (its token, time and numbers, as JSON). It expires after :data:`STATE_TTL_SECONDS`
@@ -121,8 +121,9 @@ return redis.error_reply('unknown operation ' .. tostring(op))
 """
 
 # The pause as the reply to this thread's (or this task's) last slot taken read it, when that slot was due
-# at once: with the store's round trips counted then. See RedisPaceStore.paused_until.
-_DUE_AT_ONCE: ContextVar[tuple[weakref.ref[RedisPaceStore], int, float] | None] = ContextVar(
+# at once, with the store's round trips begun and failed when that one began. See
+# RedisPaceStore.paused_until.
+_DUE_AT_ONCE: ContextVar[tuple[weakref.ref[RedisPaceStore], tuple[int, int], float] | None] = ContextVar(
     "gooten_pace_due_at_once", default=None
 )
 
@@ -174,6 +175,7 @@ class RedisPaceStore:
         self._started: float | None = None
         self._state: PaceState | None = None
         self._trips = 0  # round trips begun, by every thread
+        self._failures = 0  # of them, those that failed
 
     @classmethod
     def connect(
@@ -210,20 +212,29 @@ class RedisPaceStore:
         scheme = "rediss" if ssl else "redis"
         return cls(client, recipe_id, description=f"{scheme}://{host}:{port}/{db}")
 
-    def _run(self, *args: Any) -> tuple[Any, float, int]:
-        """Run one operation (a round trip); return its reply, this clock's time when it came, its number."""
+    def _run(self, *args: Any) -> tuple[Any, float, tuple[int, int]]:
+        """Run one operation (a round trip).
+
+        Returns its reply, this clock's time when it came, and the round trips begun (this one the last)
+        and failed when it began.
+        """
         import redis
 
         with self._lock:
             self._trips += 1
-            trip = self._trips
+            trip = (self._trips, self._failures)
         try:
             reply = self._script(keys=[self.key], args=[args[0], STATE_TTL_SECONDS, *args[1:]])
         except redis.RedisError as exc:  # refused, timed out, a wrong password, a script error
+            self._failed()
             raise PaceStoreUnavailable(type(exc).__name__) from exc
         return reply, self._clock(), trip
 
-    def _send_counts(self, op: str, *args: Any) -> tuple[Any, float, int]:
+    def _failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+
+    def _send_counts(self, op: str, *args: Any) -> tuple[Any, float, tuple[int, int]]:
         """Run ``op`` with the answers counted since the last call; keep them for the next if it fails."""
         with self._lock:
             accepted, refused = self._unsent_accepted, self._unsent_refused
@@ -276,19 +287,20 @@ class RedisPaceStore:
     def paused_until(self) -> float:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.paused_until` (a round trip, but see below).
 
-        Asked first after this thread (or task) took a slot that was due at once, with no round trip begun
-        since by any thread of this client, it answers with the pause that slot's reply read: that is the
-        pacer's confirmation of a slot it did not wait for
+        Asked first after this thread (or task) took a slot that was due at once, with no round trip of
+        this client begun since nor failed since that one began, it answers with the pause that slot's
+        reply read: that is the pacer's confirmation of a slot it did not wait for
         (:meth:`~gooten_provider.client.pacer.Pacer.confirm`), a round trip later, and a second round trip
         would answer it no better. A pause this client set since began a round trip (so Redis is asked);
         one another client set in that round trip's time could as well have come just after a second one.
-        Answered so once: a later call asks Redis.
+        A failure may have sent the calls in between to the fallback's own store (then this one's answer
+        is old). Answered so once: a later call asks Redis.
         """
         due = _DUE_AT_ONCE.get()
         if due is not None and due[0]() is self:
             _DUE_AT_ONCE.set(None)
             with self._lock:
-                if self._trips == due[1]:
+                if (self._trips, self._failures) == due[1]:
                     return due[2]
         reply, local, _ = self._run("paused")
         return local + float(reply)
@@ -336,6 +348,7 @@ class RedisPaceStore:
         with self._lock:
             held = self._state
         if held is None:  # the script always answers a publication with the state it holds
+            self._failed()
             raise PaceStoreUnavailable("Redis answered a publication with no state")
         return held
 

@@ -16,7 +16,7 @@ import redis
 from bench.redis_round_trips import CountingRedis
 from gooten_provider.client.pacer import START_RATE, Pacer
 from gooten_provider.client.redis_store import RedisPaceStore
-from gooten_provider.client.shared_store import FallbackPaceStore
+from gooten_provider.client.shared_store import FallbackPaceStore, PaceStoreUnavailable
 from gooten_provider.testing import DEFAULT_RECIPE_ID
 
 #: Round trips of one request through a shared pace when its slot is due at once: the slot taken (with
@@ -114,3 +114,36 @@ def test_another_thread_does_not_answer_from_this_threads_slot(redis_server):
     elsewhere.join()
     assert seen == [1]
     assert trips_of(client, shared.paused_until) == 1  # a round trip began since: this one asks too
+
+
+def test_a_round_trip_failing_after_a_slot_due_at_once_voids_its_confirmation(redis_server):
+    """A failure sends the fallback's calls to its own store: the slot's reply may then be long past."""
+    shared, client = counted_store(redis_server)
+    script = shared._script
+    began, fail = threading.Event(), threading.Event()
+
+    def slow_then_refused(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            began.set()
+            fail.wait(5)
+            raise redis.ConnectionError("Redis went away")
+        return script(*args, **kwargs)
+
+    shared._script = slow_then_refused
+    failed = []
+
+    def sync_elsewhere():
+        try:
+            shared.sync()
+        except PaceStoreUnavailable as exc:
+            failed.append(exc)
+
+    elsewhere = threading.Thread(target=sync_elsewhere)
+    elsewhere.start()
+    began.wait(5)  # another thread's round trip began before this slot's
+    now = time.monotonic()
+    shared.take_slot(now, 0.0)  # due at once
+    fail.set()
+    elsewhere.join()
+    assert len(failed) == 1
+    assert trips_of(client, shared.paused_until) == 1
