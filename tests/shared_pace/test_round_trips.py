@@ -7,8 +7,10 @@ same way under several threads).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -64,11 +66,11 @@ def test_a_request_whose_slot_is_due_at_once_costs_two_round_trips(redis_server)
 
 def test_a_request_that_waited_for_its_slot_reads_the_pause_again(redis_server):
     shared, client = counted_store(redis_server)
-    pacer = Pacer(store=FallbackPaceStore(shared))
+    pacer = Pacer(store=FallbackPaceStore(shared), ceiling=5.0)
     pacer.record(pacer.acquire(), throttled=False)
-    # back to back at the slow start's pace: every slot after the first is later than its request
-    costs = [trips_of(client, lambda: pacer.record(pacer.acquire(), throttled=False)) for _ in range(4)]
-    assert costs == [WAITED] * 4
+    # back to back at 5 requests/s: every slot after the first is 0.2 s after its request
+    costs = [trips_of(client, lambda: pacer.record(pacer.acquire(), throttled=False)) for _ in range(3)]
+    assert costs == [WAITED] * 3
 
 
 def test_a_pause_set_while_a_slot_was_waited_for_holds_it(redis_server):
@@ -147,3 +149,22 @@ def test_a_round_trip_failing_after_a_slot_due_at_once_voids_its_confirmation(re
     elsewhere.join()
     assert len(failed) == 1
     assert trips_of(client, shared.paused_until) == 1
+
+
+def test_coroutines_calling_through_one_thread_never_answer_from_each_others_slot(redis_server):
+    """The triggerer's calls run in ``asyncio.to_thread``: one pool thread serves every coroutine in turn."""
+    shared, client = counted_store(redis_server)
+    other = other_store(redis_server)
+
+    async def main() -> tuple[float, int]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
+        now = time.monotonic()
+        await asyncio.to_thread(shared.take_slot, now, 0.0)  # one coroutine's slot, due at once
+        other.pause(now + 1.0)
+        before = len(client.commands)
+        paused = await asyncio.to_thread(shared.paused_until)  # another's question, in the same thread
+        return paused - now, len(client.commands) - before
+
+    paused, trips = asyncio.run(main())
+    assert trips == 1
+    assert paused == pytest.approx(1.0, abs=0.05)
