@@ -91,10 +91,6 @@ class RoundTripView:
         """See :meth:`PaceStore.counts`."""
         return self._counts[0] + self._unsent[0], self._counts[1] + self._unsent[1]
 
-    def accepted_since(self, since: float, now: float) -> int:
-        """See :meth:`PaceStore.accepted_since`."""
-        return self._store.accepted_since(since, now)
-
     def started(self) -> float:
         """See :meth:`PaceStore.started`."""
         return self._started

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-#: The accepted answers a store keeps, in seconds back from the newest (as the pacer counts them).
+#: The pacer counts the rate of its last answers over this many seconds (its own: no store keeps them).
 ACCEPTED_WINDOW = 1.0
 
 
@@ -54,7 +53,11 @@ class PaceStore(Protocol):
         """Hold every slot until ``until`` (a ``Retry-After``); an earlier pause is never shortened."""
 
     def paused_until(self) -> float:
-        """The time until which every slot is held."""
+        """The time until which every slot is held.
+
+        Asked right after a slot due at once was taken, in the same thread, a shared store may answer from
+        that slot's round trip (a second one, made at once, would answer no better).
+        """
 
     def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
         """:meth:`take_slot`, unless the slot is more than ``horizon`` after ``now``: then take nothing.
@@ -80,9 +83,6 @@ class PaceStore(Protocol):
 
         The round trip carries this client's counts since its last one.
         """
-
-    def accepted_since(self, since: float, now: float) -> int:
-        """The answers accepted from ``since`` to ``now`` by every client of the store (the last second)."""
 
     def started(self) -> float:
         """When the store's pace began (its first slot, by any client)."""
@@ -113,7 +113,6 @@ class LocalPaceStore:
         self._next_slot = now
         self._paused_until = now
         self._started: float | None = None  # the first slot taken
-        self._accepted: deque[float] = deque()  # when each recent answer without throttling came
         self._counts = (0, 0)
         self._state: PaceState | None = None
 
@@ -152,9 +151,6 @@ class LocalPaceStore:
         """See :meth:`PaceStore.note_accepted`."""
         with self._lock:
             self._counts = (self._counts[0] + 1, self._counts[1])
-            self._accepted.append(now)
-            while self._accepted and self._accepted[0] < now - ACCEPTED_WINDOW:
-                self._accepted.popleft()
 
     def note_refused(self, now: float) -> None:
         """See :meth:`PaceStore.note_refused`."""
@@ -168,11 +164,6 @@ class LocalPaceStore:
 
     def sync(self) -> None:
         """See :meth:`PaceStore.sync` (every answer here is the latest: nothing to do)."""
-
-    def accepted_since(self, since: float, now: float) -> int:
-        """See :meth:`PaceStore.accepted_since` (only the last :data:`ACCEPTED_WINDOW` is kept)."""
-        with self._lock:
-            return sum(1 for at in self._accepted if since < at <= now)
 
     def started(self) -> float:
         """See :meth:`PaceStore.started` (the next slot's time until one is taken)."""

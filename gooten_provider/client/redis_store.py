@@ -5,16 +5,15 @@ The store only stores and answers atomically; the controller's math stays in
 clients, and with Redis's own clock (``TIME``): clients on machines whose clocks disagree still share one
 schedule. Times cross the wire as offsets from Redis's now, converted to and from each client's clock.
 
-Two keys per account, both named from a SHA-256 of the Recipe ID (neither the Recipe ID nor the billing
-key is written to Redis), both under one hash tag so a Redis Cluster keeps them on one node:
+One key per account, ``gooten:pace:{<hash>}``, named from a SHA-256 of the Recipe ID (neither the Recipe
+ID nor the billing key is written to Redis; its braces, a Redis Cluster hash tag, would keep any key added
+beside it on its node). It is a hash: the next free
+send slot (``tat``: GCRA's theoretical arrival time), the pause (a ``Retry-After`` any client saw), when
+the pace started, the answers accepted and refused so far (two counters), and the controller's state
+after the last 429 (its token, time and numbers, as JSON). It expires after :data:`STATE_TTL_SECONDS`
+unused; the next task then starts afresh (a slow start).
 
-* ``gooten:pace:{<hash>}``, a hash: the next free send slot (``tat``: GCRA's theoretical arrival time),
-  the pause (a ``Retry-After`` any client saw), when the pace started, the answers accepted and refused so
-  far (two counters), and the controller's state after the last 429 (its token, time and numbers, as
-  JSON);
-* ``gooten:pace:{<hash>}:accepted``, a hash: answers accepted per :data:`ACCEPTED_BUCKET_SECONDS`.
-
-Both expire after :data:`STATE_TTL_SECONDS` unused; the next task then starts afresh (a slow start).
+What a request costs in round trips is said in :class:`RedisPaceStore`.
 
 Needs the ``redis`` package (``pip install "airflow-provider-gooten[redis]"``); every Redis failure
 becomes :class:`~gooten_provider.client.shared_store.PaceStoreUnavailable`, so that
@@ -27,7 +26,9 @@ import hashlib
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from gooten_provider.client.pacer import PaceState
@@ -39,33 +40,21 @@ if TYPE_CHECKING:
 KEY_PREFIX = "gooten:pace:"
 #: The account's state is forgotten after this many seconds without a request.
 STATE_TTL_SECONDS = 3600
-#: Accepted answers are counted per bucket of this many seconds (the last few seconds are kept).
-ACCEPTED_BUCKET_SECONDS = 0.1
 #: Seconds a Redis call may take before the client paces itself (Redis answers in well under 1 ms).
 REDIS_TIMEOUT_SECONDS = 1.0
 # Lua has no infinity that survives Redis's argument conversion: a horizon this far means none.
 _NO_HORIZON = 1e12
 
-# ARGV[1] the operation, ARGV[2] the keys' TTL, ARGV[3] the accepted bucket's width, then per operation.
+# ARGV[1] the operation, ARGV[2] the key's TTL, then per operation.
 # Numbers go back as strings (Redis would cut a Lua number to an integer); times as offsets from now.
 _SCRIPT = """
-local pace, acc = KEYS[1], KEYS[2]
-local op, ttl, width = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local pace = KEYS[1]
+local op, ttl = ARGV[1], tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
-local function count_accepted(n)
-  n = tonumber(n)
-  if n > 0 then
-    redis.call('HINCRBY', acc, tostring(math.floor(now / width)), n)
-    redis.call('EXPIRE', acc, ttl)
-    redis.call('HINCRBY', pace, 'accepted', n)
-  end
-end
-
 local function count_answers(accepted, refused)
-  count_accepted(accepted)
-  return {tostring(redis.call('HINCRBY', pace, 'accepted', 0)),
+  return {tostring(redis.call('HINCRBY', pace, 'accepted', tonumber(accepted))),
           tostring(redis.call('HINCRBY', pace, 'refused', tonumber(refused)))}
 end
 
@@ -80,10 +69,10 @@ local function state()
 end
 
 if op == 'take' then
-  -- ARGV[4]: the interval, ARGV[5]: the horizon, ARGV[6]: answers accepted since the caller's last call,
-  -- ARGV[7]: 429s counted since the caller's last call
-  local totals = count_answers(ARGV[6], ARGV[7])
-  local interval, horizon = tonumber(ARGV[4]), tonumber(ARGV[5])
+  -- ARGV[3]: the interval, ARGV[4]: the horizon, ARGV[5]: answers accepted since the caller's last call,
+  -- ARGV[6]: 429s counted since the caller's last call
+  local totals = count_answers(ARGV[5], ARGV[6])
+  local interval, horizon = tonumber(ARGV[3]), tonumber(ARGV[4])
   local s = redis.call('HMGET', pace, 'tat', 'paused')
   local tat, paused = tonumber(s[1]) or now, tonumber(s[2]) or 0
   local slot = math.max(now, paused)
@@ -96,18 +85,19 @@ if op == 'take' then
   local from = started()
   redis.call('EXPIRE', pace, ttl)
   local st = state()
-  return {tostring(slot - now), taken, tostring(from - now), st[1], st[2], st[3], totals[1], totals[2]}
+  return {tostring(slot - now), taken, tostring(from - now), tostring(paused - now), st[1], st[2], st[3],
+          totals[1], totals[2]}
 elseif op == 'paused' then
   return tostring((tonumber(redis.call('HGET', pace, 'paused')) or 0) - now)
 elseif op == 'pause' then
-  -- ARGV[4]: seconds from now
+  -- ARGV[3]: seconds from now
   local paused = tonumber(redis.call('HGET', pace, 'paused')) or 0
-  redis.call('HSET', pace, 'paused', tostring(math.max(paused, now + tonumber(ARGV[4]))))
+  redis.call('HSET', pace, 'paused', tostring(math.max(paused, now + tonumber(ARGV[3]))))
   redis.call('EXPIRE', pace, ttl)
   return 'OK'
 elseif op == 'sync' then
-  -- ARGV[4] and ARGV[5]: answers accepted and 429s counted since the caller's last call
-  local totals = count_answers(ARGV[4], ARGV[5])
+  -- ARGV[3] and ARGV[4]: answers accepted and 429s counted since the caller's last call
+  local totals = count_answers(ARGV[3], ARGV[4])
   redis.call('EXPIRE', pace, ttl)
   local st = state()
   return {st[1], st[2], st[3], totals[1], totals[2]}
@@ -115,28 +105,13 @@ elseif op == 'started' then
   local from = started()
   redis.call('EXPIRE', pace, ttl)
   return tostring(from - now)
-elseif op == 'accepted' then
-  -- ARGV[4]: answers to count first, ARGV[5]: the span (seconds back from now) to count over
-  count_accepted(ARGV[4])
-  local since = now - tonumber(ARGV[5])
-  local total = 0
-  local buckets = redis.call('HGETALL', acc)
-  for i = 1, #buckets, 2 do
-    local start = tonumber(buckets[i]) * width
-    if start + width > since then
-      total = total + tonumber(buckets[i + 1])
-    elseif start < now - 10 then
-      redis.call('HDEL', acc, buckets[i])  -- kept a few seconds, then dropped
-    end
-  end
-  return tostring(total)
 elseif op == 'publish' then
-  -- ARGV[4]: the token it replaces ('' for none), ARGV[5]: its token, ARGV[6]: its time (offset),
-  -- ARGV[7]: its values (JSON), ARGV[8] and ARGV[9]: answers accepted and 429s counted since the last call
-  local totals = count_answers(ARGV[8], ARGV[9])
+  -- ARGV[3]: the token it replaces ('' for none), ARGV[4]: its token, ARGV[5]: its time (offset),
+  -- ARGV[6]: its values (JSON), ARGV[7] and ARGV[8]: answers accepted and 429s counted since the last call
+  local totals = count_answers(ARGV[7], ARGV[8])
   local held = redis.call('HGET', pace, 'token') or ''
-  if held == ARGV[4] then
-    redis.call('HSET', pace, 'token', ARGV[5], 'at', tostring(now + tonumber(ARGV[6])), 'values', ARGV[7])
+  if held == ARGV[3] then
+    redis.call('HSET', pace, 'token', ARGV[4], 'at', tostring(now + tonumber(ARGV[5])), 'values', ARGV[6])
   end
   redis.call('EXPIRE', pace, ttl)
   local st = state()
@@ -144,6 +119,13 @@ elseif op == 'publish' then
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
+
+# The pause as the reply to this thread's (or this task's) last slot taken read it, when that slot was due
+# at once, with the store's round trips begun and failed when that one began. See
+# RedisPaceStore.paused_until.
+_DUE_AT_ONCE: ContextVar[tuple[weakref.ref[RedisPaceStore], tuple[int, int], float] | None] = ContextVar(
+    "gooten_pace_due_at_once", default=None
+)
 
 
 def pace_key(recipe_id: str) -> str:
@@ -155,9 +137,13 @@ def pace_key(recipe_id: str) -> str:
 class RedisPaceStore:
     """A :class:`~gooten_provider.client.pacer.PaceStore` in Redis for one account (thread-safe).
 
-    Answers are counted here and sent with the next slot taken (one round trip per request, a second one
-    to publish what a 429 taught). :meth:`shared_state`, :meth:`counts` and :meth:`started` answer from
-    the last round trip.
+    Each call that counts (a slot taken, :meth:`sync`, a publication) carries the answers counted here
+    since the last one and brings back the account's counts and the published state, so :meth:`counts`,
+    :meth:`shared_state` and :meth:`started` answer from the last round trip. A slot's reply carries the
+    pause too: :meth:`paused_until` answers from it when the slot was due at once (see there). A paced
+    request thus costs two round trips when its slot is due at once (the slot; the answer's count, which
+    the pacer sends at once with :meth:`sync`), three when it waited for its slot (the pause read again
+    after the wait); a 429 adds its :meth:`pause` and its publication.
 
     :param client: a ``redis.Redis``; :meth:`connect` builds one with short timeouts and no retries of its
         own (an unreachable Redis must cost a request milliseconds, not seconds).
@@ -188,6 +174,8 @@ class RedisPaceStore:
         self._in_flight = (0, 0)  # counts on their way to Redis
         self._started: float | None = None
         self._state: PaceState | None = None
+        self._trips = 0  # round trips begun, by every thread
+        self._failures = 0  # of them, those that failed
 
     @classmethod
     def connect(
@@ -224,25 +212,29 @@ class RedisPaceStore:
         scheme = "rediss" if ssl else "redis"
         return cls(client, recipe_id, description=f"{scheme}://{host}:{port}/{db}")
 
-    def _run(self, *args: Any) -> tuple[Any, float]:
-        """Run one operation; return its reply and this clock's time when it came."""
+    def _run(self, *args: Any) -> tuple[Any, float, tuple[int, int]]:
+        """Run one operation (a round trip).
+
+        Returns its reply, this clock's time when it came, and the round trips begun (this one the last)
+        and failed when it began.
+        """
         import redis
 
-        try:
-            reply = self._script(
-                keys=[self.key, self.key + ":accepted"],
-                args=[args[0], STATE_TTL_SECONDS, ACCEPTED_BUCKET_SECONDS, *args[1:]],
-            )
-        except redis.RedisError as exc:  # refused, timed out, a wrong password, a script error
-            raise PaceStoreUnavailable(type(exc).__name__) from exc
-        return reply, self._clock()
-
-    def _take_accepted(self) -> int:
         with self._lock:
-            unsent, self._unsent_accepted = self._unsent_accepted, 0
-        return unsent
+            self._trips += 1
+            trip = (self._trips, self._failures)
+        try:
+            reply = self._script(keys=[self.key], args=[args[0], STATE_TTL_SECONDS, *args[1:]])
+        except redis.RedisError as exc:  # refused, timed out, a wrong password, a script error
+            self._failed()
+            raise PaceStoreUnavailable(type(exc).__name__) from exc
+        return reply, self._clock(), trip
 
-    def _send_counts(self, op: str, *args: Any) -> tuple[Any, float]:
+    def _failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+
+    def _send_counts(self, op: str, *args: Any) -> tuple[Any, float, tuple[int, int]]:
         """Run ``op`` with the answers counted since the last call; keep them for the next if it fails."""
         with self._lock:
             accepted, refused = self._unsent_accepted, self._unsent_refused
@@ -265,11 +257,14 @@ class RedisPaceStore:
 
     def take_slot_within(self, now: float, interval: float, horizon: float) -> tuple[float, bool]:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.take_slot_within`."""
-        reply, local = self._send_counts("take", repr(interval), repr(min(horizon, _NO_HORIZON)))
-        slot, taken, started, *state_and_counts = (item.decode() for item in reply)
+        _DUE_AT_ONCE.set(None)
+        reply, local, trip = self._send_counts("take", repr(interval), repr(min(horizon, _NO_HORIZON)))
+        slot, taken, started, paused, *state_and_counts = (item.decode() for item in reply)
         with self._lock:
             self._started = local + float(started)
         self._keep(state_and_counts, local)
+        if taken == "1" and float(slot) <= 0:  # due at once: its confirmation needs no second look
+            _DUE_AT_ONCE.set((weakref.ref(self), trip, local + float(paused)))
         return local + float(slot), taken == "1"
 
     def _keep(self, reply: list[str], local: float) -> None:
@@ -282,7 +277,7 @@ class RedisPaceStore:
 
     def sync(self) -> None:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.sync` (a round trip)."""
-        reply, local = self._send_counts("sync")
+        reply, local, _ = self._send_counts("sync")
         self._keep([item.decode() for item in reply], local)
 
     def pause(self, until: float) -> None:
@@ -290,8 +285,24 @@ class RedisPaceStore:
         self._run("pause", repr(max(0.0, until - self._clock())))
 
     def paused_until(self) -> float:
-        """See :meth:`~gooten_provider.client.pacer.PaceStore.paused_until` (a round trip)."""
-        reply, local = self._run("paused")
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.paused_until` (a round trip, but see below).
+
+        Asked first after this thread (or task) took a slot that was due at once, with no round trip of
+        this client begun since nor failed since that one began, it answers with the pause that slot's
+        reply read: that is the pacer's confirmation of a slot it did not wait for
+        (:meth:`~gooten_provider.client.pacer.Pacer.confirm`), a round trip later, and a second round trip
+        would answer it no better. A pause this client set since began a round trip (so Redis is asked);
+        one another client set in that round trip's time could as well have come just after a second one.
+        A failure may have sent the calls in between to the fallback's own store (then this one's answer
+        is old). Answered so once: a later call asks Redis.
+        """
+        due = _DUE_AT_ONCE.get()
+        if due is not None and due[0]() is self:
+            _DUE_AT_ONCE.set(None)
+            with self._lock:
+                if (self._trips, self._failures) == due[1]:
+                    return due[2]
+        reply, local, _ = self._run("paused")
         return local + float(reply)
 
     def note_accepted(self, now: float) -> None:
@@ -312,17 +323,12 @@ class RedisPaceStore:
                 self._counts[1] + self._unsent_refused + self._in_flight[1],
             )
 
-    def accepted_since(self, since: float, now: float) -> int:
-        """See :meth:`~gooten_provider.client.pacer.PaceStore.accepted_since` (a round trip)."""
-        reply, _ = self._run("accepted", self._take_accepted(), repr(max(0.0, now - since)))
-        return int(float(reply))
-
     def started(self) -> float:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.started`."""
         with self._lock:
             if self._started is not None:
                 return self._started
-        reply, local = self._run("started")
+        reply, local, _ = self._run("started")
         with self._lock:
             self._started = local + float(reply)
             return self._started
@@ -335,13 +341,14 @@ class RedisPaceStore:
     def publish_state(self, state: PaceState, replaces: str | None) -> PaceState:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.publish_state`."""
         offset = state.at - self._clock()
-        reply, local = self._send_counts(
+        reply, local, _ = self._send_counts(
             "publish", replaces or "", state.token, repr(offset), json.dumps(dict(state.values))
         )
         self._keep([item.decode() for item in reply], local)
         with self._lock:
             held = self._state
         if held is None:  # the script always answers a publication with the state it holds
+            self._failed()
             raise PaceStoreUnavailable("Redis answered a publication with no state")
         return held
 

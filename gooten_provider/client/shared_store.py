@@ -128,12 +128,6 @@ class FallbackPaceStore:
         """See :meth:`PaceStore.counts` (the pacer starts its counts afresh when :attr:`shared` changes)."""
         return self._last_known(self.primary.counts, self._local.counts)
 
-    def accepted_since(self, since: float, now: float) -> int:
-        """See :meth:`PaceStore.accepted_since`."""
-        return self._call(
-            lambda: self.primary.accepted_since(since, now), lambda: self._local.accepted_since(since, now)
-        )
-
     def started(self) -> float:
         """See :meth:`PaceStore.started`."""
         # answered from the last round trip once a slot was taken: asked of the store only while it is up
