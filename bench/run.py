@@ -90,6 +90,14 @@ def when_line(measured: dict[str, Any]) -> str:
     return f"Run {measured['date']} (load average {', '.join(f'{x:.2f}' for x in load)} at the start)."
 
 
+#: The halves of the throttling grid: the block each is recorded in, and the cells it runs.
+GRID_HALVES: dict[str, tuple[str, tuple[bool, ...]]] = {
+    "both": ("throttling-grid", (True, False)),
+    "yes": ("throttling-grid-retry-after", (True,)),
+    "no": ("throttling-grid-no-retry-after", (False,)),
+}
+
+
 def record(name: str, markdown: str, data: dict[str, Any]) -> None:
     """Replace the ``name`` block of docs/performance.md and write bench/results/NAME.json."""
     RESULTS.mkdir(exist_ok=True)
@@ -129,6 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=7, help="startup: fresh processes per measure")
     parser.add_argument(
         "--grid-seconds", type=float, default=30.0, help="throttling-grid: seconds of work per cell"
+    )
+    parser.add_argument(
+        "--grid-retry-after",
+        choices=sorted(GRID_HALVES),
+        default="both",
+        help="throttling-grid: only the cells whose 429s carry a Retry-After (yes) or not (no); a half is "
+        "recorded as its own block (throttling-grid-retry-after, throttling-grid-no-retry-after)",
     )
     parser.add_argument("--webhook-rate", type=float, default=200, help="webhooks: open-loop webhooks/s")
     parser.add_argument("--webhook-seconds", type=float, default=30, help="webhooks: open-loop duration")
@@ -318,10 +333,13 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
     if "throttling-grid" in parts:
         from bench import throttling_grid
 
+        name, retry_afters = GRID_HALVES[args.grid_retry_after]
         _run_plotted(
-            "throttling-grid",
+            name,
             throttling_grid,
-            lambda: throttling_grid.run_grid(seconds=args.grid_seconds, progress=_progress),
+            lambda: throttling_grid.run_grid(
+                seconds=args.grid_seconds, retry_afters=retry_afters, progress=_progress
+            ),
             header="Throttling grid: the pace against every limit of the grid, each cell against the targets",
             alt="Each cell of the grid: useful throughput against the share of requests answered 429, the "
             "target regions marked",

@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-#: The pacer counts the rate of its last answers over this many seconds (its own: no store keeps them).
-ACCEPTED_WINDOW = 1.0
-
 
 @dataclass(frozen=True)
 class PaceState:

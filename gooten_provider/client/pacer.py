@@ -15,6 +15,10 @@ across threads (a bucket with a small burst refuses clumps even under its rate),
   in a row the pace is set just under what the gateway let through since the first of them; a lone 429
   at a held pace is put down to the jitter of arrivals (requests leaving evenly arrive less so) and, past
   a small share, narrows the margin kept under the limit.
+* **With a Retry-After,** the pause refills the bucket and hides part of the rate from that count, so the
+  limit is fitted instead (:mod:`gooten_provider.client.bucket_fit`): the token buckets that could have
+  given this client's answers. A narrow range pins it; a wide one is crossed slowly from low in it, so the
+  429 that ends the crossing pins it.
 * **Probing.** After a cut the pace is held, then raised: fast while far under the pace last refused,
   slowly near it. A probe refused at a pace close to the last refused one doubles the next hold, since
   each refused probe with a ``Retry-After`` stops every thread for a second.
@@ -42,76 +46,53 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from gooten_provider.client.pace_store import ACCEPTED_WINDOW, LocalPaceStore, PaceState, PaceStore
+from gooten_provider.client.bucket_fit import AnswerHistory
+from gooten_provider.client.pace_store import LocalPaceStore, PaceState, PaceStore
+from gooten_provider.client.pace_tuning import (
+    ANSWERS_WINDOW,
+    BETA,
+    BOOKED_AHEAD,
+    CLUSTER_GAP,
+    CROSSING_SLOPE,
+    CROSSING_START,
+    FAST_BACKOFF,
+    FAST_BACKOFF_NO_PAUSE,
+    FAST_SLOPE,
+    FAST_SLOPE_PAUSED,
+    FIRST_CUT_ANSWERS,
+    FIRST_HOLD,
+    FIT_NARROW,
+    HOLD,
+    HOLD_FITTED,
+    HOLD_RETRY_AFTER,
+    HOLD_SLOPE,
+    JITTER,
+    MARGIN,
+    MARGIN_CUT,
+    MAX_HOLD,
+    MIN_BOOKED,
+    MIN_BOOKED_SHARED,
+    MIN_COUNT,
+    MIN_MARGIN,
+    MIN_RATE,
+    MIN_SPAN,
+    NEAR,
+    PROBE_BACKOFF,
+    PROBE_BACKOFF_NO_PAUSE,
+    PROBE_SLOPE,
+    QUICK,
+    RIDING,
+    SHARED_ASK_AGAIN,
+    SHARED_BOOKED,
+    SHARED_HORIZON,
+    SLOW_START_DOUBLING,
+    START_RATE,
+    TOLERATED,
+)
 from gooten_provider.client.throttle_window import ThrottleWindow
 
 #: The store and the throttling budget live in their own modules; their names stay importable from here.
 __all__ = ["LocalPaceStore", "PaceState", "PaceStore", "Pacer", "ThrottleWindow"]
-
-#: Slots are taken at most this many seconds ahead (at least MIN_BOOKED of them) by waiting threads.
-BOOKED_AHEAD = 0.02
-MIN_BOOKED = 2
-#: The slow start: START_RATE requests per second, doubled every SLOW_START_DOUBLING seconds (and never under
-#: one request per round trip) until the first 429.
-START_RATE = 20.0
-SLOW_START_DOUBLING = 0.2
-#: At the first 429, the pace drops to this share of what the gateway took in the second before it.
-BETA = 0.9
-#: The paced rate never falls below this (requests per second), so a client always makes progress.
-MIN_RATE = 0.5
-# The rate the gateway let through is counted over this many seconds before the first 429, and trusted
-# only with enough answers in it.
-_ACCEPTED_WINDOW = ACCEPTED_WINDOW
-_ACCEPTED_MIN_ANSWERS = 3
-_FIRST_CUT_ANSWERS = 8
-#: Two 429s closer than this (seconds, or accepted answers between them) are one event: too close to measure.
-MIN_SPAN = 0.2
-MIN_COUNT = 5
-#: 429s among the answers since the mark needed to call it riding above the limit (and measure it), and
-#: the share of 429s at a held pace put down to jitter without a cut (when they carry no Retry-After).
-RIDING = 0.04
-TOLERATED = 0.03
-#: 429s among the answers since the mark above which the pace is cut at once, before the limit is measured.
-QUICK = 0.5
-#: A 429 at a held pace when the gateway let through at least this share of the estimate since the last
-#: one: put down to jitter (the margin is cut), not to a lower limit (the estimate is).
-JITTER = 0.97
-#: A 429 within this many seconds of the last one (or 4 paced slots, plus its Retry-After) is the same event.
-CLUSTER_GAP = 0.5
-#: The pace is held this share under the measured limit; cut by MARGIN_CUT (to MIN_MARGIN) each time a
-#: held pace is refused (requests arriving closer than they left: a burst of 1 with jittery threads).
-MARGIN = 0.95
-MARGIN_CUT = 0.95
-MIN_MARGIN = 0.7
-#: After a cut the pace is held HOLD seconds (doubled, up to MAX_HOLD, each time a probe fails at the same
-#: pace), then raised by PROBE_SLOPE of itself per second; a probe refused at pace p holds PROBE_BACKOFF*p.
-HOLD = 5.0
-HOLD_RETRY_AFTER = 10.0
-#: While held, the pace still creeps up by this share of itself per second (a limit may rise meanwhile).
-HOLD_SLOPE = 0.002
-MAX_HOLD = 120.0
-PROBE_SLOPE = 0.02
-#: Under NEAR times the pace last refused, the pace rises by FAST_SLOPE of itself per second instead; after
-#: the first 429, it is held only FIRST_HOLD seconds.
-NEAR = 0.8
-FAST_SLOPE = 0.5
-FAST_SLOPE_PAUSED = 0.1
-FIRST_HOLD = 0.5
-PROBE_BACKOFF = 0.9
-FAST_BACKOFF = 0.7
-PROBE_BACKOFF_NO_PAUSE = 0.97
-FAST_BACKOFF_NO_PAUSE = 0.85
-#: Sharing a store, no slot is taken further ahead than SHARED_BOOKED slots of the account's pace (at most
-#: SHARED_HORIZON seconds): a client whose slot would be later asks again, so a new pace applies within a
-#: few slots however many clients wait. Each client then books at least MIN_BOOKED_SHARED slot (not
-#: MIN_BOOKED), so up to 16 clients each hold a place in one queue: clients racing for a slot as it comes
-#: within reach instead served the quickest askers (0.5 of the fastest's rate for the slowest in the model).
-SHARED_HORIZON = 1.0
-SHARED_BOOKED = 16
-MIN_BOOKED_SHARED = 1
-# A client past the horizon asks again this many seconds after the slot comes within it (asking last must
-# not mean waiting longest).
-_SHARED_ASK_AGAIN = 0.05
 
 
 class Pacer:
@@ -160,6 +141,7 @@ class Pacer:
         self._counted_shared = self._store.shared
         # when each answer of the last second without throttling came, and the store's count after it
         self._recent: deque[tuple[float, int]] = deque()
+        self._history = AnswerHistory()  # this client's answers, to fit the gateway's bucket across pauses
         self._mark: tuple[float, int, int] | None = None  # (ticket, accepted, refused): the bucket was empty
         self._last_refused = -math.inf  # the ticket of the last request answered 429
         self._last_retry_after = 0.0
@@ -173,6 +155,7 @@ class Pacer:
         self._raised_at = now
         self._resumed = now  # when the last Retry-After pause ends
         self._probing = False  # whether the hold since the last cut has ended
+        self._crossing = False  # whether the pace is rising through a fitted range of the limit
         self._last_peak = 0.0
         self._upper = math.inf  # the pace last refused
         self._state_token: str | None = None  # the store's state this pacer paces by (None: none yet)
@@ -261,7 +244,7 @@ class Pacer:
                 with self._lock:
                     self._booked -= 1
                     self._sent -= 1
-                return math.nan, max(slot - now - horizon, _SHARED_ASK_AGAIN)
+                return math.nan, max(slot - now - horizon, SHARED_ASK_AGAIN)
         else:
             slot = self._store.take_slot(now, interval)
         with self._lock:
@@ -295,16 +278,10 @@ class Pacer:
             shared_before = self._shareable()
             if now >= ticket:
                 self._min_rtt = min(self._min_rtt, now - ticket)
+            if self.adaptive and not self._store.shared:
+                self._history.add(ticket, refused=throttled)
             if not throttled:
-                self._store.note_accepted(now)
-                self._count()
-                self._recent.append((now, self._accepted))
-                while self._recent[0][0] < now - _ACCEPTED_WINDOW:
-                    self._recent.popleft()
-                if not self.paced:
-                    self._pace = self._slow_start_pace(now)
-                else:
-                    self._raise(now)
+                self._accepted_answer(now)
             else:
                 self.throttled += 1
                 events_before = self.events
@@ -323,6 +300,18 @@ class Pacer:
             # the account's counts are this answer's at once, not a slot later (at a low pace, with a
             # slot booked per task, a second later), and this client sees the others' meanwhile
             self._store.sync()
+
+    def _accepted_answer(self, now: float) -> None:
+        """An answer without a 429: counted, then the slow start goes on or the pace rises."""
+        self._store.note_accepted(now)
+        self._count()
+        self._recent.append((now, self._accepted))
+        while self._recent[0][0] < now - ANSWERS_WINDOW:
+            self._recent.popleft()
+        if not self.paced:
+            self._pace = self._slow_start_pace(now)
+        else:
+            self._raise(now)
 
     def throttle_window(self, action: str, throttle_timeout: float) -> ThrottleWindow:
         """The budget of 429s one request may meet before it fails (``throttle_timeout``)."""
@@ -347,6 +336,9 @@ class Pacer:
         if not self._probing:  # a whole hold without a 429: a narrowed margin widens back one step
             self._probing = True
             self._margin = min(MARGIN, self._margin / MARGIN_CUT)
+        if self._crossing:  # through the fitted range up to its top, and held there
+            self._pace = min(self.ceiling, self._upper, self._pace * (1 + CROSSING_SLOPE * elapsed))
+            return
         fast = FAST_SLOPE_PAUSED if self._last_retry_after else FAST_SLOPE
         slope = PROBE_SLOPE if self._pace >= NEAR * self._upper else fast
         self._pace = min(self.ceiling, self._pace * (1 + slope * elapsed))
@@ -362,6 +354,8 @@ class Pacer:
         in_a_row = gap < max(CLUSTER_GAP, 4 / sent_at) and not self._last_retry_after
         self._last_refused = max(self._last_refused, ticket)
         self._last_retry_after = retry_after
+        if retry_after and self._refit(ticket, now, sent_at):
+            return
         if self._mark is not None and (not settled or in_a_row):
             self._measure(ticket, now, self._mark, sent_at, settled)
             return
@@ -401,6 +395,49 @@ class Pacer:
             self._hold = self._base_hold(retry_after)
         self._estimate = estimate
         self._cut(self._margin * self._estimate, now)
+
+    def _refit(self, ticket: float, now: float, sent_at: float) -> bool:
+        """A 429 with a Retry-After: pace by the bucket fitted to this client's answers, if they fit one.
+
+        Counting what the gateway let through between two 429s over the time between them counts the pause
+        as time it let requests through, and misses the burst the pause refilled: it read 0.56 of the rate
+        at 50/s, burst 5. The fit counts both. Returns whether the pace was set so.
+        """
+        if ticket < self._resumed or self._store.shared:
+            # sent before the pause this 429 is part of; or, sharing a store, this client's answers are only
+            # its share of the account's
+            return False
+        self._history.refused_after_pause(ticket)
+        if not self.paced:
+            return False
+        # A bucket refuses a pace held over its rate; under it, only clumps of arrivals: so the limit is
+        # sought under the pace refused (over it, a bucket of burst 1 and a high rate explains any 429 as
+        # well as the true one does).
+        bucket = self._history.fit_rate(max(MIN_RATE, sent_at / 20), sent_at)
+        if bucket is None:
+            return False
+        self._mark = (ticket, self._accepted, self._refused_total)
+        least, most = bucket.least, bucket.most
+        self.events += 1
+        # Pinned when the answers leave a narrow range, or when a crossing of the range was refused: the
+        # limit is under that pace, whatever the answers leave (a burst of 1 never narrows them: jitter).
+        if most <= FIT_NARROW * least or self._crossing:
+            # (not under PROBE_BACKOFF of the pace refused: a burst of 1 leaves answers that fit nothing)
+            fitted = min(sent_at, max(math.sqrt(least * most), PROBE_BACKOFF * sent_at))
+            if sent_at <= self._margin * fitted * 1.001:  # refused under the fitted limit: jitter
+                self._margin = max(MIN_MARGIN, self._margin * MARGIN_CUT)
+            near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
+            self._hold = min(MAX_HOLD, 2 * self._hold) if near_last else HOLD_FITTED
+            self._last_peak = sent_at
+            self._estimate = self._upper = fitted
+            self._cut(self._margin * fitted, now)
+        else:  # a range: from low in it, rise through it (a slow crossing pins the limit at the next 429)
+            self._hold = FIRST_HOLD
+            self._estimate = max(least, CROSSING_START * most)
+            self._upper = most
+            self._cut(self._estimate, now)
+            self._crossing = True
+        return True
 
     @staticmethod
     def _base_hold(retry_after: float) -> float:
@@ -467,14 +504,14 @@ class Pacer:
         self._cut(BETA * sending, now)
 
     def _last_answers(self) -> tuple[float, int] | None:
-        """Where the last _FIRST_CUT_ANSWERS answers (the store's: the account's, when shared) began.
+        """Where the last FIRST_CUT_ANSWERS answers (the store's: the account's, when shared) began.
 
         Counted back over this client's own answers of the last second, each with the store's count then;
         ``None`` when fewer than 3 answers came, or all at once.
         """
         latest, count = self._recent[-1]
         first = next(
-            (entry for entry in reversed(self._recent) if count - entry[1] >= _FIRST_CUT_ANSWERS - 1),
+            (entry for entry in reversed(self._recent) if count - entry[1] >= FIRST_CUT_ANSWERS - 1),
             self._recent[0],
         )
         return first if count - first[1] >= 2 and latest > first[0] else None
@@ -486,6 +523,7 @@ class Pacer:
         self._pace = max(MIN_RATE, min(pace, self.ceiling))
         self._cut_at = self._raised_at = now
         self._probing = False
+        self._crossing = False
         self._cut_counts = (self._accepted, self._refused_total)
 
     # Sharing a store, every client paces as one controller: what a 429 taught the client that saw it is
@@ -499,6 +537,7 @@ class Pacer:
         if shared != self._counted_shared:  # differences across the switch mean nothing
             self._counted_shared = shared
             self._mark = None
+            self._history.forget()
             self._recent.clear()
             self._cut_counts = counts
         self._counts = counts

@@ -33,6 +33,30 @@ def test_one_task_holds_just_under_a_limit_it_is_not_told(cell):
     assert score.useful >= 0.90
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        Cell(rate=150, burst=15, latency=0.01, retry_after=True, workers=16, seconds=120),
+        Cell(rate=150, burst=5, latency=0.06, retry_after=True, workers=64, seconds=120),
+        Cell(rate=50, burst=5, latency=0.01, retry_after=True, workers=16, seconds=120),
+        Cell(rate=200, burst=20, latency=0.005, retry_after=True, workers=16, seconds=120),
+    ],
+    ids=lambda cell: cell.label(),
+)
+def test_a_retry_after_pause_is_not_counted_as_the_gateways_rate(cell):
+    """Two minutes of work against a limit that answers 429 with a ``Retry-After`` of a second.
+
+    Each 429 pauses every worker for a second, so the limit must be found in few of them. Counted the old
+    way (accepted between two 429s over the time between them, the pause included) it read 0.2-0.6 of the
+    rate, and the pace crept back up for tens of seconds: 0.80-0.85 of the rate in these cells. Fitted to
+    the answers (``client/bucket_fit.py``), three 429s find it.
+    """
+    score = simulate(cell)
+    assert score.failed == 0
+    assert score.refused_share <= 0.05
+    assert score.useful >= 0.90
+
+
 @pytest.mark.parametrize("retry_after", [True, False], ids=["Retry-After", "no Retry-After"])
 def test_three_tasks_share_one_account_without_a_shared_store(retry_after):
     score = simulate(
