@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.pace_model import Cell, Jitter, Score, Simulation
+from gooten_provider.client.bucket_fit import Answer
 from gooten_provider.client.pacer import LocalPaceStore, Pacer, PaceState
 
 SHARED_USEFUL, SHARED_THROTTLED, SHARED_FAIRNESS = 0.90, 0.05, 0.8
@@ -41,6 +42,7 @@ class RoundTripView:
     def __init__(self, store: LocalPaceStore) -> None:
         self._store = store
         self._unsent = (0, 0)
+        self._unsent_answers: list[Answer] = []
         self._last_noted = 0.0  # when the last answer was counted
         self._counts = store.counts()
         self._state = store.shared_state()
@@ -52,6 +54,9 @@ class RoundTripView:
         for _ in range(self._unsent[1]):
             self._store.note_refused(now)
         self._unsent = (0, 0)
+        for ticket, kind in self._unsent_answers:
+            self._store.log_answer(ticket, kind)
+        self._unsent_answers = []
         self._counts, self._state = self._store.counts(), self._store.shared_state()
 
     def take_slot(self, now: float, interval: float) -> float:
@@ -86,6 +91,15 @@ class RoundTripView:
         """See :meth:`PaceStore.note_refused`."""
         self._unsent = (self._unsent[0], self._unsent[1] + 1)
         self._last_noted = now
+
+    def log_answer(self, ticket: float, kind: int) -> None:
+        """See :meth:`PaceStore.log_answer` (sent with the next round trip)."""
+        self._unsent_answers.append((ticket, kind))
+
+    def answers(self) -> list[Answer]:
+        """See :meth:`PaceStore.answers` (this task's unsent answers go first, as Redis's sync does)."""
+        self._round_trip(self._last_noted)
+        return self._store.answers()
 
     def counts(self) -> tuple[int, int]:
         """See :meth:`PaceStore.counts`."""

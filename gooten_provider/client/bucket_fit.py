@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 #: Answers older than this (seconds before the newest) are forgotten: a limit may change.
@@ -31,6 +31,13 @@ FINE_STEPS = 24
 _BURST_CANDIDATES = 64
 # Rates whose misfit is within this many tokens of the least fit as well as it does.
 _WITHIN = 0.5
+
+
+#: What became of a request, as an answer log keeps it: accepted, refused (a 429), or refused first after a
+#: pause (the bucket found empty once more).
+ACCEPTED, REFUSED, EMPTIED = 0, 1, 2
+#: One logged answer: when its request left (a ticket) and what became of it.
+Answer = tuple[float, int]
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,16 @@ class AnswerHistory:
         self._tickets: list[float] = []
         self._refused: list[bool] = []
         self._empty_after_pause: list[float] = []
+
+    @classmethod
+    def of(cls, answers: Iterable[Answer]) -> AnswerHistory:
+        """The history of a log of answers (an account's, kept by a shared store)."""
+        history = cls()
+        for ticket, kind in answers:
+            history.add(ticket, refused=kind != ACCEPTED)
+            if kind == EMPTIED:
+                history.refused_after_pause(ticket)
+        return history
 
     def __len__(self) -> int:
         return len(self._tickets)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from gooten_provider.client.bucket_fit import HISTORY_ANSWERS, HISTORY_SECONDS, Answer
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,19 @@ class PaceStore(Protocol):
         The round trip carries this client's counts since its last one.
         """
 
+    def log_answer(self, ticket: float, kind: int) -> None:
+        """Keep one answer in the account's log: its request's ticket and what became of it.
+
+        ``kind`` is :data:`~gooten_provider.client.bucket_fit.ACCEPTED`, ``REFUSED`` or ``EMPTIED``. A shared
+        store sends it with its next round trip that counts (no round trip of its own).
+        """
+
+    def answers(self) -> list[Answer]:
+        """The account's logged answers of its last ``HISTORY_SECONDS``, oldest first.
+
+        Tickets are in the caller's clock. A shared store asks in one round trip.
+        """
+
     def started(self) -> float:
         """When the store's pace began (its first slot, by any client)."""
 
@@ -112,6 +128,7 @@ class LocalPaceStore:
         self._started: float | None = None  # the first slot taken
         self._counts = (0, 0)
         self._state: PaceState | None = None
+        self._answers: deque[Answer] = deque(maxlen=HISTORY_ANSWERS)
 
     @property
     def shared(self) -> bool:
@@ -161,6 +178,19 @@ class LocalPaceStore:
 
     def sync(self) -> None:
         """See :meth:`PaceStore.sync` (every answer here is the latest: nothing to do)."""
+
+    def log_answer(self, ticket: float, kind: int) -> None:
+        """See :meth:`PaceStore.log_answer`."""
+        with self._lock:
+            self._answers.append((ticket, kind))
+
+    def answers(self) -> list[Answer]:
+        """See :meth:`PaceStore.answers`."""
+        with self._lock:
+            if not self._answers:
+                return []
+            newest = max(ticket for ticket, _ in self._answers)
+            return sorted(answer for answer in self._answers if answer[0] >= newest - HISTORY_SECONDS)
 
     def started(self) -> float:
         """See :meth:`PaceStore.started` (the next slot's time until one is taken)."""

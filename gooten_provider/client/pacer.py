@@ -46,7 +46,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from gooten_provider.client.bucket_fit import AnswerHistory
+from gooten_provider.client.bucket_fit import ACCEPTED, EMPTIED, REFUSED, AnswerHistory
 from gooten_provider.client.pace_store import LocalPaceStore, PaceState, PaceStore
 from gooten_provider.client.pace_tuning import (
     ANSWERS_WINDOW,
@@ -278,15 +278,14 @@ class Pacer:
             shared_before = self._shareable()
             if now >= ticket:
                 self._min_rtt = min(self._min_rtt, now - ticket)
-            if self.adaptive and not self._store.shared:
-                self._history.add(ticket, refused=throttled)
+            emptied = self.adaptive and self._log(ticket, throttled=throttled, retry_after=retry_after)
             if not throttled:
                 self._accepted_answer(now)
             else:
                 self.throttled += 1
                 events_before = self.events
                 if self.adaptive:
-                    self._refused(ticket, now, retry_after or 0.0)
+                    self._refused(ticket, now, retry_after or 0.0, emptied=emptied)
             # Off, each thread waits out its own Retry-After (the first release's behaviour): without a
             # learnt pace, every thread resuming at once after a shared pause drains a small burst at once,
             # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders.
@@ -300,6 +299,22 @@ class Pacer:
             # the account's counts are this answer's at once, not a slot later (at a low pace, with a
             # slot booked per task, a second later), and this client sees the others' meanwhile
             self._store.sync()
+
+    def _log(self, ticket: float, *, throttled: bool, retry_after: float | None) -> bool:
+        """Keep the answer for the fit (this client's; sharing a store, the account's log).
+
+        Returns whether it is a 429 to a request sent after the last pause ended (the bucket found empty
+        once more), not one sent before the pause it belongs to began.
+        """
+        emptied = throttled and bool(retry_after) and ticket >= max(self._resumed, self._store.paused_until())
+        kind = EMPTIED if emptied else REFUSED if throttled else ACCEPTED
+        if self._store.shared:
+            self._store.log_answer(ticket, kind)
+        else:
+            self._history.add(ticket, refused=throttled)
+            if emptied:
+                self._history.refused_after_pause(ticket)
+        return emptied
 
     def _accepted_answer(self, now: float) -> None:
         """An answer without a 429: counted, then the slow start goes on or the pace rises."""
@@ -343,7 +358,7 @@ class Pacer:
         slope = PROBE_SLOPE if self._pace >= NEAR * self._upper else fast
         self._pace = min(self.ceiling, self._pace * (1 + slope * elapsed))
 
-    def _refused(self, ticket: float, now: float, retry_after: float) -> None:
+    def _refused(self, ticket: float, now: float, retry_after: float, *, emptied: bool) -> None:
         """A 429: the gateway's bucket was empty when this request came."""
         sent_at = self._pace
         settled = ticket > self._settled
@@ -354,7 +369,7 @@ class Pacer:
         in_a_row = gap < max(CLUSTER_GAP, 4 / sent_at) and not self._last_retry_after
         self._last_refused = max(self._last_refused, ticket)
         self._last_retry_after = retry_after
-        if retry_after and self._refit(ticket, now, sent_at):
+        if emptied and self._refit(ticket, now, sent_at):
             return
         if self._mark is not None and (not settled or in_a_row):
             self._measure(ticket, now, self._mark, sent_at, settled)
@@ -397,23 +412,21 @@ class Pacer:
         self._cut(self._margin * self._estimate, now)
 
     def _refit(self, ticket: float, now: float, sent_at: float) -> bool:
-        """A 429 with a Retry-After: pace by the bucket fitted to this client's answers, if they fit one.
+        """A 429 that found the bucket empty again after a pause: pace by the bucket the answers fit.
+
+        The answers are this client's; sharing a store, the account's.
 
         Counting what the gateway let through between two 429s over the time between them counts the pause
         as time it let requests through, and misses the burst the pause refilled: it read 0.56 of the rate
         at 50/s, burst 5. The fit counts both. Returns whether the pace was set so.
         """
-        if ticket < self._resumed or self._store.shared:
-            # sent before the pause this 429 is part of; or, sharing a store, this client's answers are only
-            # its share of the account's
-            return False
-        self._history.refused_after_pause(ticket)
         if not self.paced:
             return False
+        history = AnswerHistory.of(self._store.answers()) if self._store.shared else self._history
         # A bucket refuses a pace held over its rate; under it, only clumps of arrivals: so the limit is
         # sought under the pace refused (over it, a bucket of burst 1 and a high rate explains any 429 as
         # well as the true one does).
-        bucket = self._history.fit_rate(max(MIN_RATE, sent_at / 20), sent_at)
+        bucket = history.fit_rate(max(MIN_RATE, sent_at / 20), sent_at)
         if bucket is None:
             return False
         self._mark = (ticket, self._accepted, self._refused_total)
@@ -553,6 +566,7 @@ class Pacer:
             self._resumed,
             self._last_refused,
             self._mark,
+            self._crossing,
         )
 
     def _publish(self, now: float, events_before: int) -> None:
@@ -567,6 +581,7 @@ class Pacer:
             "last_peak": self._last_peak,
             "last_retry_after": self._last_retry_after,
             "probing": float(self._probing),
+            "crossing": float(self._crossing),
             "cut_at": self._cut_at - now,
             "resumed": self._resumed - now,
             "last_refused": self._last_refused - now,
@@ -609,6 +624,7 @@ class Pacer:
         self._last_peak = values["last_peak"]
         self._last_retry_after = values["last_retry_after"]
         self._probing = bool(values["probing"])
+        self._crossing = bool(values.get("crossing", 0.0))
         self._cut_at = cut_at
         self._raised_at = at
         self._resumed = max(self._resumed, at + values["resumed"])

@@ -5,13 +5,16 @@ The store only stores and answers atomically; the controller's math stays in
 clients, and with Redis's own clock (``TIME``): clients on machines whose clocks disagree still share one
 schedule. Times cross the wire as offsets from Redis's now, converted to and from each client's clock.
 
-One key per account, ``gooten:pace:{<hash>}``, named from a SHA-256 of the Recipe ID (neither the Recipe
+The account's key, ``gooten:pace:{<hash>}``, is named from a SHA-256 of the Recipe ID (neither the Recipe
 ID nor the billing key is written to Redis; its braces, a Redis Cluster hash tag, would keep any key added
 beside it on its node). It is a hash: the next free
 send slot (``tat``: GCRA's theoretical arrival time), the pause (a ``Retry-After`` any client saw), when
 the pace started, the answers accepted and refused so far (two counters), and the controller's state
-after the last 429 (its token, time and numbers, as JSON). It expires after :data:`STATE_TTL_SECONDS`
-unused; the next task then starts afresh (a slow start).
+after the last 429 (its token, time and numbers, as JSON). Beside it, ``gooten:pace:{<hash>}:answers``:
+a list of the account's last answers (when each request left, in Redis's clock, and what became of it),
+which the pacer fits the gateway's limit to after a ``Retry-After``; every client's answers go with the
+round trips it makes anyway. Both expire after :data:`STATE_TTL_SECONDS` unused; the next task then starts
+afresh (a slow start).
 
 What a request costs in round trips is said in :class:`RedisPaceStore`.
 
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from gooten_provider.client.bucket_fit import HISTORY_ANSWERS, HISTORY_SECONDS, Answer
 from gooten_provider.client.pacer import PaceState
 from gooten_provider.client.shared_store import PaceStoreUnavailable
 
@@ -48,10 +52,20 @@ _NO_HORIZON = 1e12
 # ARGV[1] the operation, ARGV[2] the key's TTL, then per operation.
 # Numbers go back as strings (Redis would cut a Lua number to an integer); times as offsets from now.
 _SCRIPT = """
-local pace = KEYS[1]
+local pace, log = KEYS[1], KEYS[2]
 local op, ttl = ARGV[1], tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+
+-- answers: "offset:kind,offset:kind,..." (each request's ticket as an offset from now, what became of it)
+local function log_answers(answers)
+  if answers == nil or answers == '' then return end
+  for offset, kind in string.gmatch(answers, '([^:,]+):(%d)') do
+    redis.call('RPUSH', log, string.format('%.6f:%s', now + tonumber(offset), kind))
+  end
+  redis.call('LTRIM', log, -LOG_ANSWERS, -1)
+  redis.call('EXPIRE', log, ttl)
+end
 
 local function count_answers(accepted, refused)
   return {tostring(redis.call('HINCRBY', pace, 'accepted', tonumber(accepted))),
@@ -70,8 +84,9 @@ end
 
 if op == 'take' then
   -- ARGV[3]: the interval, ARGV[4]: the horizon, ARGV[5]: answers accepted since the caller's last call,
-  -- ARGV[6]: 429s counted since the caller's last call
+  -- ARGV[6]: 429s counted since the caller's last call, ARGV[7]: answers to log
   local totals = count_answers(ARGV[5], ARGV[6])
+  log_answers(ARGV[7])
   local interval, horizon = tonumber(ARGV[3]), tonumber(ARGV[4])
   local s = redis.call('HMGET', pace, 'tat', 'paused')
   local tat, paused = tonumber(s[1]) or now, tonumber(s[2]) or 0
@@ -96,19 +111,40 @@ elseif op == 'pause' then
   redis.call('EXPIRE', pace, ttl)
   return 'OK'
 elseif op == 'sync' then
-  -- ARGV[3] and ARGV[4]: answers accepted and 429s counted since the caller's last call
+  -- ARGV[3] and ARGV[4]: answers accepted and 429s counted since the caller's last call, ARGV[5]: answers
+  -- to log
   local totals = count_answers(ARGV[3], ARGV[4])
+  log_answers(ARGV[5])
   redis.call('EXPIRE', pace, ttl)
   local st = state()
   return {st[1], st[2], st[3], totals[1], totals[2]}
+elseif op == 'answers' then
+  -- ARGV[3]: seconds back from the newest answer; returns offset, kind, offset, kind, ... oldest first
+  local entries = redis.call('LRANGE', log, 0, -1)
+  local out, newest = {}, nil
+  for i = #entries, 1, -1 do
+    local at = tonumber(string.match(entries[i], '^([^:]+)'))
+    newest = newest or at
+    if at < newest - tonumber(ARGV[3]) then break end
+  end
+  for _, entry in ipairs(entries) do
+    local at, kind = string.match(entry, '^([^:]+):(%d)$')
+    if newest ~= nil and tonumber(at) >= newest - tonumber(ARGV[3]) then
+      out[#out + 1] = string.format('%.6f', tonumber(at) - now)
+      out[#out + 1] = kind
+    end
+  end
+  return out
 elseif op == 'started' then
   local from = started()
   redis.call('EXPIRE', pace, ttl)
   return tostring(from - now)
 elseif op == 'publish' then
   -- ARGV[3]: the token it replaces ('' for none), ARGV[4]: its token, ARGV[5]: its time (offset),
-  -- ARGV[6]: its values (JSON), ARGV[7] and ARGV[8]: answers accepted and 429s counted since the last call
+  -- ARGV[6]: its values (JSON), ARGV[7] and ARGV[8]: answers accepted and 429s counted since the last call,
+  -- ARGV[9]: answers to log
   local totals = count_answers(ARGV[7], ARGV[8])
+  log_answers(ARGV[9])
   local held = redis.call('HGET', pace, 'token') or ''
   if held == ARGV[3] then
     redis.call('HSET', pace, 'token', ARGV[4], 'at', tostring(now + tonumber(ARGV[5])), 'values', ARGV[6])
@@ -118,7 +154,7 @@ elseif op == 'publish' then
   return {st[1], st[2], st[3], totals[1], totals[2]}
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
-"""
+""".replace("LOG_ANSWERS", str(HISTORY_ANSWERS))
 
 # The pause as the reply to this thread's (or this task's) last slot taken read it, when that slot was due
 # at once, with the store's round trips begun and failed when that one began. See
@@ -170,6 +206,7 @@ class RedisPaceStore:
         self._lock = threading.Lock()
         self._unsent_accepted = 0
         self._unsent_refused = 0
+        self._unsent_answers: list[Answer] = []
         self._counts = (0, 0)  # the account's, as of the last slot taken
         self._in_flight = (0, 0)  # counts on their way to Redis
         self._started: float | None = None
@@ -224,7 +261,9 @@ class RedisPaceStore:
             self._trips += 1
             trip = (self._trips, self._failures)
         try:
-            reply = self._script(keys=[self.key], args=[args[0], STATE_TTL_SECONDS, *args[1:]])
+            reply = self._script(
+                keys=[self.key, self.key + ":answers"], args=[args[0], STATE_TTL_SECONDS, *args[1:]]
+            )
         except redis.RedisError as exc:  # refused, timed out, a wrong password, a script error
             self._failed()
             raise PaceStoreUnavailable(type(exc).__name__) from exc
@@ -238,14 +277,18 @@ class RedisPaceStore:
         """Run ``op`` with the answers counted since the last call; keep them for the next if it fails."""
         with self._lock:
             accepted, refused = self._unsent_accepted, self._unsent_refused
+            answers, self._unsent_answers = self._unsent_answers, []
             self._unsent_accepted = self._unsent_refused = 0
             self._in_flight = (self._in_flight[0] + accepted, self._in_flight[1] + refused)
+        local = self._clock()
+        logged = ",".join(f"{ticket - local:.6f}:{kind}" for ticket, kind in answers)
         try:
-            return self._run(op, *args, accepted, refused)
+            return self._run(op, *args, accepted, refused, logged)
         except PaceStoreUnavailable:
             with self._lock:
                 self._unsent_accepted += accepted
                 self._unsent_refused += refused
+                self._unsent_answers[:0] = answers
             raise
         finally:
             with self._lock:
@@ -314,6 +357,23 @@ class RedisPaceStore:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.note_refused` (sent with the next slot)."""
         with self._lock:
             self._unsent_refused += 1
+
+    def log_answer(self, ticket: float, kind: int) -> None:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.log_answer` (sent with the next call)."""
+        with self._lock:
+            self._unsent_answers.append((ticket, kind))
+            del self._unsent_answers[:-HISTORY_ANSWERS]
+
+    def answers(self) -> list[Answer]:
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.answers` (two round trips).
+
+        The first sends this client's answers not sent yet.
+        """
+        self.sync()
+        reply, local, _ = self._run("answers", repr(HISTORY_SECONDS))
+        items = [item.decode() for item in reply]
+        pairs = zip(items[::2], items[1::2], strict=True)
+        return sorted((local + float(offset), int(kind)) for offset, kind in pairs)  # logged as they came
 
     def counts(self) -> tuple[int, int]:
         """See :meth:`~gooten_provider.client.pacer.PaceStore.counts` (as of the last slot taken)."""

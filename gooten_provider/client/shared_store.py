@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from gooten_provider.client.bucket_fit import Answer
 from gooten_provider.client.pacer import LocalPaceStore, PaceState, PaceStore
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,15 @@ class FallbackPaceStore:
     def sync(self) -> None:
         """See :meth:`PaceStore.sync`."""
         self._call(self.primary.sync, lambda: None)
+
+    def log_answer(self, ticket: float, kind: int) -> None:
+        """See :meth:`PaceStore.log_answer` (kept in both: the local log serves an outage)."""
+        self._local.log_answer(ticket, kind)
+        self._call(lambda: self.primary.log_answer(ticket, kind), lambda: None)
+
+    def answers(self) -> list[Answer]:
+        """See :meth:`PaceStore.answers`."""
+        return self._call(self.primary.answers, self._local.answers)
 
     def counts(self) -> tuple[int, int]:
         """See :meth:`PaceStore.counts` (the pacer starts its counts afresh when :attr:`shared` changes)."""

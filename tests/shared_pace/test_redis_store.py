@@ -10,6 +10,7 @@ import time
 import pytest
 import redis
 
+from gooten_provider.client.bucket_fit import ACCEPTED, EMPTIED, HISTORY_SECONDS, REFUSED
 from gooten_provider.client.pacer import (
     CLUSTER_GAP,
     START_RATE,
@@ -229,8 +230,11 @@ def test_neither_the_recipe_id_nor_the_billing_key_reaches_redis(redis_server, g
     client.get_order_status(order_id)
     db = raw(redis_server)
     keys = sorted(db.keys("*"))
-    assert keys == [pace_key(gooten_api.recipe_id).encode()]  # one key per account, nothing beside it
-    stored = b" ".join(keys + [v for key in keys for pair in db.hgetall(key).items() for v in pair])
+    key = pace_key(gooten_api.recipe_id)
+    assert keys == [key.encode(), f"{key}:answers".encode()]  # the pace and its answer log, nothing else
+    values = [v for pair in db.hgetall(key).items() for v in pair] + db.lrange(f"{key}:answers", 0, -1)
+    assert db.llen(f"{key}:answers") >= 3  # the answers were logged (two accepted, one refused)
+    stored = b" ".join(keys + values)
     for secret in (gooten_api.recipe_id, *client.secret_forms):
         assert secret.encode() not in stored
     assert all(0 < db.ttl(key) <= STATE_TTL_SECONDS for key in keys)  # forgotten when unused
@@ -273,3 +277,35 @@ def test_the_fallback_paces_alone_says_so_once_and_uses_redis_again_when_it_is_b
     assert [level for level, _ in messages] == [logging.WARNING, logging.INFO], messages
     assert "unreachable (ConnectionError)" in messages[0][1] and "is back" in messages[1][1]
     assert redis_server.password not in caplog.text
+
+
+def test_the_answers_every_client_logs_are_the_accounts_log_in_each_clients_clock(redis_server):
+    """A 429 after a pause is fitted to the account's answers: every client's, each at its request's time."""
+    one, two = store(redis_server), store(redis_server)
+    now = time.monotonic()
+    one.log_answer(now - 0.30, ACCEPTED)
+    two.log_answer(now - 0.20, ACCEPTED)
+    one.log_answer(now - 0.10, EMPTIED)
+    one.sync()  # the log goes with a round trip that counts, none of its own
+    assert [kind for _, kind in two.answers()] == [ACCEPTED, ACCEPTED, EMPTIED]  # two's own unsent first
+    tickets = [ticket for ticket, _ in one.answers()]
+    assert tickets == pytest.approx([now - 0.30, now - 0.20, now - 0.10], abs=0.01)
+
+
+def test_the_account_log_keeps_the_last_thirty_seconds(redis_server):
+    shared = store(redis_server)
+    now = time.monotonic()
+    shared.log_answer(now - HISTORY_SECONDS - 5.0, REFUSED)
+    shared.log_answer(now - 1.0, ACCEPTED)
+    assert shared.answers() == [(pytest.approx(now - 1.0, abs=0.01), ACCEPTED)]
+
+
+def test_an_answer_log_that_could_not_be_sent_goes_with_the_next_round_trip(redis_server):
+    shared = store(redis_server)
+    now = time.monotonic()
+    shared.log_answer(now, ACCEPTED)
+    redis_server.kill()
+    with pytest.raises(PaceStoreUnavailable):
+        shared.sync()
+    redis_server.start()
+    assert [kind for _, kind in shared.answers()] == [ACCEPTED]
