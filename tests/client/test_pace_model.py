@@ -1,13 +1,14 @@
 """The pacer against gateway limits it is not told, on a fake clock (``bench/pace_model.py``).
 
 Each case runs the real :class:`~gooten_provider.client.pacer.Pacer` with its workers, a latency and the
-arrival jitter of threads against the local API's real token bucket for a simulated minute (about 0.1-1 s
-of real time), and holds the targets of issue 19: one task reaches at least 0.90 of what is attainable with
+arrival jitter of threads against the local API's real token bucket for a simulated minute or two (about
+0.1-1 s of real time), and holds the targets of issue 19: one task reaches at least 0.90 of what is attainable with
 at most 5% of requests answered 429; three tasks on one account (no shared store) at least 0.80 with at
 most 10%. The pacer of the first release (unpaced until the first 429, then CUBIC from the burst's rate)
 fails seven of these nine cases (72.9% of requests refused at R=10 burst 15 without ``Retry-After``, 33.9%
 at R=50 burst 5, 13.7% at R=10 burst 15 with it; three tasks 0.70 of the rate with 12.5% refused); the
-other two (a high rate with a long latency, an account never throttled) guard against a slower pace.
+other two (a high rate with a long latency, an account never throttled) guard against a slower pace. The
+four cases with a ``Retry-After`` over two minutes hold the fit of the limit across pauses.
 """
 
 import pytest
@@ -23,19 +24,10 @@ from bench.pace_model import Cell, simulate
         Cell(rate=10, burst=15, latency=0.06, retry_after=True, workers=64, seconds=60),
         Cell(rate=50, burst=15, latency=0.06, retry_after=True, workers=16, seconds=60),
         Cell(rate=150, burst=15, latency=0.06, retry_after=False, workers=64, seconds=60),
-    ],
-    ids=lambda cell: cell.label(),
-)
-def test_one_task_holds_just_under_a_limit_it_is_not_told(cell):
-    score = simulate(cell)
-    assert score.failed == 0
-    assert score.refused_share <= 0.05
-    assert score.useful >= 0.90
-
-
-@pytest.mark.parametrize(
-    "cell",
-    [
+        # Two minutes against a limit that answers 429 with a Retry-After of a second: each 429 pauses
+        # every worker, so the limit must be found in few. Counted across the pause (accepted between two
+        # 429s over the time between them) it read 0.2-0.6 of the rate and the pace crept back for tens of
+        # seconds: 0.80-0.85 here. Fitted to the answers (client/bucket_fit.py), three 429s find it.
         Cell(rate=150, burst=15, latency=0.01, retry_after=True, workers=16, seconds=120),
         Cell(rate=150, burst=5, latency=0.06, retry_after=True, workers=64, seconds=120),
         Cell(rate=50, burst=5, latency=0.01, retry_after=True, workers=16, seconds=120),
@@ -43,14 +35,7 @@ def test_one_task_holds_just_under_a_limit_it_is_not_told(cell):
     ],
     ids=lambda cell: cell.label(),
 )
-def test_a_retry_after_pause_is_not_counted_as_the_gateways_rate(cell):
-    """Two minutes of work against a limit that answers 429 with a ``Retry-After`` of a second.
-
-    Each 429 pauses every worker for a second, so the limit must be found in few of them. Counted the old
-    way (accepted between two 429s over the time between them, the pause included) it read 0.2-0.6 of the
-    rate, and the pace crept back up for tens of seconds: 0.80-0.85 of the rate in these cells. Fitted to
-    the answers (``client/bucket_fit.py``), three 429s find it.
-    """
+def test_one_task_holds_just_under_a_limit_it_is_not_told(cell):
     score = simulate(cell)
     assert score.failed == 0
     assert score.refused_share <= 0.05
