@@ -5,7 +5,7 @@ and burst B. Every request of a client, read or write, sync or async, waits here
 and every answer is reported back (:meth:`Pacer.record`). Requests leave evenly spaced, ``1 / pace`` apart
 across threads (a bucket with a small burst refuses clumps even under its rate), and the pace is learnt:
 
-* **Slow start.** Until the first 429 the pace starts at ``START_RATE`` and doubles every
+* **Slow start.** Until the first 429 the pace starts at ``pace_tuning.START_RATE`` and doubles every
   ``SLOW_START_DOUBLING`` seconds (unpaced while answers come back at once), so a cold start is not a clump
   of ``max_workers`` requests against a bucket of a few tokens, and costs an account that is never
   throttled well under a second.
@@ -46,49 +46,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 
+from gooten_provider.client import pace_tuning as tune
 from gooten_provider.client.bucket_fit import ACCEPTED, EMPTIED, REFUSED, AnswerHistory
 from gooten_provider.client.pace_store import LocalPaceStore, PaceState, PaceStore
-from gooten_provider.client.pace_tuning import (
-    ANSWERS_WINDOW,
-    BETA,
-    BOOKED_AHEAD,
-    CLUSTER_GAP,
-    CROSSING_SLOPE,
-    CROSSING_START,
-    FAST_BACKOFF,
-    FAST_BACKOFF_NO_PAUSE,
-    FAST_SLOPE,
-    FAST_SLOPE_PAUSED,
-    FIRST_CUT_ANSWERS,
-    FIRST_HOLD,
-    FIT_NARROW,
-    HOLD,
-    HOLD_FITTED,
-    HOLD_RETRY_AFTER,
-    HOLD_SLOPE,
-    JITTER,
-    MARGIN,
-    MARGIN_CUT,
-    MAX_HOLD,
-    MIN_BOOKED,
-    MIN_BOOKED_SHARED,
-    MIN_COUNT,
-    MIN_MARGIN,
-    MIN_RATE,
-    MIN_SPAN,
-    NEAR,
-    PROBE_BACKOFF,
-    PROBE_BACKOFF_NO_PAUSE,
-    PROBE_SLOPE,
-    QUICK,
-    RIDING,
-    SHARED_ASK_AGAIN,
-    SHARED_BOOKED,
-    SHARED_HORIZON,
-    SLOW_START_DOUBLING,
-    START_RATE,
-    TOLERATED,
-)
 from gooten_provider.client.throttle_window import ThrottleWindow
 
 #: The store and the throttling budget live in their own modules; their names stay importable from here.
@@ -134,7 +94,7 @@ class Pacer:
         self._started: float | None = None  # the first request's slot
         self._pace = self._slow_start_pace(now)
         self._estimate = math.inf  # the gateway's rate as learnt: requests per second
-        self._margin = MARGIN  # the pace is held at this share of the estimate
+        self._margin = tune.MARGIN  # the pace is held at this share of the estimate
         # answers without throttling and 429s to requests sent at a settled pace, counted in the store (the
         # account's, when shared), as of this pacer's last answer
         self._counts = self._store.counts()
@@ -151,7 +111,7 @@ class Pacer:
         self._settled = -math.inf  # slots after this one were taken at the current pace
         self._cut_at = -math.inf  # when the pace was last set by a 429
         self._cut_counts = self._counts  # (accepted, refused) then
-        self._hold = HOLD
+        self._hold = tune.HOLD
         self._raised_at = now
         self._resumed = now  # when the last Retry-After pause ends
         self._probing = False  # whether the hold since the last cut has ended
@@ -221,30 +181,32 @@ class Pacer:
         """Take the next send slot without waiting: return ``(slot, seconds to wait before it)``.
 
         The pure half of :meth:`acquire`, shared by the sync and the async transports; after the wait, call
-        :meth:`confirm` with the slot. While more than :data:`BOOKED_AHEAD` seconds of slots are taken and
-        not yet confirmed, no slot is given (``slot`` is NaN, which :meth:`confirm` refuses): a slot taken
+        :meth:`confirm` with the slot. While more than ``pace_tuning.BOOKED_AHEAD`` seconds of slots are taken
+        and not yet confirmed, no slot is given (``slot`` is NaN, which :meth:`confirm` refuses): a slot taken
         far ahead would keep the pace it was taken at, and the pace changes on every answer. Nor is a slot of
-        a shared schedule more than :data:`SHARED_BOOKED` of the account's slots ahead.
+        a shared schedule more than ``pace_tuning.SHARED_BOOKED`` of the account's slots ahead.
         """
         now = self._clock()
         with self._lock:
             self._adopt(self._store.shared_state(), now)  # another client's 429 paces this one at once
             rate = self.rate
             interval = 0.0 if math.isinf(rate) else 1.0 / rate
-            room = max(MIN_BOOKED_SHARED if self._store.shared else MIN_BOOKED, BOOKED_AHEAD * rate)
+            room = max(
+                tune.MIN_BOOKED_SHARED if self._store.shared else tune.MIN_BOOKED, tune.BOOKED_AHEAD * rate
+            )
             if interval and self._booked >= room:
                 spread = 1 + random.random()  # noqa: S311  # waiting threads wake apart, not for secrecy
                 return math.nan, (self._booked - room + 1) * interval * spread
             self._booked += 1
             self._sent += 1
         if self._store.shared:
-            horizon = min(SHARED_HORIZON, max(BOOKED_AHEAD, SHARED_BOOKED * interval))
+            horizon = min(tune.SHARED_HORIZON, max(tune.BOOKED_AHEAD, tune.SHARED_BOOKED * interval))
             slot, taken = self._store.take_slot_within(now, interval, horizon)
             if not taken:  # ask again once the slot is within the horizon (a long pause: seconds later)
                 with self._lock:
                     self._booked -= 1
                     self._sent -= 1
-                return math.nan, max(slot - now - horizon, SHARED_ASK_AGAIN)
+                return math.nan, max(slot - now - horizon, tune.SHARED_ASK_AGAIN)
         else:
             slot = self._store.take_slot(now, interval)
         with self._lock:
@@ -321,7 +283,7 @@ class Pacer:
         self._store.note_accepted(now)
         self._count()
         self._recent.append((now, self._accepted))
-        while self._recent[0][0] < now - ANSWERS_WINDOW:
+        while self._recent[0][0] < now - tune.ANSWERS_WINDOW:
             self._recent.popleft()
         if not self.paced:
             self._pace = self._slow_start_pace(now)
@@ -340,22 +302,22 @@ class Pacer:
         if self._min_rtt <= 0:
             return math.inf
         since = 0.0 if self._started is None else max(0.0, now - self._store.started())
-        return START_RATE * 2 ** min(60.0, since / SLOW_START_DOUBLING)
+        return tune.START_RATE * 2 ** min(60.0, since / tune.SLOW_START_DOUBLING)
 
     def _raise(self, now: float) -> None:
         """An answer without a 429: after the hold, raise the pace (fast while far under the estimate)."""
         elapsed, self._raised_at = now - self._raised_at, now
         if now < max(self._cut_at, self._resumed) + self._hold:  # held from the cut, or the pause's end
-            self._pace = min(self.ceiling, self._pace * (1 + HOLD_SLOPE * elapsed))  # nearly flat
+            self._pace = min(self.ceiling, self._pace * (1 + tune.HOLD_SLOPE * elapsed))  # nearly flat
             return
         if not self._probing:  # a whole hold without a 429: a narrowed margin widens back one step
             self._probing = True
-            self._margin = min(MARGIN, self._margin / MARGIN_CUT)
+            self._margin = min(tune.MARGIN, self._margin / tune.MARGIN_CUT)
         if self._crossing:  # through the fitted range up to its top, and held there
-            self._pace = min(self.ceiling, self._upper, self._pace * (1 + CROSSING_SLOPE * elapsed))
+            self._pace = min(self.ceiling, self._upper, self._pace * (1 + tune.CROSSING_SLOPE * elapsed))
             return
-        fast = FAST_SLOPE_PAUSED if self._last_retry_after else FAST_SLOPE
-        slope = PROBE_SLOPE if self._pace >= NEAR * self._upper else fast
+        fast = tune.FAST_SLOPE_PAUSED if self._last_retry_after else tune.FAST_SLOPE
+        slope = tune.PROBE_SLOPE if self._pace >= tune.NEAR * self._upper else fast
         self._pace = min(self.ceiling, self._pace * (1 + slope * elapsed))
 
     def _refused(self, ticket: float, now: float, retry_after: float, *, emptied: bool) -> None:
@@ -366,7 +328,7 @@ class Pacer:
             self._store.note_refused(now)
         self._count()
         gap = ticket - self._last_refused
-        in_a_row = gap < max(CLUSTER_GAP, 4 / sent_at) and not self._last_retry_after
+        in_a_row = gap < max(tune.CLUSTER_GAP, 4 / sent_at) and not self._last_retry_after
         self._last_refused = max(self._last_refused, ticket)
         self._last_retry_after = retry_after
         if emptied and self._refit(ticket, now, sent_at):
@@ -388,23 +350,23 @@ class Pacer:
             # Raised slowly, the pace passed the limit only just; fast, maybe by much more. Without a
             # Retry-After the limit is then measured exactly if the pace is still over it (the 429s that
             # follow come in a row).
-            slow = sent_at >= NEAR * upper
+            slow = sent_at >= tune.NEAR * upper
             if retry_after:
-                backoff = PROBE_BACKOFF if slow else FAST_BACKOFF
+                backoff = tune.PROBE_BACKOFF if slow else tune.FAST_BACKOFF
             else:  # a 429 costs one request: stay close, and measure the limit if still over it
-                backoff = PROBE_BACKOFF_NO_PAUSE if slow else FAST_BACKOFF_NO_PAUSE
+                backoff = tune.PROBE_BACKOFF_NO_PAUSE if slow else tune.FAST_BACKOFF_NO_PAUSE
             estimate = min(max(self._estimate, floor, backoff * sent_at), sent_at)
             near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
-            self._hold = min(MAX_HOLD, 2 * self._hold) if near_last else self._base_hold(retry_after)
+            self._hold = min(tune.MAX_HOLD, 2 * self._hold) if near_last else self._base_hold(retry_after)
             self._last_peak = sent_at
-        elif floor >= JITTER * self._estimate:  # the gateway took what was learnt, yet refused: jitter
+        elif floor >= tune.JITTER * self._estimate:  # the gateway took what was learnt, yet refused: jitter
             estimate = self._estimate
-            self._margin = max(MIN_MARGIN, self._margin * MARGIN_CUT)
+            self._margin = max(tune.MIN_MARGIN, self._margin * tune.MARGIN_CUT)
             self._hold = max(self._hold, self._base_hold(retry_after))
         else:  # the limit is lower than learnt (or shared with others now): what it took since the mark
             # (with a Retry-After, less than the limit when the pause refilled the bucket past its
             # burst: then between that and the pace refused)
-            estimate = floor or self._estimate * MARGIN_CUT
+            estimate = floor or self._estimate * tune.MARGIN_CUT
             if retry_after and floor:
                 estimate = math.sqrt(floor * sent_at)
             self._hold = self._base_hold(retry_after)
@@ -426,7 +388,7 @@ class Pacer:
         # A bucket refuses a pace held over its rate; under it, only clumps of arrivals: so the limit is
         # sought under the pace refused (over it, a bucket of burst 1 and a high rate explains any 429 as
         # well as the true one does).
-        bucket = history.fit_rate(max(MIN_RATE, sent_at / 20), sent_at)
+        bucket = history.fit_rate(max(tune.MIN_RATE, sent_at / 20), sent_at)
         if bucket is None:
             return False
         self._mark = (ticket, self._accepted, self._refused_total)
@@ -434,19 +396,19 @@ class Pacer:
         self.events += 1
         # Pinned when the answers leave a narrow range, or when a crossing of the range was refused: the
         # limit is under that pace, whatever the answers leave (a burst of 1 never narrows them: jitter).
-        if most <= FIT_NARROW * least or self._crossing:
+        if most <= tune.FIT_NARROW * least or self._crossing:
             # (not under PROBE_BACKOFF of the pace refused: a burst of 1 leaves answers that fit nothing)
-            fitted = min(sent_at, max(math.sqrt(least * most), PROBE_BACKOFF * sent_at))
+            fitted = min(sent_at, max(math.sqrt(least * most), tune.PROBE_BACKOFF * sent_at))
             if sent_at <= self._margin * fitted * 1.001:  # refused under the fitted limit: jitter
-                self._margin = max(MIN_MARGIN, self._margin * MARGIN_CUT)
+                self._margin = max(tune.MIN_MARGIN, self._margin * tune.MARGIN_CUT)
             near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
-            self._hold = min(MAX_HOLD, 2 * self._hold) if near_last else HOLD_FITTED
+            self._hold = min(tune.MAX_HOLD, 2 * self._hold) if near_last else tune.HOLD_FITTED
             self._last_peak = sent_at
             self._estimate = self._upper = fitted
             self._cut(self._margin * fitted, now)
         else:  # a range: from low in it, rise through it (a slow crossing pins the limit at the next 429)
-            self._hold = FIRST_HOLD
-            self._estimate = max(least, CROSSING_START * most)
+            self._hold = tune.FIRST_HOLD
+            self._estimate = max(least, tune.CROSSING_START * most)
             self._upper = most
             self._cut(self._estimate, now)
             self._crossing = True
@@ -454,12 +416,12 @@ class Pacer:
 
     @staticmethod
     def _base_hold(retry_after: float) -> float:
-        return HOLD_RETRY_AFTER if retry_after else HOLD
+        return tune.HOLD_RETRY_AFTER if retry_after else tune.HOLD
 
     def _tolerable(self) -> bool:
         """Whether 429s since the last cut are rare enough to be the jitter of arrivals, not the limit."""
         accepted, refused = self._accepted - self._cut_counts[0], self._refused_total - self._cut_counts[1]
-        return refused <= TOLERATED * (accepted + refused)
+        return refused <= tune.TOLERATED * (accepted + refused)
 
     def _floor(self, ticket: float) -> float:
         """What the gateway let through since the mark: a lower bound of its rate (0 without a mark)."""
@@ -470,7 +432,7 @@ class Pacer:
     def _measured(self, ticket: float, mark: tuple[float, int, int]) -> float | None:
         """The rate the gateway let through since the mark (a lower bound), if enough time and answers."""
         span, count = ticket - mark[0], self._accepted - mark[1]
-        if span >= MIN_SPAN and count >= MIN_COUNT:
+        if span >= tune.MIN_SPAN and count >= tune.MIN_COUNT:
             return count / span
         return None
 
@@ -483,16 +445,16 @@ class Pacer:
         when it never filled up in between (the client kept sending at or above R).
         """
         span, count, refused = ticket - mark[0], self._accepted - mark[1], self._refused_total - mark[2]
-        if span <= 0 or refused < RIDING * (count + refused):
+        if span <= 0 or refused < tune.RIDING * (count + refused):
             return  # few 429s among many answers: not riding above the limit
         measured = self._measured(ticket, mark)
         if measured is not None:
             self._estimate = self._upper = measured  # measured, not guessed: probe above it slowly
-            self._hold = max(self._hold, HOLD)
+            self._hold = max(self._hold, tune.HOLD)
             if settled or self._margin * measured < self._pace:
                 self.events += not settled
                 self._cut(self._margin * measured, now)
-        elif settled and refused >= QUICK * (count + refused):  # far over it: cut before measuring
+        elif settled and refused >= tune.QUICK * (count + refused):  # far over it: cut before measuring
             estimate = (count + 0.5) / span  # half a token more: few came yet
             self._estimate = min(estimate, sent_at)
             self._cut(self._margin * self._estimate, now)
@@ -512,9 +474,9 @@ class Pacer:
             sending = min(sending, (self._sent - 1) / (self._last_slot - self._started))
         self.paced = True
         self.events += 1
-        self._hold = FIRST_HOLD
+        self._hold = tune.FIRST_HOLD
         self._estimate = sending
-        self._cut(BETA * sending, now)
+        self._cut(tune.BETA * sending, now)
 
     def _last_answers(self) -> tuple[float, int] | None:
         """Where the last FIRST_CUT_ANSWERS answers (the store's: the account's, when shared) began.
@@ -524,7 +486,7 @@ class Pacer:
         """
         latest, count = self._recent[-1]
         first = next(
-            (entry for entry in reversed(self._recent) if count - entry[1] >= FIRST_CUT_ANSWERS - 1),
+            (entry for entry in reversed(self._recent) if count - entry[1] >= tune.FIRST_CUT_ANSWERS - 1),
             self._recent[0],
         )
         return first if count - first[1] >= 2 and latest > first[0] else None
@@ -533,7 +495,7 @@ class Pacer:
         # The slots taken before the cut, and the one after the last of them, keep the old spacing.
         old = self.rate
         self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
-        self._pace = max(MIN_RATE, min(pace, self.ceiling))
+        self._pace = max(tune.MIN_RATE, min(pace, self.ceiling))
         self._cut_at = self._raised_at = now
         self._probing = False
         self._crossing = False

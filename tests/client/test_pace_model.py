@@ -1,14 +1,13 @@
-"""The pacer against gateway limits it is not told, on a fake clock (``bench/pace_model.py``).
-
-Each case runs the real :class:`~gooten_provider.client.pacer.Pacer` with its workers, a latency and the
-arrival jitter of threads against the local API's real token bucket for a simulated minute or two (about
-0.1-1 s of real time), and holds the targets of issue 19: one task reaches at least 0.90 of what is attainable with
-at most 5% of requests answered 429; three tasks on one account (no shared store) at least 0.80 with at
-most 10%. The pacer of the first release (unpaced until the first 429, then CUBIC from the burst's rate)
-fails seven of these nine cases (72.9% of requests refused at R=10 burst 15 without ``Retry-After``, 33.9%
-at R=50 burst 5, 13.7% at R=10 burst 15 with it; three tasks 0.70 of the rate with 12.5% refused); the
-other two (a high rate with a long latency, an account never throttled) guard against a slower pace. The
-four cases with a ``Retry-After`` over two minutes hold the fit of the limit across pauses.
+"""The pacer against gateway limits it is not told, on a fake clock (``bench/pace_model.py``). Each case runs
+the real :class:`~gooten_provider.client.pacer.Pacer` with its workers, a latency and the arrival jitter of
+threads against the local API's real token bucket for a simulated minute or two (about 0.1-1 s of real
+time), and holds the targets of issue 19: one task reaches at least 0.90 of what is attainable with at most
+5% of requests answered 429; three tasks on one account (no shared store) at least 0.80 with at most 10%.
+The pacer of the first release (unpaced until the first 429, then CUBIC from the burst's rate) fails seven
+of the other nine cases (72.9% of requests refused at R=10 burst 15 without ``Retry-After``, 33.9% at R=50
+burst 5, 13.7% at R=10 burst 15 with it; three tasks 0.70 of the rate with 12.5% refused); the other two (a
+high rate with a long latency, an account never throttled) guard against a slower pace. The four cases with
+a ``Retry-After`` over two minutes hold the fit of the limit across pauses.
 """
 
 import pytest

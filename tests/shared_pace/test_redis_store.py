@@ -11,13 +11,8 @@ import pytest
 import redis
 
 from gooten_provider.client.bucket_fit import ACCEPTED, EMPTIED, HISTORY_SECONDS, REFUSED
-from gooten_provider.client.pacer import (
-    CLUSTER_GAP,
-    START_RATE,
-    LocalPaceStore,
-    Pacer,
-    PaceState,
-)
+from gooten_provider.client.pace_tuning import CLUSTER_GAP, START_RATE
+from gooten_provider.client.pacer import LocalPaceStore, Pacer, PaceState
 from gooten_provider.client.redis_store import STATE_TTL_SECONDS, RedisPaceStore, pace_key
 from gooten_provider.client.shared_store import FallbackPaceStore, PaceStoreUnavailable
 from gooten_provider.testing import DEFAULT_RECIPE_ID

@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from bench.redis_round_trips import CountingRedis
-from gooten_provider.client.pacer import START_RATE, Pacer
+from gooten_provider.client.pace_tuning import START_RATE
+from gooten_provider.client.pacer import Pacer
 from gooten_provider.client.redis_store import RedisPaceStore
 from gooten_provider.client.shared_store import FallbackPaceStore, PaceStoreUnavailable
 from gooten_provider.testing import DEFAULT_RECIPE_ID
