@@ -139,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--grid-seconds", type=float, default=30.0, help="throttling-grid: seconds of work per cell"
     )
     parser.add_argument(
+        "--shared-orders",
+        type=int,
+        default=2400,
+        help="shared-pace: orders of each run, split between its tasks (2,400: about 96 s of work at 50/s)",
+    )
+    parser.add_argument(
         "--grid-retry-after",
         choices=sorted(GRID_HALVES),
         default="both",
@@ -353,7 +359,7 @@ def _run(args: argparse.Namespace, parts: list[str]) -> None:
         _run_plotted(
             "shared-pace",
             shared_pace,
-            lambda: shared_pace.run_shared_pace(progress=_progress),
+            lambda: shared_pace.run_shared_pace(orders=args.shared_orders, progress=_progress),
             header="Throttling, several tasks on one account: each its own pace, then shared",
             alt="Several tasks on one account, with and without a shared pace",
             record_it=not args.no_record,

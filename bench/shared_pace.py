@@ -24,7 +24,7 @@ SINGLE_WORKERS: tuple[int, ...] = (4, 16, 64)
 
 def run_shared_pace(
     *,
-    orders: int = 1200,
+    orders: int = 2400,
     rate_limit: float = 50.0,
     burst: int = 5,
     latency: float = 0.02,
