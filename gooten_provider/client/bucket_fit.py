@@ -27,8 +27,6 @@ HISTORY_ANSWERS = 4000
 #: Candidate rates tried, log-spaced, first over the whole range, then around the best of them.
 COARSE_STEPS = 48
 FINE_STEPS = 24
-# Bursts tried: every backlog a refused request met, and the highest few accepted ones left.
-_BURST_CANDIDATES = 64
 # Rates whose misfit is within this many tokens of the least fit as well as it does.
 _WITHIN = 0.5
 
@@ -144,7 +142,9 @@ def _least_misfit(taken: Sequence[float], met: Sequence[float]) -> float:
 
     Both are sorted.
 
-    The sum is convex and piecewise linear in b, so its least is at one of the values (or 1).
+    The sum is convex and piecewise linear in b, so its least is at one of the values (or 1); and where
+    its slope turns, as many taken values are above b as met values below it, so b is a met value or one
+    of the len(met) + 1 highest taken ones.
     """
     taken_sums = list(itertools.accumulate(taken, initial=0.0))
     met_sums = list(itertools.accumulate(met, initial=0.0))
@@ -159,7 +159,7 @@ def _least_misfit(taken: Sequence[float], met: Sequence[float]) -> float:
     candidates = {
         1.0,
         *(value for value in met if value > 1),
-        *(value for value in taken[-_BURST_CANDIDATES:]),
+        *taken[-(len(met) + 1) :],
     }
     return min(misfit(burst) for burst in candidates if burst >= 1)
 

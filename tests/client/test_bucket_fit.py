@@ -6,9 +6,11 @@ old way (accepted between two 429s over the time between them, pause included), 
 under the rate; fitted, the range holds the rate.
 """
 
+import random
+
 import pytest
 
-from gooten_provider.client.bucket_fit import AnswerHistory
+from gooten_provider.client.bucket_fit import AnswerHistory, _least_misfit
 from gooten_provider.testing.throttling import TokenBucket
 
 
@@ -80,3 +82,17 @@ def test_answers_filed_out_of_order_fit_as_in_order():
     for ticket in in_order._empty_after_pause:
         shuffled.refused_after_pause(ticket)
     assert shuffled.fit_rate(1.0, 120.0) == in_order.fit_rate(1.0, 120.0)
+
+
+def test_the_best_burst_is_found_among_few_candidates():
+    """The least misfit over every burst equals a brute-force search over a fine grid of bursts."""
+    rng = random.Random(7)
+    for _ in range(200):
+        taken = sorted(rng.uniform(0, 30) for _ in range(rng.randint(1, 80)))
+        met = sorted(rng.uniform(0, 30) for _ in range(rng.randint(1, 12)))
+        brute = min(
+            sum(max(0.0, t - b) for t in taken) + sum(max(0.0, b - m) for m in met)
+            for b in [1.0, *taken, *met, *(1 + i / 20 for i in range(600))]
+            if b >= 1
+        )
+        assert _least_misfit(taken, met) == pytest.approx(brute)
