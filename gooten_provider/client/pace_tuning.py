@@ -57,11 +57,12 @@ PROBE_BACKOFF = 0.9
 FAST_BACKOFF = 0.7
 PROBE_BACKOFF_NO_PAUSE = 0.97
 FAST_BACKOFF_NO_PAUSE = 0.85
-#: With a Retry-After, the limit is fitted to the answers (client/bucket_fit.py). A fitted range narrower
-#: than FIT_NARROW (top over bottom) pins the limit: the pace is held under it for HOLD_FITTED seconds. A
-#: wider one is crossed: from CROSSING_START of its top (its bottom may be a slow bucket with a deep burst,
-#: which fits a few answers as well), rising by CROSSING_SLOPE of itself per second up to its top, so the
-#: next 429 comes after a slow crossing, which pins the limit.
+#: With a Retry-After, the limit is fitted to the answers (client/bucket_fit.py). A fitted range narrower than
+#: FIT_NARROW (top over bottom) pins the limit: the pace is held under it for HOLD_FITTED seconds (doubled, up
+#: to MAX_HOLD, when the pace refused is near the last one refused). A wider one is crossed: from
+#: CROSSING_START of its top (its bottom may be a slow bucket with a deep burst, which fits a few answers as
+#: well), rising by CROSSING_SLOPE of itself per second up to its top (then probing on), so the next 429 comes
+#: after a slow crossing, which pins the limit.
 FIT_NARROW = 1.1
 HOLD_FITTED = 30.0
 CROSSING_START = 0.8
@@ -75,5 +76,5 @@ SHARED_HORIZON = 1.0
 SHARED_BOOKED = 16
 MIN_BOOKED_SHARED = 1
 #: A client past the horizon asks again this many seconds after the slot comes within it (asking last must
-# not mean waiting longest).
+#: not mean waiting longest).
 SHARED_ASK_AGAIN = 0.05

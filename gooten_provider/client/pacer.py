@@ -241,6 +241,14 @@ class Pacer:
             if now >= ticket:
                 self._min_rtt = min(self._min_rtt, now - ticket)
             emptied = self.adaptive and self._log(ticket, throttled=throttled, retry_after=retry_after)
+            # Off, each thread waits out its own Retry-After (the first release's behaviour): without a
+            # learnt pace, every thread resuming at once after a shared pause drains a small burst at once,
+            # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders. On, the pause is set
+            # before anything is learnt from the 429, so that other clients sharing the store stop at once
+            # (and their 429s meanwhile are part of this emptiness, not another).
+            if retry_after and self.adaptive:
+                self._store.pause(now + retry_after)
+                self._resumed = max(self._resumed, now + retry_after)
             if not throttled:
                 self._accepted_answer(now)
             else:
@@ -248,12 +256,6 @@ class Pacer:
                 events_before = self.events
                 if self.adaptive:
                     self._refused(ticket, now, retry_after or 0.0, emptied=emptied)
-            # Off, each thread waits out its own Retry-After (the first release's behaviour): without a
-            # learnt pace, every thread resuming at once after a shared pause drains a small burst at once,
-            # and 4 threads at 50 requests/s kept 0.13 of the rate and failed orders.
-            if retry_after and self.adaptive:
-                self._store.pause(now + retry_after)
-                self._resumed = max(self._resumed, now + retry_after)
             if throttled and self.adaptive and self._shareable() != shared_before:
                 self._publish(now, events_before)
                 return
@@ -265,8 +267,8 @@ class Pacer:
     def _log(self, ticket: float, *, throttled: bool, retry_after: float | None) -> bool:
         """Keep the answer for the fit (this client's; sharing a store, the account's log).
 
-        Returns whether it is a 429 to a request sent after the last pause ended (the bucket found empty
-        once more), not one sent before the pause it belongs to began.
+        Returns whether it is a 429 with a ``Retry-After`` to a request sent after the last pause ended (the
+        bucket found empty once more), not one sent before the pause it belongs to began.
         """
         emptied = throttled and bool(retry_after) and ticket >= max(self._resumed, self._store.paused_until())
         kind = EMPTIED if emptied else REFUSED if throttled else ACCEPTED
@@ -313,8 +315,9 @@ class Pacer:
         if not self._probing:  # a whole hold without a 429: a narrowed margin widens back one step
             self._probing = True
             self._margin = min(tune.MARGIN, self._margin / tune.MARGIN_CUT)
-        if self._crossing:  # through the fitted range up to its top, and held there
+        if self._crossing:  # through the fitted range up to its top; reached without a 429, probe on from it
             self._pace = min(self.ceiling, self._upper, self._pace * (1 + tune.CROSSING_SLOPE * elapsed))
+            self._crossing = self._pace < self._upper
             return
         fast = tune.FAST_SLOPE_PAUSED if self._last_retry_after else tune.FAST_SLOPE
         slope = tune.PROBE_SLOPE if self._pace >= tune.NEAR * self._upper else fast
@@ -397,10 +400,10 @@ class Pacer:
         # Pinned when the answers leave a narrow range, or when a crossing of the range was refused: the
         # limit is under that pace, whatever the answers leave (a burst of 1 never narrows them: jitter).
         if most <= tune.FIT_NARROW * least or self._crossing:
-            # (not under PROBE_BACKOFF of the pace refused: a burst of 1 leaves answers that fit nothing)
+            # Not under PROBE_BACKOFF of the pace refused: with a burst of 1 every rate up to that pace fits
+            # the answers about as well (a bucket of one token that refills faster than requests come
+            # refuses only those that arrive close together), so the range's middle means little.
             fitted = min(sent_at, max(math.sqrt(least * most), tune.PROBE_BACKOFF * sent_at))
-            if sent_at <= self._margin * fitted * 1.001:  # refused under the fitted limit: jitter
-                self._margin = max(tune.MIN_MARGIN, self._margin * tune.MARGIN_CUT)
             near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
             self._hold = min(tune.MAX_HOLD, 2 * self._hold) if near_last else tune.HOLD_FITTED
             self._last_peak = sent_at

@@ -122,10 +122,9 @@ elseif op == 'answers' then
   -- ARGV[3]: seconds back from the newest answer; returns offset, kind, offset, kind, ... oldest first
   local entries = redis.call('LRANGE', log, 0, -1)
   local out, newest = {}, nil
-  for i = #entries, 1, -1 do
-    local at = tonumber(string.match(entries[i], '^([^:]+)'))
-    newest = newest or at
-    if at < newest - tonumber(ARGV[3]) then break end
+  for _, entry in ipairs(entries) do  -- the newest request, not the last logged (a batch may come late)
+    local at = tonumber(string.match(entry, '^([^:]+)'))
+    if newest == nil or at > newest then newest = at end
   end
   for _, entry in ipairs(entries) do
     local at, kind = string.match(entry, '^([^:]+):(%d)$')

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from gooten_provider.client.pacer import Pacer
+from gooten_provider.client.bucket_fit import ACCEPTED, EMPTIED, REFUSED
+from gooten_provider.client.pacer import LocalPaceStore, Pacer
 from gooten_provider.exceptions import GootenRateLimitError
 from gooten_provider.testing import GootenApiServer
 from tests.client.test_client_over_http import make_client
@@ -174,3 +175,27 @@ def test_a_retry_after_pauses_every_thread_only_when_the_pace_is_adaptive(adapti
         assert waited >= 1.0
     else:
         assert waited == 0
+
+
+def test_each_answer_is_logged_and_a_429_after_a_pause_is_told_from_one_sent_before_it():
+    """The fit counts the bucket found empty once per pause: 429s to requests sent before it are the same."""
+    clock = FakeClock()
+    store = LocalPaceStore(clock(), shared=True)  # a shared store keeps the account's answer log
+    pacer = Pacer(clock=clock, sleep=clock.sleep, store=store)
+    first, in_flight = pacer.acquire(), pacer.acquire()
+    pacer.record(first, throttled=False)
+    clock.now += 0.05
+    refused = pacer.acquire()
+    pacer.record(refused, throttled=True, retry_after=1.0)  # found the bucket empty: a pause begins
+    pacer.record(in_flight, throttled=True, retry_after=1.0)  # sent before that pause: the same emptiness
+    after = pacer.acquire()  # waits out the pause
+    pacer.record(after, throttled=True, retry_after=1.0)  # found it empty again
+    assert after >= refused + 1.0
+    kinds = dict(store.answers())
+    assert (kinds[first], kinds[in_flight], kinds[refused], kinds[after]) == (
+        ACCEPTED,
+        REFUSED,
+        EMPTIED,
+        EMPTIED,
+    )
+    assert pacer.paced

@@ -276,15 +276,19 @@ def test_the_fallback_paces_alone_says_so_once_and_uses_redis_again_when_it_is_b
 
 def test_the_answers_every_client_logs_are_the_accounts_log_in_each_clients_clock(redis_server):
     """A 429 after a pause is fitted to the account's answers: every client's, each at its request's time."""
-    one, two = store(redis_server), store(redis_server)
+    one = store(redis_server)
+    # on another machine, whose clock reads 1,000 s ahead
+    two = RedisPaceStore(raw(redis_server), DEFAULT_RECIPE_ID, clock=lambda: time.monotonic() + 1000.0)
     now = time.monotonic()
     one.log_answer(now - 0.30, ACCEPTED)
-    two.log_answer(now - 0.20, ACCEPTED)
+    two.log_answer(now + 1000.0 - 0.20, ACCEPTED)
     one.log_answer(now - 0.10, EMPTIED)
     one.sync()  # the log goes with a round trip that counts, none of its own
     assert [kind for _, kind in two.answers()] == [ACCEPTED, ACCEPTED, EMPTIED]  # two's own unsent first
     tickets = [ticket for ticket, _ in one.answers()]
     assert tickets == pytest.approx([now - 0.30, now - 0.20, now - 0.10], abs=0.01)
+    tickets = [ticket for ticket, _ in two.answers()]
+    assert tickets == pytest.approx([now + 999.70, now + 999.80, now + 999.90], abs=0.01)
 
 
 def test_the_account_log_keeps_the_last_thirty_seconds(redis_server):
@@ -292,6 +296,10 @@ def test_the_account_log_keeps_the_last_thirty_seconds(redis_server):
     now = time.monotonic()
     shared.log_answer(now - HISTORY_SECONDS - 5.0, REFUSED)
     shared.log_answer(now - 1.0, ACCEPTED)
+    shared.sync()
+    late = store(redis_server)  # a batch that reaches Redis late: the window is the newest request's
+    late.log_answer(now - HISTORY_SECONDS - 2.0, REFUSED)
+    late.sync()
     assert shared.answers() == [(pytest.approx(now - 1.0, abs=0.01), ACCEPTED)]
 
 
@@ -304,3 +312,12 @@ def test_an_answer_log_that_could_not_be_sent_goes_with_the_next_round_trip(redi
         shared.sync()
     redis_server.start()
     assert [kind for _, kind in shared.answers()] == [ACCEPTED]
+
+
+def test_an_account_log_out_of_reach_leaves_the_client_its_own(redis_server):
+    """Redis down: logging and reading the account's answers fail over like every other call."""
+    fallback = FallbackPaceStore(store(redis_server))
+    redis_server.kill()
+    fallback.log_answer(time.monotonic(), ACCEPTED)
+    assert fallback.answers() == [(pytest.approx(time.monotonic(), abs=0.5), ACCEPTED)]
+    assert not fallback.shared
