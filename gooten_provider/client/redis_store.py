@@ -5,16 +5,15 @@ The store only stores and answers atomically; the controller's math stays in
 clients, and with Redis's own clock (``TIME``): clients on machines whose clocks disagree still share one
 schedule. Times cross the wire as offsets from Redis's now, converted to and from each client's clock.
 
-The account's key, ``gooten:pace:{<hash>}``, is named from a SHA-256 of the Recipe ID (neither the Recipe
-ID nor the billing key is written to Redis; its braces, a Redis Cluster hash tag, would keep any key added
-beside it on its node). It is a hash: the next free
-send slot (``tat``: GCRA's theoretical arrival time), the pause (a ``Retry-After`` any client saw), when
-the pace started, the answers accepted and refused so far (two counters), and the controller's state
-after the last 429 (its token, time and numbers, as JSON). Beside it, ``gooten:pace:{<hash>}:answers``:
-a list of the account's last answers (when each request left, in Redis's clock, and what became of it),
-which the pacer fits the gateway's limit to after a ``Retry-After``; every client's answers go with the
-round trips it makes anyway. Both expire after :data:`STATE_TTL_SECONDS` unused; the next task then starts
-afresh (a slow start).
+The account's key, ``gooten:pace:{<hash>}``, is named from a SHA-256 of the Recipe ID (neither the Recipe ID
+nor the billing key is written to Redis; its braces, a Redis Cluster hash tag, would keep any key added
+beside it on its node). It is a hash: the next free send slot (``tat``: GCRA's theoretical arrival time),
+the pause (a ``Retry-After`` any client saw), when the pace started, the answers accepted and refused so far
+(two counters), and the controller's state after the last 429 (its token, time and numbers, as JSON). Beside
+it, ``gooten:pace:{<hash>}:answers``: a list of the account's last answers (when each request left, in
+Redis's clock, and what became of it), which the pacer fits the gateway's limit to after a ``Retry-After``;
+every client's answers go with the round trips it makes anyway. Both expire after :data:`STATE_TTL_SECONDS`
+unused; the next task then starts afresh (a slow start).
 
 What a request costs in round trips is said in :class:`RedisPaceStore`.
 
@@ -49,7 +48,7 @@ REDIS_TIMEOUT_SECONDS = 1.0
 # Lua has no infinity that survives Redis's argument conversion: a horizon this far means none.
 _NO_HORIZON = 1e12
 
-# ARGV[1] the operation, ARGV[2] the key's TTL, then per operation.
+# ARGV[1] the operation, ARGV[2] the keys' TTL, then per operation.
 # Numbers go back as strings (Redis would cut a Lua number to an integer); times as offsets from now.
 _SCRIPT = """
 local pace, log = KEYS[1], KEYS[2]
