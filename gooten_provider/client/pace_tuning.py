@@ -64,6 +64,8 @@ FAST_BACKOFF_NO_PAUSE = 0.85
 #: well), rising by CROSSING_SLOPE of itself per second up to its top (then probing on), so the next 429 comes
 #: after a slow crossing, which pins the limit.
 FIT_NARROW = 1.1
+#: One 429 lowers the fitted limit to no less than this share of the pace refused.
+FIT_FLOOR = 0.4
 HOLD_FITTED = 30.0
 CROSSING_START = 0.8
 CROSSING_SLOPE = 0.15

@@ -315,9 +315,10 @@ class Pacer:
         if not self._probing:  # a whole hold without a 429: a narrowed margin widens back one step
             self._probing = True
             self._margin = min(tune.MARGIN, self._margin / tune.MARGIN_CUT)
-        if self._crossing:  # through the fitted range up to its top; reached without a 429, probe on from it
+        if self._crossing:  # through the fitted range up to its top
             self._pace = min(self.ceiling, self._upper, self._pace * (1 + tune.CROSSING_SLOPE * elapsed))
-            self._crossing = self._pace < self._upper
+            if self._pace >= self._upper:  # no 429 up to its top: the range was wrong, probe on from there
+                self._crossing, self._upper = False, math.inf
             return
         fast = tune.FAST_SLOPE_PAUSED if self._last_retry_after else tune.FAST_SLOPE
         slope = tune.PROBE_SLOPE if self._pace >= tune.NEAR * self._upper else fast
@@ -395,7 +396,11 @@ class Pacer:
         if bucket is None:
             return False
         self._mark = (ticket, self._accepted, self._refused_total)
-        least, most = bucket.least, bucket.most
+        # One 429 lowers the limit learnt to no less than FIT_FLOOR of the pace refused: two short runs of
+        # answers may fit a slow bucket with a deep burst alone (the true limit above the pace refused, the
+        # 429 the jitter of arrivals), and a limit that low is reached in a few such steps anyway.
+        least = max(bucket.least, tune.FIT_FLOOR * sent_at)
+        most = max(bucket.most, least)
         self.events += 1
         # Pinned when the answers leave a narrow range, or when a crossing of the range was refused: the
         # limit is under that pace, whatever the answers leave (a burst of 1 never narrows them: jitter).
