@@ -64,9 +64,6 @@ class AnswerHistory:
                 history.refused_after_pause(ticket)
         return history
 
-    def __len__(self) -> int:
-        return len(self._tickets)
-
     def add(self, ticket: float, *, refused: bool) -> None:
         """Take in one answer (answers come back out of order: each is filed by its ticket)."""
         at = bisect.bisect_right(self._tickets, ticket)
