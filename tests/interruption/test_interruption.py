@@ -3,14 +3,10 @@
 """
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
 import pytest
@@ -21,31 +17,11 @@ from gooten_provider.batch.results_reader import attempts, iter_records
 from gooten_provider.batch.stop import DEFAULT_STOP_GRACE
 from gooten_provider.operators.gooten import GootenOrderStatusOperator
 from gooten_provider.operators.order_results import read_order_results
-from gooten_provider.testing import GootenApiServer
 from tests.integration.dag_runs import run_dag, run_xcoms, task_states
-from tests.operators.conftest import RecordingTaskInstance, point_connection_at
+from tests.interruption.conftest import child, one_record_per_order, start_batch_child
+from tests.operators.conftest import RecordingTaskInstance
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def slow_api(monkeypatch):
-    """A local Gooten API answering every request after 20 ms, so that a batch is still running when hit."""
-    with GootenApiServer(retry_after=0.05, latency=0.02) as server:
-        point_connection_at(server, monkeypatch)
-        yield server
-
-
-def child(module, args):
-    return subprocess.Popen(
-        [sys.executable, "-m", f"tests.interruption.{module}", json.dumps(args)],
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def wait_for_applied_writes(api, count, process, timeout=60.0):
@@ -56,30 +32,12 @@ def wait_for_applied_writes(api, count, process, timeout=60.0):
         time.sleep(0.01)
 
 
-def one_record_per_order(records, order_ids):
-    by_id = {}
-    for record in records:
-        assert record["order_id"] not in by_id, f"two records of {record['order_id']}"
-        by_id[record["order_id"]] = record
-    assert set(by_id) == set(order_ids)
-    return by_id
-
-
 @pytest.mark.parametrize("kill_after", [3, 45], ids=["early", "mid-batch"])
 def test_sigkill_then_the_retry_rereads_only_the_writes_in_flight(slow_api, tmp_path, kill_after):
     ids = slow_api.add_orders(120, statuses="New")
     workers = 4
     results_uri = (tmp_path / "results").as_uri()
-    first = child(
-        "batch_child",
-        {
-            "order_ids": ids,
-            "status": "Hold",
-            "results_path": results_uri,
-            "try_number": 1,
-            "max_workers": workers,
-        },
-    )
+    first = start_batch_child(ids, "Hold", results_uri, max_workers=workers)
     wait_for_applied_writes(slow_api, kill_after, first)
     first.send_signal(signal.SIGKILL)
     first.wait(10)

@@ -13,7 +13,7 @@ from gooten_provider.batch.results_reader import attempts, iter_records
 from gooten_provider.operators.item_cancel import GootenCancelOrderItemsOperator
 from gooten_provider.operators.order_results import read_order_results
 from gooten_provider.testing.order_cancel import cancellation_counts, cancellations
-from tests.interruption.test_interruption import child, one_record_per_order, slow_api  # noqa: F401
+from tests.interruption.conftest import one_record_per_order, start_batch_child
 from tests.operators.conftest import RecordingTaskInstance
 
 
@@ -30,20 +30,11 @@ def cancelled_orders(api):
 
 
 @pytest.mark.parametrize("kill_after", [4, 60], ids=["early", "mid-batch"])
-def test_sigkill_then_the_retry_cancels_each_item_once(slow_api, tmp_path, kill_after):  # noqa: F811
+def test_sigkill_then_the_retry_cancels_each_item_once(slow_api, tmp_path, kill_after):
     ids = [slow_api.add_order(statuses=["Hold", "AddressIssue"])["Id"] for _ in range(100)]
     workers = 4
     results_uri = (tmp_path / "results").as_uri()
-    first = child(
-        "batch_child",
-        {
-            "order_ids": ids,
-            "status": "cancel_items",
-            "results_path": results_uri,
-            "try_number": 1,
-            "max_workers": workers,
-        },
-    )
+    first = start_batch_child(ids, "cancel_items", results_uri, max_workers=workers)
     wait_for_cancellations(slow_api, kill_after, first)  # items: two per order
     first.send_signal(signal.SIGKILL)
     first.wait(10)

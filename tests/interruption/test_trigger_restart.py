@@ -14,7 +14,7 @@ import pytest
 from gooten_provider.client.billing_key import billing_key_forms
 from gooten_provider.testing import GootenApiServer
 from gooten_provider.triggers.gooten import GootenOrderStatusTrigger
-from tests.interruption.test_interruption import child
+from tests.interruption.conftest import child
 from tests.operators.conftest import point_connection_at
 
 
