@@ -97,7 +97,7 @@ class RoundTripView:
         self._unsent_answers.append((ticket, kind))
 
     def answers(self) -> list[Answer]:
-        """See :meth:`PaceStore.answers` (this task's unsent answers go first, as Redis's sync does)."""
+        """See :meth:`PaceStore.answers` (this task's unsent answers go with it, as in Redis: one trip)."""
         self._round_trip(self._last_noted)
         return self._store.answers()
 

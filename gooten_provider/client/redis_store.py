@@ -47,6 +47,8 @@ STATE_TTL_SECONDS = 3600
 REDIS_TIMEOUT_SECONDS = 1.0
 # Lua has no infinity that survives Redis's argument conversion: a horizon this far means none.
 _NO_HORIZON = 1e12
+# A sync's reply: the published state (token, time, values) and the account's counts (accepted, refused).
+_SYNC_REPLY_ITEMS = 5
 
 # ARGV[1] the operation, ARGV[2] the keys' TTL, then per operation.
 # Numbers go back as strings (Redis would cut a Lua number to an integer); times as offsets from now.
@@ -81,6 +83,15 @@ local function state()
   return {s[1] or '', tostring((tonumber(s[2]) or now) - now), s[3] or '{}'}
 end
 
+-- what a sync does: counts and logs the caller's answers; returns token, at, values, accepted, refused
+local function sync(accepted, refused, answers)
+  local totals = count_answers(accepted, refused)
+  log_answers(answers)
+  redis.call('EXPIRE', pace, ttl)
+  local st = state()
+  return {st[1], st[2], st[3], totals[1], totals[2]}
+end
+
 if op == 'take' then
   -- ARGV[3]: the interval, ARGV[4]: the horizon, ARGV[5]: answers accepted since the caller's last call,
   -- ARGV[6]: 429s counted since the caller's last call, ARGV[7]: answers to log
@@ -112,15 +123,13 @@ elseif op == 'pause' then
 elseif op == 'sync' then
   -- ARGV[3] and ARGV[4]: answers accepted and 429s counted since the caller's last call, ARGV[5]: answers
   -- to log
-  local totals = count_answers(ARGV[3], ARGV[4])
-  log_answers(ARGV[5])
-  redis.call('EXPIRE', pace, ttl)
-  local st = state()
-  return {st[1], st[2], st[3], totals[1], totals[2]}
+  return sync(ARGV[3], ARGV[4], ARGV[5])
 elseif op == 'answers' then
-  -- ARGV[3]: seconds back from the newest answer; returns offset, kind, offset, kind, ... oldest first
+  -- ARGV[3]: seconds back from the newest answer, then as sync's ARGV[3] to ARGV[5]; returns what sync
+  -- does (the caller's answers are in the log read), then offset, kind, offset, kind, ... oldest first
+  local out = sync(ARGV[4], ARGV[5], ARGV[6])
   local entries = redis.call('LRANGE', log, 0, -1)
-  local out, newest = {}, nil
+  local newest = nil
   for _, entry in ipairs(entries) do  -- the newest request, not the last logged (a batch may come late)
     local at = tonumber(string.match(entry, '^([^:]+)'))
     if newest == nil or at > newest then newest = at end
@@ -171,13 +180,14 @@ def pace_key(recipe_id: str) -> str:
 class RedisPaceStore:
     """A :class:`~gooten_provider.client.pacer.PaceStore` in Redis for one account (thread-safe).
 
-    Each call that counts (a slot taken, :meth:`sync`, a publication) carries the answers counted here
-    since the last one and brings back the account's counts and the published state, so :meth:`counts`,
-    :meth:`shared_state` and :meth:`started` answer from the last round trip. A slot's reply carries the
-    pause too: :meth:`paused_until` answers from it when the slot was due at once (see there). A paced
-    request thus costs two round trips when its slot is due at once (the slot; the answer's count, which
-    the pacer sends at once with :meth:`sync`), three when it waited for its slot (the pause read again
-    after the wait); a 429 adds its :meth:`pause` and its publication.
+    Each call that counts (a slot taken, :meth:`sync`, :meth:`answers`, a publication) carries the answers
+    counted here since the last one and brings back the account's counts and the published state, so
+    :meth:`counts`, :meth:`shared_state` and :meth:`started` answer from the last round trip. A slot's
+    reply carries the pause too: :meth:`paused_until` answers from it when the slot was due at once (see
+    there). A paced request thus costs two round trips when its slot is due at once (the slot; the
+    answer's count, which the pacer sends at once with :meth:`sync`), three when it waited for its slot
+    (the pause read again after the wait); a 429 adds its :meth:`pause` and its publication, and one that
+    found the bucket empty again after a pause one more, the account's answers read (:meth:`answers`).
 
     :param client: a ``redis.Redis``; :meth:`connect` builds one with short timeouts and no retries of its
         own (an unreachable Redis must cost a request milliseconds, not seconds).
@@ -363,14 +373,16 @@ class RedisPaceStore:
             del self._unsent_answers[:-HISTORY_ANSWERS]
 
     def answers(self) -> list[Answer]:
-        """See :meth:`~gooten_provider.client.pacer.PaceStore.answers` (two round trips).
+        """See :meth:`~gooten_provider.client.pacer.PaceStore.answers` (a round trip).
 
-        The first sends this client's answers not sent yet.
+        It does what :meth:`sync` does, then reads the account's log, this client's answers not sent yet
+        included: one script run.
         """
-        self.sync()
-        reply, local, _ = self._run("answers", repr(HISTORY_SECONDS))
+        reply, local, _ = self._send_counts("answers", repr(HISTORY_SECONDS))
         items = [item.decode() for item in reply]
-        pairs = zip(items[::2], items[1::2], strict=True)
+        synced, logged = items[:_SYNC_REPLY_ITEMS], items[_SYNC_REPLY_ITEMS:]
+        self._keep(synced, local)
+        pairs = zip(logged[::2], logged[1::2], strict=True)
         return sorted((local + float(offset), int(kind)) for offset, kind in pairs)  # logged as they came
 
     def counts(self) -> tuple[int, int]:

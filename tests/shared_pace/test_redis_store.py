@@ -303,15 +303,20 @@ def test_the_account_log_keeps_the_last_thirty_seconds(redis_server):
     assert shared.answers() == [(pytest.approx(now - 1.0, abs=0.01), ACCEPTED)]
 
 
-def test_an_answer_log_that_could_not_be_sent_goes_with_the_next_round_trip(redis_server):
+@pytest.mark.parametrize("failed", ["sync", "answers"])
+def test_an_answer_log_that_could_not_be_sent_goes_with_the_next_round_trip(redis_server, failed):
     shared = store(redis_server)
     now = time.monotonic()
     shared.log_answer(now, ACCEPTED)
+    shared.note_accepted(now)
     redis_server.kill()
     with pytest.raises(PaceStoreUnavailable):
-        shared.sync()
+        getattr(shared, failed)()
     redis_server.start()
     assert [kind for _, kind in shared.answers()] == [ACCEPTED]
+    other = store(redis_server)
+    other.sync()
+    assert other.counts() == (1, 0)  # the count kept too, sent once
 
 
 def test_an_account_log_out_of_reach_leaves_the_client_its_own(redis_server):

@@ -16,8 +16,9 @@ import pytest
 import redis
 
 from bench.redis_round_trips import CountingRedis
+from gooten_provider.client.bucket_fit import ACCEPTED, REFUSED
 from gooten_provider.client.pace_tuning import START_RATE
-from gooten_provider.client.pacer import Pacer
+from gooten_provider.client.pacer import Pacer, PaceState
 from gooten_provider.client.redis_store import RedisPaceStore
 from gooten_provider.client.shared_store import FallbackPaceStore, PaceStoreUnavailable
 from gooten_provider.testing import DEFAULT_RECIPE_ID
@@ -27,6 +28,10 @@ from gooten_provider.testing import DEFAULT_RECIPE_ID
 DUE_AT_ONCE = 2
 #: ... and when it waited for its slot: the pause is read again after the wait.
 WAITED = 3
+#: Round trips of the account's answer log read for a fit (after a 429 that found the bucket empty again
+#: after a pause): this client's answers and counts not sent yet go with it, and the reply brings the
+#: account's counts and the published state too, as a sync's does.
+ANSWERS_READ = 1
 
 
 def counted_store(server) -> tuple[RedisPaceStore, CountingRedis]:
@@ -63,6 +68,29 @@ def test_a_request_whose_slot_is_due_at_once_costs_two_round_trips(redis_server)
     other = other_store(redis_server)
     other.take_slot(time.monotonic(), 0.0)
     assert other.counts() == (9, 0)  # every answer reached the account at once
+
+
+def test_the_accounts_answers_are_read_in_one_round_trip_that_sends_this_clients_own(redis_server):
+    shared, client = counted_store(redis_server)
+    shared.sync()  # the script loaded
+    other = other_store(redis_server)
+    now = time.monotonic()
+    other.publish_state(PaceState("elsewhere", now, {"learnt": 7.0}), None)
+    other.log_answer(now - 0.3, ACCEPTED)
+    other.note_accepted(now)
+    other.sync()
+    shared.log_answer(now - 0.2, REFUSED)  # not sent yet
+    shared.note_refused(now)
+    read = []
+    assert trips_of(client, lambda: read.append(shared.answers())) == ANSWERS_READ, client.commands[-3:]
+    assert read == [
+        [(pytest.approx(now - 0.3, abs=0.01), ACCEPTED), (pytest.approx(now - 0.2, abs=0.01), REFUSED)]
+    ]
+    assert shared.counts() == (1, 1)  # the account's, from that round trip's reply
+    state = shared.shared_state()
+    assert state is not None and state.token == "elsewhere"
+    other.sync()
+    assert other.counts() == (1, 1)  # this client's 429 reached the account in the same round trip
 
 
 def test_a_request_that_waited_for_its_slot_reads_the_pause_again(redis_server):
