@@ -30,7 +30,8 @@ The send slots, the pause, the answers counted and the controller's state after 
 account (:mod:`gooten_provider.client.redis_store`, ``rate_limit_conn_id``) makes them the account's, so
 every client of every task paces as one controller: one schedule of slots, one slow start (counted from the
 account's first request), limits measured from the account's answers, and each 429's outcome (the measured
-limit, the margin, the hold and probe schedule) published in the store and adopted by every client once.
+limit, the margin, the hold and probe schedule: :mod:`gooten_provider.client.controller_state`) published in
+the store and adopted by every client once.
 ``bench/pace_model.py`` runs this class on a fake clock against the local API's token bucket, over the
 whole grid of limits of issue 19, in seconds.
 """
@@ -44,10 +45,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from gooten_provider.client import pace_tuning as tune
 from gooten_provider.client.bucket_fit import ACCEPTED, EMPTIED, REFUSED, AnswerHistory
+from gooten_provider.client.controller_state import ControllerState
 from gooten_provider.client.pace_store import LocalPaceStore, PaceState, PaceStore
 from gooten_provider.client.throttle_window import ThrottleWindow
 
@@ -525,44 +527,29 @@ class Pacer:
             self._cut_counts = counts
         self._counts = counts
 
-    def _shareable(self) -> tuple[object, ...]:
-        return (
-            self._pace,
-            self._estimate,
-            self._margin,
-            self._hold,
-            self._upper,
-            self._cut_at,
-            self._resumed,
-            self._last_refused,
-            self._mark,
-            self._crossing,
+    def _shareable(self) -> ControllerState:
+        """The state other clients of the store pace by; unequal after a 429: it taught them something."""
+        return ControllerState(
+            paced=self.paced,
+            pace=self._pace,
+            estimate=self._estimate,
+            margin=self._margin,
+            hold=self._hold,
+            upper=self._upper,
+            last_peak=self._last_peak,
+            last_retry_after=self._last_retry_after,
+            probing=self._probing,
+            crossing=self._crossing,
+            cut_at=self._cut_at,
+            resumed=self._resumed,
+            last_refused=self._last_refused,
+            cut_counts=self._cut_counts,
+            mark=self._mark,
         )
 
     def _publish(self, now: float, events_before: int) -> None:
         """Publish what this 429 taught; if another client published first, adopt its state instead."""
-        values = {
-            "paced": float(self.paced),
-            "pace": self._pace,
-            "estimate": self._estimate,
-            "margin": self._margin,
-            "hold": self._hold,
-            "upper": self._upper,
-            "last_peak": self._last_peak,
-            "last_retry_after": self._last_retry_after,
-            "probing": float(self._probing),
-            "crossing": float(self._crossing),
-            "cut_at": self._cut_at - now,
-            "resumed": self._resumed - now,
-            "last_refused": self._last_refused - now,
-            "cut_accepted": self._cut_counts[0],
-            "cut_refused": self._cut_counts[1],
-        }
-        if self._mark is not None:
-            values.update(
-                mark_ticket=self._mark[0] - now, mark_accepted=self._mark[1], mark_refused=self._mark[2]
-            )
-        mine = PaceState(uuid.uuid4().hex, now, values)
+        mine = PaceState(uuid.uuid4().hex, now, self._shareable().to_values(now))
         held = self._store.publish_state(mine, self._state_token)
         if held.token == mine.token:
             self._state_token, self._state_at = mine.token, now
@@ -577,50 +564,26 @@ class Pacer:
         self._state_token = state.token
         if not force and state.at <= self._state_at:
             return  # older than what this client published (say, while the store was unreachable)
-        values = _readable(state.values)
-        if values is None:  # written by another version of this controller (within the keys' TTL)
+        shared = ControllerState.from_values(state.values, state.at)
+        if shared is None:  # written by another version of this controller (within the keys' TTL)
             return
-        at = self._state_at = state.at
-        cut_at = at + values["cut_at"]
-        if cut_at > self._cut_at:  # the slots this client took before the cut keep the old spacing
+        self._state_at = state.at
+        if shared.cut_at > self._cut_at:  # the slots this client took before the cut keep the old spacing
             old = self.rate
             self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
-        self.paced = bool(values["paced"])
-        self._pace = values["pace"]
-        self._estimate = values["estimate"]
-        self._margin = values["margin"]
-        self._hold = values["hold"]
-        self._upper = values["upper"]
-        self._last_peak = values["last_peak"]
-        self._last_retry_after = values["last_retry_after"]
-        self._probing = bool(values["probing"])
-        self._crossing = bool(values.get("crossing", 0.0))
-        self._cut_at = cut_at
-        self._raised_at = at
-        self._resumed = max(self._resumed, at + values["resumed"])
-        self._last_refused = at + values["last_refused"]
-        self._cut_counts = (int(values["cut_accepted"]), int(values["cut_refused"]))
-        ticket, accepted, refused = (
-            values.get(key) for key in ("mark_ticket", "mark_accepted", "mark_refused")
-        )
-        self._mark = None
-        if ticket is not None and accepted is not None and refused is not None:
-            self._mark = (at + ticket, int(accepted), int(refused))
-
-
-_STATE_KEYS = frozenset(
-    {
-        "paced", "pace", "estimate", "margin", "hold", "upper", "last_peak", "last_retry_after", "probing",
-        "cut_at", "resumed", "last_refused", "cut_accepted", "cut_refused",
-    }
-)  # fmt: skip
-
-
-def _readable(values: Mapping[str, float]) -> dict[str, float] | None:
-    """A published state's numbers, or ``None`` when they are not this controller's (keys, types)."""
-    if not _STATE_KEYS <= values.keys():
-        return None
-    try:
-        return {key: float(value) for key, value in values.items()}
-    except (TypeError, ValueError):
-        return None
+        self.paced = shared.paced
+        self._pace = shared.pace
+        self._estimate = shared.estimate
+        self._margin = shared.margin
+        self._hold = shared.hold
+        self._upper = shared.upper
+        self._last_peak = shared.last_peak
+        self._last_retry_after = shared.last_retry_after
+        self._probing = shared.probing
+        self._crossing = shared.crossing
+        self._cut_at = shared.cut_at
+        self._raised_at = state.at
+        self._resumed = max(self._resumed, shared.resumed)
+        self._last_refused = shared.last_refused
+        self._cut_counts = shared.cut_counts
+        self._mark = shared.mark
