@@ -77,6 +77,11 @@ class Cell:
     seconds: float = 20.0
     throttle_timeout: float = 300.0
     ceiling: float | None = None
+    #: Each task's requests, or ``None`` for as many as ``seconds`` allows. Finite, the run ends when the
+    #: last task is done, and a task left alone must take the others' share back (the real bench's tail).
+    work: int | None = None
+    #: Task ``k`` starts ``k * stagger`` seconds after the first (real tasks start apart: process start).
+    stagger: float = 0.0
 
     @property
     def attainable(self) -> float:
@@ -86,9 +91,11 @@ class Cell:
     def label(self) -> str:
         """The cell in one short line."""
         tasks = f" x{self.tasks} tasks" if self.tasks > 1 else ""
+        work = f" {self.work} each" if self.work is not None else ""
+        stagger = f" {self.stagger:g}s apart" if self.stagger else ""
         return (
             f"R={self.rate:g} B={self.burst} L={1000 * self.latency:g}ms "
-            f"RA={'yes' if self.retry_after else 'no'} W={self.workers}{tasks}"
+            f"RA={'yes' if self.retry_after else 'no'} W={self.workers}{tasks}{work}{stagger}"
         )
 
 
@@ -147,6 +154,8 @@ class Simulation:
         ]
         self.score = Score(cell, per_task=[0] * cell.tasks)
         self.trace: list[str] = []
+        self._taken = [0] * cell.tasks  # requests each task's workers took (of ``cell.work``)
+        self._done_at = [0.0] * cell.tasks  # when each task's last request was answered
 
     def clock(self) -> float:
         """The fake clock's time."""
@@ -169,11 +178,16 @@ class Simulation:
             self._sample(trace_every, 0, 0)
         for task in range(self.cell.tasks):
             for _ in range(self.cell.workers):
-                self.at(self.rng.random() * 0.001, self._worker(task).__next__)
+                start = task * self.cell.stagger + self.rng.random() * 0.001
+                self.at(start, self._worker(task).__next__)
         while self._events and self._events[0][0] <= self.cell.seconds:
             self.now, _, action = heapq.heappop(self._events)
             action()
-        self.score.seconds = self.cell.seconds
+        finished = (
+            self.cell.work is not None
+            and self.score.accepted + self.score.failed == self.cell.tasks * self.cell.work
+        )
+        self.score.seconds = max(self._done_at) if finished else self.cell.seconds
         return self.score
 
     def _sample(self, every: float, accepted: int, refused: int) -> None:
@@ -199,7 +213,8 @@ class Simulation:
                 pass
 
         def body() -> Iterator[None]:
-            while True:
+            while self.cell.work is None or self._taken[task] < self.cell.work:
+                self._taken[task] += 1
                 first_refusal: float | None = None
                 while True:
                     slot, wait = pacer.reserve()
@@ -221,11 +236,13 @@ class Simulation:
                     if not refused:
                         self.score.accepted += 1
                         self.score.per_task[task] += 1
+                        self._done_at[task] = self.now
                         break
                     self.score.refused += 1
                     first_refusal = self.now if first_refusal is None else first_refusal
                     if self.now + (retry_after or 0.0) - first_refusal >= self.cell.throttle_timeout:
                         self.score.failed += 1
+                        self._done_at[task] = self.now
                         break
 
         resume = body()
@@ -260,7 +277,12 @@ def grid(
     retry_afters: Sequence[bool] = (True, False),
     seconds: float = 20.0,
 ) -> list[Cell]:
-    """Every one-task cell, then three tasks (16 workers each) at each rate, burst 5, 20 ms."""
+    """Every one-task cell, then three tasks (16 workers each) at each rate, burst 5, 20 ms.
+
+    The three tasks have the real bench's work (``run_multi``: ``seconds * 1.5 / 3`` of the rate's requests
+    each) and start a second apart (process start): the run ends when the last is done, so a task left
+    alone must take the others' share back.
+    """
     cells = [
         Cell(rate, burst, latency, retry_after, count, seconds=seconds)
         for rate, burst, latency, retry_after, count in itertools.product(
@@ -268,7 +290,17 @@ def grid(
         )
     ]
     cells += [
-        Cell(rate, 5, 0.02, retry_after, 16, tasks=3, seconds=seconds * 1.5)
+        Cell(
+            rate,
+            5,
+            0.02,
+            retry_after,
+            16,
+            tasks=3,
+            seconds=seconds * 10,
+            work=round(seconds * 1.5 * rate / 3),
+            stagger=1.0,
+        )
         for rate, retry_after in itertools.product(rates, retry_afters)
     ]
     return cells

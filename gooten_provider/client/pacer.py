@@ -20,7 +20,8 @@ across threads (a bucket with a small burst refuses clumps even under its rate),
   given this client's answers. A narrow range pins it; a wide one is crossed slowly from low in it, so the
   429 that ends the crossing pins it.
 * **Probing.** After a cut the pace is held, then raised: fast while far under the pace last refused,
-  slowly near it. A probe refused at a pace close to the last refused one doubles the next hold, since
+  slowly near it, fast again once well past it with no 429 (the limit rose, or a task sharing it is
+  done). A probe refused at a pace close to the last refused one doubles the next hold (up to 30 s), since
   each refused probe with a ``Retry-After`` stops every thread for a second.
 * A ``Retry-After`` on any answer pauses every thread of the client until it has passed.
 * ``requests_per_second`` is a ceiling inside the same pace: one wait per request, never two.
@@ -322,6 +323,8 @@ class Pacer:
             if self._pace >= self._upper:  # no 429 up to its top: the range was wrong, probe on from there
                 self._crossing, self._upper = False, math.inf
             return
+        if self._pace >= tune.STALE * self._upper:  # well past the pace last refused with no 429: it moved
+            self._upper = math.inf
         fast = tune.FAST_SLOPE_PAUSED if self._last_retry_after else tune.FAST_SLOPE
         slope = tune.PROBE_SLOPE if self._pace >= tune.NEAR * self._upper else fast
         self._pace = min(self.ceiling, self._pace * (1 + slope * elapsed))
@@ -407,11 +410,15 @@ class Pacer:
         # Pinned when the answers leave a narrow range, or when a crossing of the range was refused: the
         # limit is under that pace, whatever the answers leave (a burst of 1 never narrows them: jitter).
         if most <= tune.FIT_NARROW * least or self._crossing:
-            # Not under PROBE_BACKOFF of the pace refused: with a burst of 1 every rate up to that pace fits
-            # the answers about as well (a bucket of one token that refills faster than requests come
-            # refuses only those that arrive close together), so the range's middle means little.
-            fitted = min(sent_at, max(math.sqrt(least * most), tune.PROBE_BACKOFF * sent_at))
-            near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
+            # Not under PIN_FLOOR of the pace refused, nor under PROBE_BACKOFF after a refused crossing:
+            # with a burst of 1 every rate up to that pace fits the answers about as well (a bucket of one
+            # token that refills faster than requests come refuses only those that arrive close together),
+            # so the range's middle means little.
+            floor = tune.PROBE_BACKOFF if self._crossing else tune.PIN_FLOOR
+            fitted = min(sent_at, max(math.sqrt(least * most), floor * sent_at))
+            # The hold doubles only when this client's own probe was refused near the last peak: a 429 while
+            # held is another task's probe (or jitter), and a doubled hold would keep this one down after it.
+            near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at and self._probing
             self._hold = min(tune.MAX_HOLD, 2 * self._hold) if near_last else tune.HOLD_FITTED
             self._last_peak = sent_at
             self._estimate = self._upper = fitted

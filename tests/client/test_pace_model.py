@@ -51,6 +51,19 @@ def test_three_tasks_share_one_account_without_a_shared_store(retry_after):
     assert score.useful >= 0.80
 
 
+def test_three_tasks_with_their_own_work_take_back_the_share_of_one_done():
+    """Each task has its own 300 requests, so the run lasts until the last is done: a task that the others'
+    probes held down must take their share back once they are done. With holds doubled by other tasks' 429s
+    (up to 120 s) and a probe that crawled past the pace last refused, 0.77 of the rate."""
+    score = simulate(
+        Cell(rate=10, burst=5, latency=0.02, retry_after=False, workers=16, tasks=3, seconds=600, work=300),
+        seeds=2,
+    )
+    assert score.failed == 0
+    assert score.refused_share <= 0.10
+    assert score.useful >= 0.80
+
+
 def test_a_cold_start_is_paced_not_a_clump():
     """64 workers against a burst of 1: the slow start refuses a few requests, not a clump of 63."""
     score = simulate(Cell(rate=10, burst=1, latency=0.01, retry_after=False, workers=64, seconds=2))
