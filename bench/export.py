@@ -10,10 +10,15 @@ Targets (issue 21): requests sent (429s included) <= ceil(N / 100) + 2; wall tim
 requests / R; peak memory under 100 MB over the baseline, whatever N. Two pacings are measured: the task
 told the account's rate (``requests_per_second=R``, as a team that knows its limit sets it), and not told
 (the connection's adaptive rate, learning R from the 429s it earns).
+
+``python -m bench.export`` runs every run of :data:`RUNS` and prints the table;
+``python -m bench.export --run N R adaptive --burst B --timeline`` runs one export and prints when each 429
+came (the server's journal), to tell the pacer's course: the slow start's end, the cuts after it, the probes.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -129,10 +134,50 @@ def child(args: dict[str, Any]) -> None:
     Path(args["report"]).write_text(json.dumps(report))
 
 
+def throttle_timeline(timeline: Sequence[tuple[float, bool]]) -> list[str]:
+    """One line per 429 the server answered: when it came, and what the gateway let through before it.
+
+    :param timeline: ``(started, throttled)`` per request, as :meth:`ApiProcess.timeline` returns it (in any
+        order). Times are printed in seconds after the first request; each line counts the requests accepted
+        since the previous 429 (or the first request) and their rate, and a last line the same after the last
+        429, so a run's 429s read as the pacer's course.
+    """
+    requests = sorted(timeline)
+    if not requests:
+        return ["no requests"]
+    first = since = requests[0][0]
+    accepted, refusals, lines = 0, 0, []
+    for started, throttled in requests:
+        if not throttled:
+            accepted += 1
+            continue
+        refusals += 1
+        span = started - since
+        rate = f"{accepted / span:.1f}/s" if span > 0 else "at once"
+        origin = "the first request" if refusals == 1 else f"429 #{refusals - 1}"
+        lines.append(
+            f"t={started - first:8.2f} s  429 #{refusals}: {accepted} accepted since {origin} "
+            f"over {span:.2f} s ({rate})"
+        )
+        accepted, since = 0, started
+    last = requests[-1][0]
+    tail = f" ({accepted / (last - since):.1f}/s)" if last > since else ""
+    after = "the last 429" if refusals else "the first request (no 429)"
+    lines.append(f"then {accepted} accepted over {last - since:.2f} s after {after}{tail}")
+    return lines
+
+
 def _one_run(
-    orders: int, rate: float, told: bool, workdir: Path, progress: Callable[[str], None]
+    orders: int,
+    rate: float,
+    told: bool,
+    workdir: Path,
+    progress: Callable[[str], None],
+    *,
+    burst: int | None = None,
+    timeline: bool = False,
 ) -> ExportRun:
-    with ApiProcess(rate_limit=rate, retry_after=1.0) as api:
+    with ApiProcess(rate_limit=rate, rate_burst=burst, retry_after=1.0) as api:
         api.add_orders_over_days(orders, FIRST_DAY, DAYS, seed=21)
         api.clear_journal()
         output = workdir / f"export-{orders}-{rate:g}-{told}"
@@ -150,6 +195,7 @@ def _one_run(
         if process.returncode != 0:
             raise RuntimeError(f"the export process exited with {process.returncode}; see {paths['log']}")
         stats = api.stats()
+        refusals = throttle_timeline(api.timeline()) if timeline else []
     report = json.loads(Path(paths["report"]).read_text())
     written = sum(path.stat().st_size for path in output.rglob("part-*.jsonl*"))
     run = ExportRun(
@@ -166,17 +212,30 @@ def _one_run(
         f"({run.throttled} throttled; budget {run.request_budget}), {run.wall_seconds:.1f} s "
         f"({run.wall_over_ideal:.3f}x requests/R), +{run.peak_over_baseline_mib:.1f} MiB peak"
     )
+    for line in refusals:
+        progress(f"    {line}")
     shutil.rmtree(output, ignore_errors=True)
     return run
 
 
 def run_export(
-    runs: Sequence[tuple[int, float, bool]] = RUNS, progress: Callable[[str], None] = print
+    runs: Sequence[tuple[int, float, bool]] = RUNS,
+    progress: Callable[[str], None] = print,
+    *,
+    burst: int | None = None,
+    timeline: bool = False,
 ) -> list[ExportRun]:
-    """Run every ``(N, R, told)`` export."""
+    """Run every ``(N, R, told)`` export.
+
+    :param burst: the gateway's burst (default: one second's worth of R).
+    :param timeline: print each run's 429s (:func:`throttle_timeline`) after its line.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="gooten-bench-export-"))
     try:
-        return [_one_run(orders, rate, told, workdir, progress) for orders, rate, told in runs]
+        return [
+            _one_run(orders, rate, told, workdir, progress, burst=burst, timeline=timeline)
+            for orders, rate, told in runs
+        ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -200,9 +259,36 @@ def format_table(runs: Sequence[ExportRun]) -> str:
     return "\n".join(lines)
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run :data:`RUNS` and print the table, or one ``--run`` and its line (with ``--timeline``, its 429s)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--run",
+        nargs=3,
+        metavar=("N", "R", "PACING"),
+        help="one export: N orders, R requests/s, PACING 'told' (requests_per_second=R) or 'adaptive'",
+    )
+    parser.add_argument("--burst", type=int, help="the gateway's burst (default: one second's worth of R)")
+    parser.add_argument("--timeline", action="store_true", help="print when each 429 came")
+    args = parser.parse_args(argv)
+    if args.run is None:
+        runs = run_export(burst=args.burst, timeline=args.timeline)
+        print(format_table(runs))
+        return
+    try:
+        orders, rate = int(args.run[0]), float(args.run[1])
+    except ValueError:
+        parser.error(f"--run takes N (a whole number) and R (a number), not {args.run[0]!r} {args.run[1]!r}")
+    pacing = args.run[2]
+    if orders < 1 or not rate > 0 or pacing not in ("told", "adaptive"):
+        parser.error(f"--run needs N >= 1, R > 0 and PACING 'told' or 'adaptive', not {' '.join(args.run)}")
+    if args.burst is not None and args.burst < 1:
+        parser.error(f"--burst must be 1 or more, not {args.burst}")
+    run_export([(orders, rate, pacing == "told")], burst=args.burst, timeline=args.timeline)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child(json.loads(sys.argv[2]))
     else:
-        for line in format_table(run_export()).splitlines():
-            print(line)
+        main()
