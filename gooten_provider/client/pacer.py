@@ -240,7 +240,8 @@ class Pacer:
             if throttled and self.adaptive and self._store.shared:
                 self._store.sync()  # a 429 is judged on the account's latest counts and state
             self._adopt(self._store.shared_state(), now)  # another client's 429 is this one's too
-            shared_before = self._shareable()
+            learns = throttled and self.adaptive  # only a 429 changes what the store's clients share
+            shared_before = self._shareable() if learns else None
             if now >= ticket:
                 self._min_rtt = min(self._min_rtt, now - ticket)
             emptied = self.adaptive and self._log(ticket, throttled=throttled, retry_after=retry_after)
@@ -259,7 +260,7 @@ class Pacer:
                 events_before = self.events
                 if self.adaptive:
                     self._refused(ticket, now, retry_after or 0.0, emptied=emptied)
-            if throttled and self.adaptive and self._shareable() != shared_before:
+            if learns and self._shareable() != shared_before:
                 self._publish(now, events_before)
                 return
         if not throttled and self.adaptive and self._store.shared:
@@ -365,7 +366,7 @@ class Pacer:
             else:  # a 429 costs one request: stay close, and measure the limit if still over it
                 backoff = tune.PROBE_BACKOFF_NO_PAUSE if slow else tune.FAST_BACKOFF_NO_PAUSE
             estimate = min(max(self._estimate, floor, backoff * sent_at), sent_at)
-            near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at
+            near_last = self._near_last_peak(sent_at)
             self._hold = min(tune.MAX_HOLD, 2 * self._hold) if near_last else self._base_hold(retry_after)
             self._last_peak = sent_at
         elif floor >= tune.JITTER * self._estimate:  # the gateway took what was learnt, yet refused: jitter
@@ -418,7 +419,7 @@ class Pacer:
             fitted = min(sent_at, max(math.sqrt(least * most), floor * sent_at))
             # The hold doubles only when this client's own probe was refused near the last peak: a 429 while
             # held is another task's probe (or jitter), and a doubled hold would keep this one down after it.
-            near_last = abs(sent_at - self._last_peak) <= 0.1 * sent_at and self._probing
+            near_last = self._near_last_peak(sent_at) and self._probing
             self._hold = min(tune.MAX_HOLD, 2 * self._hold) if near_last else tune.HOLD_FITTED
             self._last_peak = sent_at
             self._estimate = self._upper = fitted
@@ -508,10 +509,17 @@ class Pacer:
         )
         return first if count - first[1] >= 2 and latest > first[0] else None
 
-    def _cut(self, pace: float, now: float) -> None:
-        # The slots taken before the cut, and the one after the last of them, keep the old spacing.
+    def _keep_old_spacing(self, now: float) -> None:
+        """Before a new pace: the slots taken so far, and the one after the last of them, keep the old one."""
         old = self.rate
         self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
+
+    def _near_last_peak(self, sent_at: float) -> bool:
+        """Whether a probe refused at ``sent_at`` was refused about where the last one was."""
+        return abs(sent_at - self._last_peak) <= 0.1 * sent_at
+
+    def _cut(self, pace: float, now: float) -> None:
+        self._keep_old_spacing(now)
         self._pace = max(tune.MIN_RATE, min(pace, self.ceiling))
         self._cut_at = self._raised_at = now
         self._probing = False
@@ -575,9 +583,8 @@ class Pacer:
         if shared is None:  # written by another version of this controller (within the keys' TTL)
             return
         self._state_at = state.at
-        if shared.cut_at > self._cut_at:  # the slots this client took before the cut keep the old spacing
-            old = self.rate
-            self._settled = max(now, self._last_slot + (0.0 if math.isinf(old) else 1 / old))
+        if shared.cut_at > self._cut_at:
+            self._keep_old_spacing(now)
         self.paced = shared.paced
         self._pace = shared.pace
         self._estimate = shared.estimate
