@@ -211,7 +211,18 @@ def throughput_intro(result: Any, measured: dict[str, Any]) -> str:
         f"{when_line(measured)} N = {result.orders} orders, {result.orders * 2} requests per run; latency "
         f"{1000 * result.latency:g} ms per request, +{1000 * result.connect_latency:g} ms on each new "
         f"connection's first request; median of {len(result.rounds)} round(s); ratios are computed "
-        "within each round, then the median is taken."
+        "within each round, then the median is taken." + _against_threaded(result)
+    )
+
+
+def _against_threaded(result: Any) -> str:
+    """The reference held against the best plain threaded client of the same round (issue 19's target)."""
+    ratio = result.against_threaded()
+    if ratio is None:
+        return ""
+    return (
+        f" The operator at 8 workers took {ratio:.2f}x the time of the best plain threaded client (8 "
+        "threads) of the same round (target: at most 1.25x)."
     )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +29,9 @@ GOOTEN_CONN_ID = "gooten_bench"
 OPERATOR_WORKERS: tuple[int, ...] = (1, 4, 8, 16)
 #: The operator configuration every alternative is compared with.
 REFERENCE = "operator, max_workers=8"
+#: The hand-written threaded clients the reference is held against (issue 19: within 1.25x of the best).
+THREADED = 8
+THREADED_PREFIX = "plain threaded, "
 
 
 @dataclass
@@ -58,6 +63,19 @@ class ThroughputResult:
     def limit(self, concurrency: int) -> float:
         """The latency limit: N x requests per order x latency / concurrency."""
         return self.orders * 2 * self.latency / concurrency
+
+    def against_threaded(self) -> float | None:
+        """The reference's time over the best plain threaded client's of the same round (median of rounds).
+
+        ``None`` when the plain threaded clients did not run (``--only``).
+        """
+        ratios = []
+        for round_ in self.rounds:
+            threaded = [m.seconds for m in round_ if m.name.startswith(THREADED_PREFIX)]
+            reference = next((m.seconds for m in round_ if m.name == REFERENCE), None)
+            if threaded and reference is not None:
+                ratios.append(reference / min(threaded))
+        return statistics.median(ratios) if ratios else None
 
     def summary(self) -> list[dict[str, Any]]:
         """Per alternative: median time, req/s, and the medians of the per-round ratios."""
@@ -117,31 +135,79 @@ class _StubTaskInstance:
         self.xcoms[key] = value
 
 
+def _read_then_write(http: Any, api: ApiProcess, order_id: str) -> None:
+    """What a hand-written task does per order: read its status, change it unless it is there already.
+
+    ``http`` is anything with ``requests``' ``get``/``post`` (the module, a ``Session``, an ``httpx.Client``).
+    """
+    read = http.get(
+        f"{api.base_url}{ORDER_PATH}", params={"recipeid": api.recipe_id, "id": order_id}, timeout=30
+    )
+    read.raise_for_status()
+    statuses = [item["Status"] for item in read.json()["Items"]]
+    if statuses == [TARGET]:
+        return
+    write = http.post(
+        f"{api.base_url}{ORDER_STATUS_PATH}",
+        params={
+            "recipeid": api.recipe_id,
+            "partnerBillingKey": api.billing_key,
+            "id": order_id,
+            "orderStatusName": TARGET,
+        },
+        timeout=30,
+    )
+    write.raise_for_status()
+    if write.json().get("HadError"):
+        raise RuntimeError(f"write refused: {write.text}")
+
+
 def plain_requests(api: ApiProcess, order_ids: Sequence[str]) -> None:
     """A hand-written PythonOperator: ``requests.get`` + ``requests.post``, a new connection each time."""
     import requests
 
     for order_id in order_ids:
-        read = requests.get(
-            f"{api.base_url}{ORDER_PATH}", params={"recipeid": api.recipe_id, "id": order_id}, timeout=30
-        )
-        read.raise_for_status()
-        statuses = [item["Status"] for item in read.json()["Items"]]
-        if statuses == [TARGET]:
-            continue
-        write = requests.post(
-            f"{api.base_url}{ORDER_STATUS_PATH}",
-            params={
-                "recipeid": api.recipe_id,
-                "partnerBillingKey": api.billing_key,
-                "id": order_id,
-                "orderStatusName": TARGET,
-            },
-            timeout=30,
-        )
-        write.raise_for_status()
-        if write.json().get("HadError"):
-            raise RuntimeError(f"write refused: {write.text}")
+        _read_then_write(requests, api, order_id)
+
+
+def threaded_requests(workers: int) -> Callable[[ApiProcess, Sequence[str]], None]:
+    """The best a hand-written threaded task does with ``requests``: a pooled ``Session`` per thread.
+
+    One per thread because ``requests`` does not promise a ``Session`` is thread-safe. No pacing, no retries,
+    no result per order: the floor the operator's work per request is measured against.
+    """
+
+    def run(api: ApiProcess, order_ids: Sequence[str]) -> None:
+        import requests
+
+        local = threading.local()
+        sessions: list[requests.Session] = []
+
+        def change(order_id: str) -> None:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+                sessions.append(local.session)
+            _read_then_write(local.session, api, order_id)
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(change, order_ids))
+        for session in sessions:
+            session.close()
+
+    return run
+
+
+def threaded_httpx(workers: int) -> Callable[[ApiProcess, Sequence[str]], None]:
+    """The same with one ``httpx.Client`` shared by the threads (it is thread-safe), a pool of ``workers``."""
+
+    def run(api: ApiProcess, order_ids: Sequence[str]) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+        with httpx.Client(limits=limits) as client, ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda order_id: _read_then_write(client, api, order_id), order_ids))
+
+    return run
 
 
 def http_hook(api: ApiProcess, order_ids: Sequence[str]) -> None:
@@ -206,6 +272,8 @@ def alternatives() -> list[tuple[str, int, Callable[[ApiProcess, Sequence[str]],
         ("requests.get/post, new connection each", 1, plain_requests),
         ("HttpHook.run per request", 1, http_hook),
         ("GootenHook, sequential", 1, gooten_hook),
+        (f"{THREADED_PREFIX}a requests.Session per thread", THREADED, threaded_requests(THREADED)),
+        (f"{THREADED_PREFIX}one httpx.Client", THREADED, threaded_httpx(THREADED)),
         *((f"operator, max_workers={w}", w, operator(w)) for w in OPERATOR_WORKERS),
     ]
 
