@@ -32,8 +32,8 @@ CONNECTION_TYPE: dict[str, Any] = {
         },
         "max_retries": {
             "label": "Max retries",
-            "description": "Retries of reads that fail on the network, 429 or 5xx; writes are never replayed "
-            "blindly. 0 to 10; default 3.",
+            "description": "Retries of reads that fail on the network or with a 5xx (429s are retried within "
+            "throttle_timeout instead); writes are never replayed blindly. 0 to 10; default 3.",
             "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 10},
         },
         "backoff_factor": {

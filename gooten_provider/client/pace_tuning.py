@@ -8,8 +8,8 @@ bucket, over issue 19's grid of limits) and checked on the real local API (``mak
 #: Slots are taken at most this many seconds ahead (at least MIN_BOOKED of them) by waiting threads.
 BOOKED_AHEAD = 0.02
 MIN_BOOKED = 2
-#: The slow start: START_RATE requests per second, doubled every SLOW_START_DOUBLING seconds (and never under
-#: one request per round trip) until the first 429.
+#: The slow start: START_RATE requests per second, doubled every SLOW_START_DOUBLING seconds until the first
+#: 429 (not paced at all while answers come back at once).
 START_RATE = 20.0
 SLOW_START_DOUBLING = 0.2
 #: At the first 429, the pace drops to this share of what the gateway took in the second before it.
@@ -32,7 +32,8 @@ QUICK = 0.5
 #: A 429 at a held pace when the gateway let through at least this share of the estimate since the last
 #: one: put down to jitter (the margin is cut), not to a lower limit (the estimate is).
 JITTER = 0.97
-#: A 429 within this many seconds of the last one (or 4 paced slots, plus its Retry-After) is the same event.
+#: A 429 within this many seconds of the last one (or 4 paced slots) is the same event; after a Retry-After,
+#: none is: the pause itself separates them.
 CLUSTER_GAP = 0.5
 #: The pace is held this share under the measured limit; cut by MARGIN_CUT (to MIN_MARGIN) each time a
 #: held pace is refused (requests arriving closer than they left: a burst of 1 with jittery threads).

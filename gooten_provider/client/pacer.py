@@ -8,7 +8,7 @@ across threads (a bucket with a small burst refuses clumps even under its rate),
 * **Slow start.** Until the first 429 the pace starts at ``pace_tuning.START_RATE`` and doubles every
   ``SLOW_START_DOUBLING`` seconds (unpaced while answers come back at once), so a cold start is not a clump
   of ``max_workers`` requests against a bucket of a few tokens, and costs an account that is never
-  throttled well under a second.
+  throttled about a second.
 * **First 429.** The pace drops under the rate of the last answers that came before it.
 * **Measuring the limit.** Between two moments the bucket is empty (two 429s) it lets through at most R
   requests per second, exactly R when the client kept sending at or above R in between. So when 429s come

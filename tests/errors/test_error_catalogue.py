@@ -2281,7 +2281,7 @@ CASES: tuple[Case, ...] = (
         f"Gooten answered HTTP 500 to {GET_ORDER}: "
         "'<!DOCTYPE html> <html><head><title>500 Internal Server Error…",
         4,
-        "reads are retried `max_retries` times (here 3) on 429 and 5xx",
+        "reads are retried `max_retries` times (here 3) on 5xx (on 429, within `throttle_timeout`)",
     ),
     Case(
         "gooten-5xx-write",
