@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pytest
 
 from bench.api_process import ApiProcess
@@ -42,12 +44,14 @@ def test_without_the_threaded_clients_there_is_nothing_to_hold_the_operator_agai
 
 
 @pytest.mark.parametrize("client", [threaded_requests, threaded_httpx], ids=["requests", "httpx"])
-def test_a_plain_threaded_client_changes_every_order_with_one_read_and_one_write(client: object) -> None:
+def test_a_plain_threaded_client_changes_every_order_with_one_read_and_one_write(
+    client: Callable[[int], Callable[[ApiProcess, Sequence[str]], None]],
+) -> None:
     with ApiProcess(latency=0.005) as api:
         order_ids = api.add_orders(24)
         api.clear_journal()
 
-        client(4)(api, order_ids)  # type: ignore[operator]
+        client(4)(api, order_ids)
 
         assert set(map(tuple, api.item_statuses(order_ids).values())) == {(TARGET,)}
         stats = api.stats()
