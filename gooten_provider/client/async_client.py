@@ -37,8 +37,12 @@ from gooten_provider.redaction import install_log_redaction
 _HTTPX_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11")
 
 
-def _failure(exc: httpx.TransportError) -> TransportFailure:
-    """What an ``httpx`` error means, in the core's terms."""
+def _failure(exc: httpx.RequestError) -> TransportFailure:
+    """What an ``httpx`` error means, in the core's terms.
+
+    A body that came whole but cannot be decoded (``DecodingError``, not a transport error in httpx) is a
+    broken answer, as ``requests``' ``ContentDecodingError`` is to the sync client.
+    """
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         tls = isinstance(innermost(exc), ssl.SSLError)
         return TransportFailure.TLS if tls else TransportFailure.NOT_SENT
@@ -110,7 +114,7 @@ class AsyncGootenClient(GootenClientBase):
                 response = await self._http.request(
                     request.method, f"{self.base_url}{request.path}", params=request.query, json=request.body
                 )
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # the transport's errors, and an undecodable body
                 step = call.failed(_failure(exc), type(innermost(exc)).__name__)
             else:  # with a pace store over the network, the pacer's round trips run off the loop
                 offload = self.pacer.calls_out

@@ -50,6 +50,13 @@ READS = [
     Row("503 503 503 then an HTML 200, repeated", ("503", "503", "503", "html") * 4, 4, GootenHttpError),
     Row("every try reset", ("reset",) * 8, 4, GootenConnectionError),
     Row("every try cut short", ("cut",) * 8, 4, GootenIncompleteAnswerError),
+    Row(  # the body came whole but cannot be decoded: httpx raises it outside its transport errors
+        "every answer's body undecodable (gzip declared, plain bytes sent)",
+        ("html",) * 8,
+        4,
+        GootenConnectionError,
+        (("Content-Encoding", "gzip"),),
+    ),
     Row("a mixture, then the budget is spent", ("500", "cut", "reset", "html", "502"), 4, GootenHttpError),
     Row("a mixture, then an answer", ("cut", "reset", "503"), 4, None),
     # The issue's second row: sync sent 1 request and failed on urllib3's InvalidHeader.
